@@ -1,0 +1,57 @@
+"""A tiny append-only columnar table over numpy arrays (amortised O(1) append)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+
+class Columns:
+    """Named numpy columns of equal length that grow by doubling."""
+
+    def __init__(self, dtypes: Mapping[str, np.dtype | type], capacity: int = 1024) -> None:
+        # np.full touches every page now, so appends later pay no first-touch faults.
+        self._data = {name: np.full(capacity, 0, dtype) for name, dtype in dtypes.items()}
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The live prefix of a column (a view: writes go to the table)."""
+        return self._data[name][: self.size]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._data)
+
+    def append(self, n: int, **values: np.ndarray | int) -> int:
+        """Append ``n`` rows (every column given, arrays of length n or scalars).
+
+        Returns the index of the first new row.
+        """
+        start = self.size
+        end = start + n
+        cap = next(iter(self._data.values())).shape[0]
+        if end > cap:
+            new_cap = max(end, cap * 2)
+            for name, arr in self._data.items():
+                grown = np.zeros(new_cap, arr.dtype)
+                grown[:start] = arr[:start]
+                self._data[name] = grown
+        for name, arr in self._data.items():
+            arr[start:end] = values[name]
+        self.size = end
+        return start
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        return {name: self[name].copy() for name in self._data}
+
+    @classmethod
+    def from_dict(cls, arrays: Mapping[str, np.ndarray]) -> "Columns":
+        n = len(next(iter(arrays.values()))) if arrays else 0
+        table = cls({k: v.dtype for k, v in arrays.items()}, capacity=max(n, 1024))
+        if n:
+            table.append(n, **arrays)
+        return table

@@ -1,0 +1,75 @@
+"""One small error hierarchy with stable machine-readable codes.
+
+The HTTP layer maps ``code`` to an RFC 9457 problem ``type``; never rename a code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AllocatorError(Exception):
+    """Base of every error the allocator raises on purpose."""
+
+    code: str = "allocator_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view: ``{"code", "message", **details}``."""
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+class InvalidRequest(AllocatorError):
+    """Malformed input: bad quantity, empty order, duplicate lines, absurd sizes."""
+
+    code = "invalid_request"
+
+
+class UnknownSku(InvalidRequest):
+    code = "unknown_sku"
+
+
+class UnknownWarehouse(InvalidRequest):
+    code = "unknown_warehouse"
+
+
+class InsufficientStock(AllocatorError):
+    """A hold could not be taken in full; ``available`` says what there was."""
+
+    code = "insufficient_stock"
+
+
+class UnknownHold(AllocatorError):
+    code = "unknown_hold"
+
+
+class HoldExpired(AllocatorError):
+    code = "hold_expired"
+
+
+class IllegalTransition(AllocatorError):
+    """E.g. committing a released hold, or shipping a pending one."""
+
+    code = "illegal_transition"
+
+
+class IdempotencyConflict(AllocatorError):
+    """The same operation id was reused with a different payload."""
+
+    code = "idempotency_conflict"
+
+
+class StaleVersion(AllocatorError):
+    """A warehouse sync carried a version not newer than the one applied."""
+
+    code = "stale_version"
+
+
+class CatalogError(InvalidRequest):
+    """A catalog or network file is malformed."""
+
+    code = "invalid_catalog"

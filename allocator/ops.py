@@ -1,0 +1,218 @@
+"""Operations, result codes and the columnar batch the ledger applies.
+
+A batch is a handful of parallel numpy arrays (one row per op) plus a flat line
+table (``l_cell``, ``l_qty``) addressed by ``line_start``/``line_count``, so that
+thousands of holds travel and apply without one Python object per line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+class OpKind(IntEnum):
+    HOLD = 1
+    COMMIT = 2
+    RELEASE = 3
+    SHIP = 4
+    RESTOCK = 5
+    RETURN = 6
+    SYNC = 7
+
+
+HOLD_OPS = frozenset({OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP})
+CELL_OPS = frozenset({OpKind.RESTOCK, OpKind.RETURN, OpKind.SYNC})
+
+
+class Code(IntEnum):
+    """Result of one op. A replay carries the first answer's code, with ``replayed`` set."""
+
+    OK = 0
+    INSUFFICIENT = 1  # value = units available on the short line, detail = its index
+    UNKNOWN_HOLD = 2
+    EXPIRED = 3
+    INVALID = 4  # rejected before any state change; not recorded for idempotency
+    CONFLICT = 5  # op id reused with a different payload; not recorded
+    ILLEGAL = 6  # illegal state transition; detail = the hold's current state
+    STALE_VERSION = 7  # sync version not newer; value = the applied version
+
+
+class HoldState(IntEnum):
+    PENDING = 1
+    COMMITTED = 2
+    RELEASED = 3
+    EXPIRED = 4
+    SHIPPED = 5
+
+
+def op_key(client_id: str) -> int:
+    """Map a client's operation id (any string) to the 63-bit int the ledger keys on."""
+    digest = hashlib.blake2b(client_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """splitmix64 of ``h * golden ^ x``, element-wise on uint64 arrays (wrapping)."""
+    z = (h * _GOLD) ^ x.astype(np.uint64, copy=False)
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def fingerprint(kind: np.ndarray, hold_id: np.ndarray, arg: np.ndarray,
+                cells: Sequence[np.ndarray], qtys: Sequence[np.ndarray]) -> np.ndarray:
+    """Payload fingerprint per op: equal payloads give equal fingerprints.
+
+    ``cells[j]``/``qtys[j]`` are the j-th line of every op (ops with fewer lines
+    pass -1/0 there); vectorised over ops.
+    """
+    with np.errstate(over="ignore"):
+        h = _mix(kind.astype(np.uint64), hold_id.view(np.uint64))
+        h = _mix(h, arg.view(np.uint64))
+        for c, q in zip(cells, qtys):
+            h = _mix(_mix(h, c.view(np.uint64)), q.view(np.uint64))
+    return h
+
+
+@dataclass
+class OpBatch:
+    """Columnar ops, applied in row (arrival) order at one clock reading ``now_ms``.
+
+    ``arg`` is the TTL in ms for HOLD and the version for SYNC. For SYNC, the line's
+    qty is the absolute on-hand count; for RESTOCK/RETURN it is the units added.
+    """
+
+    kind: np.ndarray  # uint8
+    op_id: np.ndarray  # int64
+    hold_id: np.ndarray  # int64 (-1 when unused)
+    arg: np.ndarray  # int64
+    line_start: np.ndarray  # int64
+    line_count: np.ndarray  # int64
+    l_cell: np.ndarray  # int64, flat cell index = sku_row * n_warehouses + wh_col
+    l_qty: np.ndarray  # int64
+    now_ms: int
+
+    def __len__(self) -> int:
+        return int(self.kind.shape[0])
+
+    @classmethod
+    def single_line_holds(cls, op_ids: np.ndarray, cells: np.ndarray, qtys: np.ndarray,
+                          ttl_ms: int, now_ms: int) -> "OpBatch":
+        """The hot path's batch: one HOLD of one line per row."""
+        n = len(op_ids)
+        return cls(
+            kind=np.full(n, OpKind.HOLD, np.uint8),
+            op_id=np.asarray(op_ids, np.int64),
+            hold_id=np.full(n, -1, np.int64),
+            arg=np.full(n, ttl_ms, np.int64),
+            line_start=np.arange(n, dtype=np.int64),
+            line_count=np.ones(n, np.int64),
+            l_cell=np.asarray(cells, np.int64),
+            l_qty=np.asarray(qtys, np.int64),
+            now_ms=int(now_ms),
+        )
+
+    def lines(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cells and quantities of row ``i``."""
+        s = int(self.line_start[i])
+        e = s + int(self.line_count[i])
+        return self.l_cell[s:e], self.l_qty[s:e]
+
+
+class BatchBuilder:
+    """Collects ops one by one (the convenient way) and builds an :class:`OpBatch`."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[int, int, int, int, int, int]] = []
+        self._cells: list[int] = []
+        self._qtys: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _add(self, kind: OpKind, op_id: int, hold_id: int, arg: int,
+             lines: Iterable[tuple[int, int]]) -> "BatchBuilder":
+        start = len(self._cells)
+        for cell, qty in lines:
+            self._cells.append(int(cell))
+            self._qtys.append(int(qty))
+        self._rows.append((int(kind), int(op_id), int(hold_id), int(arg), start,
+                           len(self._cells) - start))
+        return self
+
+    def hold(self, op_id: int, lines: Iterable[tuple[int, int]], ttl_ms: int) -> "BatchBuilder":
+        return self._add(OpKind.HOLD, op_id, -1, ttl_ms, lines)
+
+    def commit(self, op_id: int, hold_id: int) -> "BatchBuilder":
+        return self._add(OpKind.COMMIT, op_id, hold_id, 0, ())
+
+    def release(self, op_id: int, hold_id: int) -> "BatchBuilder":
+        return self._add(OpKind.RELEASE, op_id, hold_id, 0, ())
+
+    def ship(self, op_id: int, hold_id: int) -> "BatchBuilder":
+        return self._add(OpKind.SHIP, op_id, hold_id, 0, ())
+
+    def restock(self, op_id: int, cell: int, qty: int) -> "BatchBuilder":
+        return self._add(OpKind.RESTOCK, op_id, -1, 0, [(cell, qty)])
+
+    def return_(self, op_id: int, cell: int, qty: int) -> "BatchBuilder":
+        return self._add(OpKind.RETURN, op_id, -1, 0, [(cell, qty)])
+
+    def sync(self, op_id: int, cell: int, on_hand: int, version: int) -> "BatchBuilder":
+        return self._add(OpKind.SYNC, op_id, -1, version, [(cell, on_hand)])
+
+    def build(self, now_ms: int) -> OpBatch:
+        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 6)
+        return OpBatch(
+            kind=rows[:, 0].astype(np.uint8), op_id=rows[:, 1].copy(),
+            hold_id=rows[:, 2].copy(), arg=rows[:, 3].copy(),
+            line_start=rows[:, 4].copy(), line_count=rows[:, 5].copy(),
+            l_cell=np.array(self._cells, np.int64), l_qty=np.array(self._qtys, np.int64),
+            now_ms=int(now_ms),
+        )
+
+
+@dataclass
+class BatchResult:
+    """One answer per op, columnar. See :class:`Code` for what value/detail mean."""
+
+    code: np.ndarray  # uint8
+    value: np.ndarray  # int64
+    detail: np.ndarray  # int64
+    replayed: np.ndarray  # bool
+
+    @classmethod
+    def empty(cls, n: int) -> "BatchResult":
+        return cls(np.zeros(n, np.uint8), np.zeros(n, np.int64),
+                   np.full(n, -1, np.int64), np.zeros(n, bool))
+
+    def __len__(self) -> int:
+        return int(self.code.shape[0])
+
+    def row(self, i: int) -> "OpResult":
+        return OpResult(Code(int(self.code[i])), int(self.value[i]), int(self.detail[i]),
+                        bool(self.replayed[i]))
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """The answer to one op."""
+
+    code: Code
+    value: int = 0
+    detail: int = -1
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Code.OK
