@@ -1,0 +1,235 @@
+"""Property tests: the ledger's invariants under any interleaving, and batch ≡ sequential."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, strategies as st
+from hypothesis.stateful import (
+    Bundle, RuleBasedStateMachine, consumes, initialize, invariant, multiple, precondition,
+    rule,
+)
+
+from allocator.audit import audit
+from allocator.ledger import Ledger
+from allocator.ops import Code, HoldState, OpBatch, OpKind, OpResult
+
+SKUS, WHS = ["A", "B", "C"], ["W1", "W2"]
+N_CELLS = len(SKUS) * len(WHS)
+NO_LINES = np.zeros(0, np.int64)
+
+op_ids = st.integers(min_value=0, max_value=40)  # a small pool, so replays happen
+cells = st.integers(min_value=0, max_value=N_CELLS - 1)
+qtys = st.integers(min_value=1, max_value=6)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Drives one ledger through every operation and clock advance, checking after each
+    step: available ≥ 0, held/committed equal their holds, on_hand moves only by ship,
+    restock/return and sync (accounted here), and a replay returns the first answer."""
+
+    holds = Bundle("holds")
+
+    @initialize()
+    def setup(self) -> None:
+        self.ledger = Ledger(SKUS, WHS, min_vector_run=1)
+        self.now = 0
+        self.expected_on_hand = np.zeros(N_CELLS, np.int64)
+        self.first: dict[int, tuple[tuple, OpResult]] = {}
+
+    def _do(self, kind: OpKind, op_id: int, hold_id: int, arg: int, cs: list[int],
+            qs: list[int]) -> OpResult:
+        payload = (int(kind), hold_id, arg, tuple(cs), tuple(qs))
+        before = self.ledger.on_hand.copy()
+        res = self.ledger.apply_one(kind, op_id, hold_id, arg, np.array(cs, np.int64),
+                                    np.array(qs, np.int64), self.now)
+        if res.code == Code.INVALID:  # validated before idempotency: never recorded
+            assert np.array_equal(before, self.ledger.on_hand)
+            return res
+        if op_id in self.first:
+            first_payload, first_res = self.first[op_id]
+            if payload == first_payload:
+                assert res.replayed
+                assert (res.code, res.value, res.detail) == (
+                    first_res.code, first_res.value, first_res.detail)
+            else:
+                assert res.code == Code.CONFLICT
+            assert np.array_equal(before, self.ledger.on_hand)
+            return res
+        assert not res.replayed
+        if res.code not in (Code.INVALID, Code.CONFLICT):
+            self.first[op_id] = (payload, res)
+        if res.code == Code.OK:
+            if kind in (OpKind.RESTOCK, OpKind.RETURN):
+                self.expected_on_hand[cs[0]] += qs[0]
+            elif kind == OpKind.SYNC:
+                self.expected_on_hand[cs[0]] = res.value
+            elif kind == OpKind.SHIP:
+                view = self.ledger.hold_view(hold_id)
+                for sku, wh, q in view.lines:
+                    self.expected_on_hand[self.ledger.cell(sku, wh)] -= q
+        return res
+
+    @rule(target=holds, op_id=op_ids, lines=st.lists(st.tuples(cells, qtys), min_size=1,
+                                                     max_size=3),
+          ttl=st.integers(min_value=1, max_value=5000))
+    def hold(self, op_id, lines, ttl):
+        cs = [c for c, _ in lines]
+        res = self._do(OpKind.HOLD, op_id, -1, ttl, cs, [q for _, q in lines])
+        if len(set(cs)) != len(cs):
+            assert res.code in (Code.INVALID, Code.CONFLICT) or res.replayed
+        return multiple(res.value) if res.code == Code.OK else multiple()
+
+    @rule(hold_id=holds, op_id=op_ids,
+          kind=st.sampled_from([OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP]))
+    def transition(self, hold_id, op_id, kind):
+        before = HoldState(int(self.ledger.holds["state"][hold_id]))
+        res = self._do(kind, op_id, hold_id, 0, [], [])
+        after = HoldState(int(self.ledger.holds["state"][hold_id]))
+        if res.code == Code.OK and not res.replayed:
+            assert (before, kind, after) in {
+                (HoldState.PENDING, OpKind.COMMIT, HoldState.COMMITTED),
+                (HoldState.PENDING, OpKind.RELEASE, HoldState.RELEASED),
+                (HoldState.COMMITTED, OpKind.SHIP, HoldState.SHIPPED)}
+
+    @rule(op_id=op_ids, hold_id=st.integers(min_value=0, max_value=200))
+    def commit_any_id(self, op_id, hold_id):
+        self._do(OpKind.COMMIT, op_id, hold_id, 0, [], [])
+
+    @rule(op_id=op_ids, cell=cells, qty=st.integers(min_value=-1, max_value=20),
+          kind=st.sampled_from([OpKind.RESTOCK, OpKind.RETURN]))
+    def restock(self, op_id, cell, qty, kind):
+        self._do(kind, op_id, -1, 0, [cell], [qty])
+
+    @rule(op_id=op_ids, cell=cells, count=st.integers(min_value=0, max_value=30),
+          version=st.integers(min_value=0, max_value=8))
+    def sync(self, op_id, cell, count, version):
+        self._do(OpKind.SYNC, op_id, -1, version, [cell], [count])
+
+    @rule(dt=st.integers(min_value=0, max_value=3000))
+    def advance_clock_and_expire(self, dt):
+        self.now += dt
+        due = self.ledger.expire(self.now)
+        states = self.ledger.holds["state"]
+        assert (states[due] == HoldState.EXPIRED).all()
+        pending = states == HoldState.PENDING
+        assert (self.ledger.holds["expires"][pending] > self.now).all()
+
+    @rule(data=st.data())
+    def vectorised_batch(self, data):
+        n = data.draw(st.integers(min_value=1, max_value=12))
+        ids = data.draw(st.lists(op_ids, min_size=n, max_size=n))
+        cs = data.draw(st.lists(cells, min_size=n, max_size=n))
+        qs = data.draw(st.lists(qtys, min_size=n, max_size=n))
+        batch = OpBatch.single_line_holds(np.array(ids), np.array(cs), np.array(qs), 1000,
+                                          self.now)
+        shadow = Ledger.from_snapshot(self.ledger.snapshot(), min_vector_run=1)
+        got = self.ledger.apply(batch)
+        for i in range(n):
+            want = shadow.apply_one(OpKind.HOLD, ids[i], -1, 1000, np.array([cs[i]]),
+                                    np.array([qs[i]]), self.now)
+            assert got.row(i) == want
+            if ids[i] not in self.first and want.code not in (Code.INVALID, Code.CONFLICT):
+                self.first[ids[i]] = ((int(OpKind.HOLD), -1, 1000, (cs[i],), (qs[i],)), want)
+
+    @invariant()
+    def available_never_negative(self):
+        assert (self.ledger.available >= 0).all()
+
+    @invariant()
+    def held_and_committed_match_their_holds(self):
+        report = audit(self.ledger)
+        assert report.ok, report.problems
+
+    @invariant()
+    def units_are_conserved(self):
+        assert np.array_equal(self.ledger.on_hand, self.expected_on_hand)
+
+
+TestLedgerMachine = LedgerMachine.TestCase
+
+
+# ---------------------------------------------------------------- batch ≡ sequential
+
+@st.composite
+def op_rows(draw):
+    """One op as (kind, op_id, hold_id, arg, cells, qtys), biased to single-line holds."""
+    kind = draw(st.sampled_from([OpKind.HOLD] * 6 + [OpKind.COMMIT, OpKind.RELEASE,
+                                                     OpKind.SHIP, OpKind.RESTOCK,
+                                                     OpKind.SYNC]))
+    op_id = draw(st.integers(min_value=-1, max_value=60))
+    if kind == OpKind.HOLD:
+        n = draw(st.sampled_from([1, 1, 1, 1, 2, 3]))
+        cs = draw(st.lists(cells, min_size=n, max_size=n))
+        qs = draw(st.lists(st.integers(min_value=0, max_value=6), min_size=n, max_size=n))
+        return kind, op_id, -1, draw(st.sampled_from([1000, 5000, 0])), cs, qs
+    if kind in (OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP):
+        return kind, op_id, draw(st.integers(min_value=-1, max_value=30)), 0, [], []
+    if kind == OpKind.SYNC:
+        return kind, op_id, -1, draw(st.integers(0, 5)), [draw(cells)], [draw(st.integers(0, 20))]
+    return kind, op_id, -1, 0, [draw(cells)], [draw(st.integers(1, 10))]
+
+
+def build_batch(rows, now):
+    starts, counts, lc, lq = [], [], [], []
+    for _, _, _, _, cs, qs in rows:
+        starts.append(len(lc))
+        counts.append(len(cs))
+        lc += cs
+        lq += qs
+    return OpBatch(
+        kind=np.array([r[0] for r in rows], np.uint8),
+        op_id=np.array([r[1] for r in rows], np.int64),
+        hold_id=np.array([r[2] for r in rows], np.int64),
+        arg=np.array([r[3] for r in rows], np.int64),
+        line_start=np.array(starts, np.int64), line_count=np.array(counts, np.int64),
+        l_cell=np.array(lc, np.int64), l_qty=np.array(lq, np.int64), now_ms=now)
+
+
+def assert_same_state(a: Ledger, b: Ledger) -> None:
+    sa, sb = a.snapshot(), b.snapshot()
+    for name in sa["stock"]:
+        assert np.array_equal(sa["stock"][name], sb["stock"][name]), name
+    for table in ("holds", "lines", "results", "drift"):
+        for col in sa[table]:
+            assert np.array_equal(sa[table][col], sb[table][col]), (table, col)
+    ka, kb = np.argsort(sa["seen_keys"]), np.argsort(sb["seen_keys"])
+    assert np.array_equal(sa["seen_keys"][ka], sb["seen_keys"][kb])
+    assert np.array_equal(sa["seen_vals"][ka], sb["seen_vals"][kb])
+
+
+@given(stock=st.lists(st.integers(0, 12), min_size=N_CELLS, max_size=N_CELLS),
+       batches=st.lists(st.lists(op_rows(), min_size=1, max_size=40), min_size=1, max_size=4),
+       gaps=st.lists(st.integers(0, 4000), min_size=4, max_size=4))
+def test_batch_apply_equals_one_at_a_time(stock, batches, gaps):
+    vec = Ledger(SKUS, WHS, min_vector_run=1)
+    ref = Ledger(SKUS, WHS)
+    vec.on_hand[:] = stock
+    ref.on_hand[:] = stock
+    now = 0
+    for rows, gap in zip(batches, gaps):
+        got = vec.apply(build_batch(rows, now))
+        for i, (kind, op_id, hold_id, arg, cs, qs) in enumerate(rows):
+            want = ref.apply_one(kind, op_id, hold_id, arg, np.array(cs, np.int64),
+                                 np.array(qs, np.int64), now)
+            assert got.row(i) == want, (i, rows[i])
+        now += gap
+        assert np.array_equal(vec.expire(now), ref.expire(now))
+        assert_same_state(vec, ref)
+
+
+@given(stock=st.lists(st.integers(0, 30), min_size=N_CELLS, max_size=N_CELLS),
+       demand=st.lists(st.tuples(cells, qtys), min_size=1, max_size=300))
+def test_large_vectorised_runs_match_sequential(stock, demand):
+    """Fresh op ids only, so every run takes the vectorised path."""
+    vec = Ledger(SKUS, WHS, min_vector_run=1)
+    ref = Ledger(SKUS, WHS)
+    vec.on_hand[:] = stock
+    ref.on_hand[:] = stock
+    cs = np.array([c for c, _ in demand])
+    qs = np.array([q for _, q in demand])
+    got = vec.apply(OpBatch.single_line_holds(np.arange(len(demand)), cs, qs, 1000, 0))
+    for i in range(len(demand)):
+        assert got.row(i) == ref.apply_one(OpKind.HOLD, i, -1, 1000, cs[i:i + 1],
+                                           qs[i:i + 1], 0)
+    assert_same_state(vec, ref)
+    assert (vec.available >= 0).all()
