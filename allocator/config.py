@@ -17,7 +17,7 @@ class Limits:
     max_lines_per_order: int = 50
     max_qty_per_line: int = 10_000
     max_ttl_ms: int = 24 * 3600 * 1000
-    max_ops_per_batch: int = 65_536
+    max_ops_per_batch: int = 65_536  # ≤ 2^17: the batch sort packs arrival in 17 bits
 
 
 @dataclass(frozen=True)

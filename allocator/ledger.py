@@ -419,12 +419,18 @@ class Ledger:
                 & (ttl > 0) & (ttl <= lim.max_ttl_ms) & (ops >= 0)).all():
             return False
         sorted_ops = np.sort(ops)
-        if (sorted_ops[1:] == sorted_ops[:-1]).any() or self._seen.any_present(ops):
+        if (sorted_ops[1:] == sorted_ops[:-1]).any():
             return False
+        r0 = self.results.size
+        if not self._seen.insert_if_all_new(ops, np.arange(r0, r0 + n, dtype=np.int64)):
+            return False
+        # From here on the run cannot fall back: every op gets its result row r0 + i.
 
-        # Group by cell, keeping arrival order inside each group.
-        order = np.argsort(cell, kind="stable")
-        c, q = cell[order], qty[order]
+        # Group by cell, keeping arrival order inside each group: sort (cell, arrival)
+        # packed into one int64 key (cells < 2^40, arrivals < 2^17 by the batch limit).
+        key = np.sort((cell << 17) | np.arange(n, dtype=np.int64))
+        order = key & ((1 << 17) - 1)
+        c, q = key >> 17, qty[order]
         new_seg = np.empty(n, bool)
         new_seg[0] = True
         np.not_equal(c[1:], c[:-1], out=new_seg[1:])
@@ -462,8 +468,7 @@ class Ledger:
         value = np.where(ok_arrival, hold0 + np.cumsum(ok_arrival) - 1, seen_arrival)
         detail = np.where(ok_arrival, -1, 0)
         fp = fingerprint(b.kind[s:e], b.hold_id[s:e], ttl, [cell], [qty])
-        r0 = self.results.append(n, code=code, value=value, detail=detail, fp=fp, at=b.now_ms)
-        self._seen.insert(ops, np.arange(r0, r0 + n, dtype=np.int64))
+        self.results.append(n, code=code, value=value, detail=detail, fp=fp, at=b.now_ms)
         out.code[s:e], out.value[s:e], out.detail[s:e] = code, value, detail
         return True
 

@@ -64,8 +64,29 @@ class OpIndex:
             todo, k, pos = todo[more], k[more], (pos[more] + 1) & self._mask
         return out
 
-    def any_present(self, keys: np.ndarray) -> bool:
-        return bool((self.lookup(keys) >= 0).any())
+    def insert_if_all_new(self, keys: np.ndarray, vals: np.ndarray) -> bool:
+        """Insert distinct keys unless one is already present (then change nothing and
+        return False). One probe pass: insertion starts where the lookup's probes ended."""
+        if 2 * (self.size + len(keys)) > len(self._keys):
+            self._rehash(self.size + len(keys))
+        pos = self._home(keys)
+        k, v, done_k, done_v, done_p = keys, vals, [], [], []
+        while k.size:
+            slot = self._keys[pos]
+            if (slot == k).any():
+                return False
+            empty = slot == _EMPTY
+            done_k.append(k[empty])
+            done_v.append(v[empty])
+            done_p.append(pos[empty])
+            more = ~empty
+            k, v, pos = k[more], v[more], (pos[more] + 1) & self._mask
+        if len(done_k) == 1:
+            self._place(done_k[0], done_v[0], done_p[0])
+        else:
+            self._place(np.concatenate(done_k), np.concatenate(done_v), np.concatenate(done_p))
+        self.size += len(keys)
+        return True
 
     def insert(self, keys: np.ndarray, vals: np.ndarray) -> None:
         """Insert keys that are absent and distinct from each other (caller checks)."""
@@ -78,8 +99,9 @@ class OpIndex:
         """Insert one absent key."""
         self.insert(np.array([key], np.int64), np.array([val], np.int64))
 
-    def _place(self, k: np.ndarray, v: np.ndarray) -> None:
-        pos = self._home(k)
+    def _place(self, k: np.ndarray, v: np.ndarray, pos: np.ndarray | None = None) -> None:
+        """Write absent keys, probing from ``pos`` (default: their home slots)."""
+        pos = self._home(k) if pos is None else pos
         while k.size:
             free = np.flatnonzero(self._keys[pos] == _EMPTY)
             self._keys[pos[free]] = k[free]  # several may aim at one slot: one lands

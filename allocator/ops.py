@@ -56,31 +56,28 @@ def op_key(client_id: str) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLD = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(h: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """splitmix64 of ``h * golden ^ x``, element-wise on uint64 arrays (wrapping)."""
-    z = (h * _GOLD) ^ x.astype(np.uint64, copy=False)
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+_MULTS = tuple(np.uint64(m) for m in (
+    0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93))
+_AVALANCHE = np.uint64(0xFF51AFD7ED558CCD)
 
 
 def fingerprint(kind: np.ndarray, hold_id: np.ndarray, arg: np.ndarray,
                 cells: Sequence[np.ndarray], qtys: Sequence[np.ndarray]) -> np.ndarray:
-    """Payload fingerprint per op: equal payloads give equal fingerprints.
+    """Payload fingerprint per op (uint64): equal payloads give equal fingerprints.
 
-    ``cells[j]``/``qtys[j]`` are the j-th line of every op (ops with fewer lines
-    pass -1/0 there); vectorised over ops.
+    A multiply-add chain over the fields, then a final avalanche; vectorised over ops.
+    ``cells[j]``/``qtys[j]`` hold the j-th line of every op.
     """
+    fields = [kind.astype(np.uint64), hold_id.view(np.uint64), arg.view(np.uint64)]
+    for c, q in zip(cells, qtys):
+        fields += [c.view(np.uint64), q.view(np.uint64)]
     with np.errstate(over="ignore"):
-        h = _mix(kind.astype(np.uint64), hold_id.view(np.uint64))
-        h = _mix(h, arg.view(np.uint64))
-        for c, q in zip(cells, qtys):
-            h = _mix(_mix(h, c.view(np.uint64)), q.view(np.uint64))
+        h = fields[0] * _MULTS[0]
+        for i, f in enumerate(fields[1:], start=1):
+            h = (h + f) * _MULTS[i % len(_MULTS)]
+        h ^= h >> np.uint64(33)
+        h *= _AVALANCHE
+        h ^= h >> np.uint64(33)
     return h
 
 
