@@ -73,3 +73,9 @@ class CatalogError(InvalidRequest):
     """A catalog or network file is malformed."""
 
     code = "invalid_catalog"
+
+
+class SkuMoved(AllocatorError):
+    """The SKU's stock lives on another shard now; refresh the directory and retry."""
+
+    code = "sku_moved"

@@ -28,7 +28,7 @@ from allocator.config import LIMITS, Limits
 from allocator.opindex import OpIndex
 from allocator.errors import (
     HoldExpired, IdempotencyConflict, IllegalTransition, InsufficientStock,
-    InvalidRequest, StaleVersion, UnknownHold, UnknownSku, UnknownWarehouse,
+    InvalidRequest, SkuMoved, StaleVersion, UnknownHold, UnknownSku, UnknownWarehouse,
 )
 from allocator.ops import (
     CELL_OPS, HOLD_OPS, BatchResult, Code, HoldState, OpBatch, OpKind, OpResult,
@@ -74,6 +74,7 @@ class Ledger:
         self.held = np.zeros(self.n_cells, np.int64)
         self.committed = np.zeros(self.n_cells, np.int64)
         self.version = np.zeros(self.n_cells, np.int64)
+        self.accepting = np.ones(len(self.sku_ids), bool)  # per SKU: takes new holds here
         self.holds = Columns({"state": np.int8, "op_id": np.int64, "created": np.int64,
                               "expires": np.int64, "line_start": np.int64,
                               "line_count": np.int64}, capacity)
@@ -151,6 +152,21 @@ class Ledger:
     def ship(self, op_id: int, hold_id: int, now_ms: int) -> int:
         return self._hold_op(OpKind.SHIP, op_id, hold_id, now_ms)
 
+    def cancel(self, op_id: int, hold_id: int, now_ms: int) -> int:
+        """Undo a commit before shipping (refund): committed units become available."""
+        return self._hold_op(OpKind.CANCEL, op_id, hold_id, now_ms)
+
+    def transfer(self, op_id: int, sku_id: str, warehouse_id: str, qty: int, now_ms: int,
+                 *, out: bool) -> int:
+        """Move available units out of (or into) this shard; returns the new on_hand."""
+        kind = OpKind.TRANSFER_OUT if out else OpKind.TRANSFER_IN
+        return self._cell_op(kind, op_id, self.cell(sku_id, warehouse_id), qty, 0, now_ms)
+
+    def set_accepting(self, sku_id: str, accepting: bool) -> None:
+        """Stop (or resume) taking new holds for a SKU here; existing holds live on."""
+        self.cell(sku_id, self.warehouse_ids[0])
+        self.accepting[self._sku_row[sku_id]] = accepting
+
     def restock(self, op_id: int, sku_id: str, warehouse_id: str, qty: int, now_ms: int,
                 *, is_return: bool = False) -> int:
         """Add units (a delivery in, or a customer return); returns the new on_hand."""
@@ -186,6 +202,9 @@ class Ledger:
         if res.code == Code.INVALID:
             reason = self._invalid_reason(kind, op_id, hold_id, arg, cells, qtys) or "invalid op"
             raise InvalidRequest(reason)
+        if res.code == Code.MOVED:
+            sku, _ = self.cell_ids(int(cells[res.detail]))
+            raise SkuMoved(f"SKU {sku} takes no new holds on this shard", sku=sku)
         if res.code == Code.INSUFFICIENT:
             sku, wh = self.cell_ids(int(cells[res.detail]))
             raise InsufficientStock(
@@ -228,6 +247,8 @@ class Ledger:
         else:
             res = self._do_cell_op(OpKind(kind), int(cells[0]), int(qtys[0]), int(arg),
                                    int(now_ms))
+        if res.code == Code.MOVED:  # nothing happened here: the caller retries elsewhere
+            return res
         idx = self.results.append(1, code=res.code, value=res.value, detail=res.detail,
                                   fp=np.uint64(fp), at=now_ms)
         self._seen.set(int(op_id), idx)
@@ -281,6 +302,9 @@ class Ledger:
 
     def _do_hold(self, op_id: int, cells: np.ndarray, qtys: np.ndarray, ttl_ms: int,
                  now_ms: int) -> OpResult:
+        moved = np.flatnonzero(~self.accepting[cells // self.n_warehouses])
+        if moved.size:
+            return OpResult(Code.MOVED, 0, int(moved[0]))
         avail = self.on_hand[cells] - self.held[cells] - self.committed[cells]
         short = np.flatnonzero(qtys > avail)
         if short.size:
@@ -310,6 +334,9 @@ class Ledger:
         elif kind == OpKind.RELEASE and state == HoldState.PENDING:
             self.held[cells] -= qtys
             new_state = HoldState.RELEASED
+        elif kind == OpKind.CANCEL and state == HoldState.COMMITTED:
+            self.committed[cells] -= qtys
+            new_state = HoldState.RELEASED
         elif kind == OpKind.SHIP and state == HoldState.COMMITTED:
             self.committed[cells] -= qtys
             self.on_hand[cells] -= qtys
@@ -320,8 +347,14 @@ class Ledger:
         return OpResult(Code.OK, hold_id)
 
     def _do_cell_op(self, kind: OpKind, cell: int, qty: int, arg: int, now_ms: int) -> OpResult:
-        if kind in (OpKind.RESTOCK, OpKind.RETURN):
+        if kind in (OpKind.RESTOCK, OpKind.RETURN, OpKind.TRANSFER_IN):
             self.on_hand[cell] += qty
+            return OpResult(Code.OK, int(self.on_hand[cell]))
+        if kind == OpKind.TRANSFER_OUT:
+            avail = int(self.on_hand[cell] - self.held[cell] - self.committed[cell])
+            if qty > avail:
+                return OpResult(Code.INSUFFICIENT, avail, 0)
+            self.on_hand[cell] -= qty
             return OpResult(Code.OK, int(self.on_hand[cell]))
         if arg <= self.version[cell]:
             return OpResult(Code.STALE_VERSION, int(self.version[cell]))
@@ -418,6 +451,8 @@ class Ledger:
         if not ((cell >= 0) & (cell < self.n_cells) & (qty > 0) & (qty <= lim.max_qty_per_line)
                 & (ttl > 0) & (ttl <= lim.max_ttl_ms) & (ops >= 0)).all():
             return False
+        if not self.accepting.all() and not self.accepting[cell // self.n_warehouses].all():
+            return False
         sorted_ops = np.sort(ops)
         if (sorted_ops[1:] == sorted_ops[:-1]).any():
             return False
@@ -490,6 +525,7 @@ class Ledger:
             "sku_ids": self.sku_ids, "warehouse_ids": self.warehouse_ids,
             "stock": {"on_hand": self.on_hand.copy(), "held": self.held.copy(),
                       "committed": self.committed.copy(), "version": self.version.copy()},
+            "accepting": self.accepting.copy(),
             "holds": self.holds.to_dict(), "lines": self.lines.to_dict(),
             "results": self.results.to_dict(), "drift": self.drift.to_dict(),
             "seen_keys": keys, "seen_vals": vals, "pending_floor": self._pending_floor,
@@ -501,6 +537,7 @@ class Ledger:
         led = cls(snap["sku_ids"], snap["warehouse_ids"], limits, min_vector_run)
         for name, arr in snap["stock"].items():
             getattr(led, name)[:] = arr
+        led.accepting[:] = snap["accepting"]
         led.holds = Columns.from_dict(snap["holds"])
         led.lines = Columns.from_dict(snap["lines"])
         led.results = Columns.from_dict(snap["results"])

@@ -23,10 +23,14 @@ class OpKind(IntEnum):
     RESTOCK = 5
     RETURN = 6
     SYNC = 7
+    CANCEL = 8  # committed → released: payment refunded before shipping
+    TRANSFER_OUT = 9  # units leave this shard (a hot SKU's stock moving to its own actor)
+    TRANSFER_IN = 10  # units arrive from another shard
 
 
-HOLD_OPS = frozenset({OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP})
-CELL_OPS = frozenset({OpKind.RESTOCK, OpKind.RETURN, OpKind.SYNC})
+HOLD_OPS = frozenset({OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP, OpKind.CANCEL})
+CELL_OPS = frozenset({OpKind.RESTOCK, OpKind.RETURN, OpKind.SYNC, OpKind.TRANSFER_OUT,
+                      OpKind.TRANSFER_IN})
 
 
 class Code(IntEnum):
@@ -40,6 +44,7 @@ class Code(IntEnum):
     CONFLICT = 5  # op id reused with a different payload; not recorded
     ILLEGAL = 6  # illegal state transition; detail = the hold's current state
     STALE_VERSION = 7  # sync version not newer; value = the applied version
+    MOVED = 8  # a line's SKU no longer takes holds on this shard; detail = line index
 
 
 class HoldState(IntEnum):
@@ -158,6 +163,13 @@ class BatchBuilder:
 
     def ship(self, op_id: int, hold_id: int) -> "BatchBuilder":
         return self._add(OpKind.SHIP, op_id, hold_id, 0, ())
+
+    def cancel(self, op_id: int, hold_id: int) -> "BatchBuilder":
+        return self._add(OpKind.CANCEL, op_id, hold_id, 0, ())
+
+    def transfer(self, op_id: int, cell: int, qty: int, *, out: bool) -> "BatchBuilder":
+        kind = OpKind.TRANSFER_OUT if out else OpKind.TRANSFER_IN
+        return self._add(kind, op_id, -1, 0, [(cell, qty)])
 
     def restock(self, op_id: int, cell: int, qty: int) -> "BatchBuilder":
         return self._add(OpKind.RESTOCK, op_id, -1, 0, [(cell, qty)])

@@ -5,7 +5,7 @@ import pytest
 
 from allocator.errors import (
     HoldExpired, IdempotencyConflict, IllegalTransition, InsufficientStock, InvalidRequest,
-    StaleVersion, UnknownHold, UnknownSku, UnknownWarehouse,
+    SkuMoved, StaleVersion, UnknownHold, UnknownSku, UnknownWarehouse,
 )
 from allocator.ledger import Ledger
 from allocator.ops import BatchBuilder, Code, HoldState, OpBatch
@@ -252,3 +252,34 @@ def test_malformed_batch_raises_and_changes_nothing(ledger):
     with pytest.raises(InvalidRequest, match="line ranges"):
         ledger.apply(batch)
     assert ledger.held.sum() == 0
+
+
+def test_cancel_returns_committed_units(ledger):
+    hid = ledger.hold(10, [("A", "W1", 4)], 0, TTL)
+    ledger.commit(11, hid, 0)
+    ledger.cancel(12, hid, 0)
+    a = ledger.stock("A")["W1"]
+    assert (a["committed"], a["available"]) == (0, 10)
+    assert ledger.hold_view(hid).state == HoldState.RELEASED
+    with pytest.raises(IllegalTransition):
+        ledger.cancel(13, hid, 0)
+
+
+def test_transfer_out_moves_only_available_units(ledger):
+    ledger.hold(10, [("A", "W1", 4)], 0, TTL)
+    with pytest.raises(InsufficientStock):
+        ledger.transfer(11, "A", "W1", 7, 0, out=True)
+    assert ledger.transfer(12, "A", "W1", 6, 0, out=True) == 4
+    assert ledger.stock("A")["W1"]["available"] == 0
+    assert ledger.transfer(13, "A", "W2", 3, 0, out=False) == 8
+
+
+def test_a_moved_sku_takes_no_new_holds_but_old_ones_finish(ledger):
+    hid = ledger.hold(10, [("A", "W1", 2)], 0, TTL)
+    ledger.set_accepting("A", False)
+    with pytest.raises(SkuMoved):
+        ledger.hold(11, [("B", "W1", 1), ("A", "W1", 1)], 0, TTL)
+    assert ledger.holds.size == 1
+    ledger.commit(12, hid, 0)
+    ledger.set_accepting("A", True)
+    assert ledger.hold(11, [("B", "W1", 1), ("A", "W1", 1)], 0, TTL) == 1  # not recorded

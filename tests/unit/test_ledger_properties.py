@@ -16,6 +16,7 @@ from allocator.ops import Code, HoldState, OpBatch, OpKind, OpResult
 SKUS, WHS = ["A", "B", "C"], ["W1", "W2"]
 N_CELLS = len(SKUS) * len(WHS)
 NO_LINES = np.zeros(0, np.int64)
+NOT_RECORDED = (Code.INVALID, Code.CONFLICT, Code.MOVED)  # nothing happened: no replay
 
 op_ids = st.integers(min_value=0, max_value=40)  # a small pool, so replays happen
 cells = st.integers(min_value=0, max_value=N_CELLS - 1)
@@ -56,11 +57,13 @@ class LedgerMachine(RuleBasedStateMachine):
             assert np.array_equal(before, self.ledger.on_hand)
             return res
         assert not res.replayed
-        if res.code not in (Code.INVALID, Code.CONFLICT):
+        if res.code not in NOT_RECORDED:
             self.first[op_id] = (payload, res)
         if res.code == Code.OK:
-            if kind in (OpKind.RESTOCK, OpKind.RETURN):
+            if kind in (OpKind.RESTOCK, OpKind.RETURN, OpKind.TRANSFER_IN):
                 self.expected_on_hand[cs[0]] += qs[0]
+            elif kind == OpKind.TRANSFER_OUT:
+                self.expected_on_hand[cs[0]] -= qs[0]
             elif kind == OpKind.SYNC:
                 self.expected_on_hand[cs[0]] = res.value
             elif kind == OpKind.SHIP:
@@ -80,7 +83,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return multiple(res.value) if res.code == Code.OK else multiple()
 
     @rule(hold_id=holds, op_id=op_ids,
-          kind=st.sampled_from([OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP]))
+          kind=st.sampled_from([OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP, OpKind.CANCEL]))
     def transition(self, hold_id, op_id, kind):
         before = HoldState(int(self.ledger.holds["state"][hold_id]))
         res = self._do(kind, op_id, hold_id, 0, [], [])
@@ -89,6 +92,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (before, kind, after) in {
                 (HoldState.PENDING, OpKind.COMMIT, HoldState.COMMITTED),
                 (HoldState.PENDING, OpKind.RELEASE, HoldState.RELEASED),
+                (HoldState.COMMITTED, OpKind.CANCEL, HoldState.RELEASED),
                 (HoldState.COMMITTED, OpKind.SHIP, HoldState.SHIPPED)}
 
     @rule(op_id=op_ids, hold_id=st.integers(min_value=0, max_value=200))
@@ -96,7 +100,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self._do(OpKind.COMMIT, op_id, hold_id, 0, [], [])
 
     @rule(op_id=op_ids, cell=cells, qty=st.integers(min_value=-1, max_value=20),
-          kind=st.sampled_from([OpKind.RESTOCK, OpKind.RETURN]))
+          kind=st.sampled_from([OpKind.RESTOCK, OpKind.RETURN, OpKind.TRANSFER_IN,
+                                OpKind.TRANSFER_OUT]))
     def restock(self, op_id, cell, qty, kind):
         self._do(kind, op_id, -1, 0, [cell], [qty])
 
@@ -104,6 +109,10 @@ class LedgerMachine(RuleBasedStateMachine):
           version=st.integers(min_value=0, max_value=8))
     def sync(self, op_id, cell, count, version):
         self._do(OpKind.SYNC, op_id, -1, version, [cell], [count])
+
+    @rule(sku=st.sampled_from(SKUS), accepting=st.booleans())
+    def toggle_accepting(self, sku, accepting):
+        self.ledger.set_accepting(sku, accepting)
 
     @rule(dt=st.integers(min_value=0, max_value=3000))
     def advance_clock_and_expire(self, dt):
@@ -128,7 +137,7 @@ class LedgerMachine(RuleBasedStateMachine):
             want = shadow.apply_one(OpKind.HOLD, ids[i], -1, 1000, np.array([cs[i]]),
                                     np.array([qs[i]]), self.now)
             assert got.row(i) == want
-            if ids[i] not in self.first and want.code not in (Code.INVALID, Code.CONFLICT):
+            if ids[i] not in self.first and want.code not in NOT_RECORDED:
                 self.first[ids[i]] = ((int(OpKind.HOLD), -1, 1000, (cs[i],), (qs[i],)), want)
 
     @invariant()
@@ -154,15 +163,16 @@ TestLedgerMachine = LedgerMachine.TestCase
 def op_rows(draw):
     """One op as (kind, op_id, hold_id, arg, cells, qtys), biased to single-line holds."""
     kind = draw(st.sampled_from([OpKind.HOLD] * 6 + [OpKind.COMMIT, OpKind.RELEASE,
-                                                     OpKind.SHIP, OpKind.RESTOCK,
-                                                     OpKind.SYNC]))
+                                                     OpKind.SHIP, OpKind.CANCEL,
+                                                     OpKind.RESTOCK, OpKind.SYNC,
+                                                     OpKind.TRANSFER_OUT]))
     op_id = draw(st.integers(min_value=-1, max_value=60))
     if kind == OpKind.HOLD:
         n = draw(st.sampled_from([1, 1, 1, 1, 2, 3]))
         cs = draw(st.lists(cells, min_size=n, max_size=n))
         qs = draw(st.lists(st.integers(min_value=0, max_value=6), min_size=n, max_size=n))
         return kind, op_id, -1, draw(st.sampled_from([1000, 5000, 0])), cs, qs
-    if kind in (OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP):
+    if kind in (OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP, OpKind.CANCEL):
         return kind, op_id, draw(st.integers(min_value=-1, max_value=30)), 0, [], []
     if kind == OpKind.SYNC:
         return kind, op_id, -1, draw(st.integers(0, 5)), [draw(cells)], [draw(st.integers(0, 20))]
@@ -199,10 +209,14 @@ def assert_same_state(a: Ledger, b: Ledger) -> None:
 
 @given(stock=st.lists(st.integers(0, 12), min_size=N_CELLS, max_size=N_CELLS),
        batches=st.lists(st.lists(op_rows(), min_size=1, max_size=40), min_size=1, max_size=4),
-       gaps=st.lists(st.integers(0, 4000), min_size=4, max_size=4))
-def test_batch_apply_equals_one_at_a_time(stock, batches, gaps):
+       gaps=st.lists(st.integers(0, 4000), min_size=4, max_size=4),
+       closed=st.lists(st.sampled_from(SKUS), max_size=1))
+def test_batch_apply_equals_one_at_a_time(stock, batches, gaps, closed):
     vec = Ledger(SKUS, WHS, min_vector_run=1)
     ref = Ledger(SKUS, WHS)
+    for sku in closed:
+        vec.set_accepting(sku, False)
+        ref.set_accepting(sku, False)
     vec.on_hand[:] = stock
     ref.on_hand[:] = stock
     now = 0
