@@ -49,9 +49,9 @@ class Columns:
         return {name: self[name].copy() for name in self._data}
 
     @classmethod
-    def from_dict(cls, arrays: Mapping[str, np.ndarray]) -> "Columns":
+    def from_dict(cls, arrays: Mapping[str, np.ndarray], capacity: int = 1024) -> "Columns":
         n = len(next(iter(arrays.values()))) if arrays else 0
-        table = cls({k: v.dtype for k, v in arrays.items()}, capacity=max(n, 1024))
+        table = cls({k: v.dtype for k, v in arrays.items()}, capacity=max(2 * n, capacity))
         if n:
             table.append(n, **arrays)
         return table

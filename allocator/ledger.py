@@ -162,6 +162,13 @@ class Ledger:
         kind = OpKind.TRANSFER_OUT if out else OpKind.TRANSFER_IN
         return self._cell_op(kind, op_id, self.cell(sku_id, warehouse_id), qty, 0, now_ms)
 
+    def receive_stock(self, qty: np.ndarray) -> None:
+        """Bulk delivery: add ``qty`` (one non-negative count per cell) to on_hand."""
+        qty = np.asarray(qty, np.int64)
+        if qty.shape != (self.n_cells,) or (qty < 0).any() or (qty > MAX_UNITS_PER_MOVE).any():
+            raise InvalidRequest("a bulk delivery gives 0..10,000,000 units for every cell")
+        self.on_hand += qty
+
     def set_accepting(self, sku_id: str, accepting: bool) -> None:
         """Stop (or resume) taking new holds for a SKU here; existing holds live on."""
         self.cell(sku_id, self.warehouse_ids[0])
@@ -533,16 +540,16 @@ class Ledger:
 
     @classmethod
     def from_snapshot(cls, snap: dict[str, Any], limits: Limits = LIMITS,
-                      min_vector_run: int = 16) -> "Ledger":
-        led = cls(snap["sku_ids"], snap["warehouse_ids"], limits, min_vector_run)
+                      min_vector_run: int = 16, capacity: int = 1 << 16) -> "Ledger":
+        led = cls(snap["sku_ids"], snap["warehouse_ids"], limits, min_vector_run, capacity=16)
         for name, arr in snap["stock"].items():
             getattr(led, name)[:] = arr
         led.accepting[:] = snap["accepting"]
-        led.holds = Columns.from_dict(snap["holds"])
-        led.lines = Columns.from_dict(snap["lines"])
-        led.results = Columns.from_dict(snap["results"])
+        led.holds = Columns.from_dict(snap["holds"], capacity)
+        led.lines = Columns.from_dict(snap["lines"], capacity)
+        led.results = Columns.from_dict(snap["results"], capacity)
         led.drift = Columns.from_dict(snap["drift"])
-        led._seen = OpIndex.from_items(snap["seen_keys"], snap["seen_vals"])
+        led._seen = OpIndex.from_items(snap["seen_keys"], snap["seen_vals"], capacity)
         led._pending_floor = int(snap["pending_floor"])
         return led
 

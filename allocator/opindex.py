@@ -123,7 +123,8 @@ class OpIndex:
         return self._keys[used].copy(), self._vals[used].copy()
 
     @classmethod
-    def from_items(cls, keys: np.ndarray, vals: np.ndarray) -> "OpIndex":
-        index = cls(capacity=max(1 << 16, 2 * len(keys)))
+    def from_items(cls, keys: np.ndarray, vals: np.ndarray, capacity: int = 1 << 16
+                   ) -> "OpIndex":
+        index = cls(capacity=max(capacity, 2 * len(keys)))
         index.insert(np.asarray(keys, np.int64), np.asarray(vals, np.int64))
         return index

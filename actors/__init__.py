@@ -1,0 +1,3 @@
+"""Ray layer: shard actors, the directory, the batching client, hot-SKU isolation."""
+
+NAMESPACE = "allocator"

@@ -1,0 +1,101 @@
+"""ShardActor: the Ray actor around :class:`ShardCore`, named ``shard-NN`` / ``hot-…``.
+
+Ray runs its methods one at a time on the actor's thread; a background thread sweeps
+expiries, takes snapshots and publishes events under the same lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import ray
+
+from actors.metrics import ShardMetrics
+from actors.shard_core import ShardConfig, ShardCore
+from allocator.storage import EventLog, Journal, connect
+
+
+@ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
+class ShardActor:
+    """One shard. ``max_restarts=-1``: Ray restarts it after a crash, and it recovers
+    from Redis (snapshot + journal tail) before serving again."""
+
+    def __init__(self, name: str, sku_ids: list[str], warehouse_ids: list[str],
+                 redis_url: str, config: dict[str, Any], sweep_interval_s: float = 0.2
+                 ) -> None:
+        self.redis = connect(redis_url)
+        cfg = ShardConfig(**config)
+        self.core = ShardCore(name, sku_ids, warehouse_ids, Journal(self.redis, name),
+                              EventLog(self.redis), cfg)
+        self.metrics = ShardMetrics(name)
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._background, args=(sweep_interval_s,),
+                                         name=f"{name}-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def _background(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                expired = self.core.expire_due()
+                if expired:
+                    self.metrics.expired.inc(expired)
+                self.core.publish_events()
+            except Exception:  # noqa: BLE001 - Redis down: retried next tick
+                pass
+
+    def apply(self, columns: dict[str, np.ndarray], epoch: int) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        journal_before = self.core.stats["journal_ms"]
+        out = self.core.apply(columns, epoch)
+        if not out.get("stale"):
+            self.metrics.observe_batch(out, columns, (time.perf_counter() - t0) * 1000,
+                                       self.core.stats["journal_ms"] - journal_before)
+        return out
+
+    def ping(self) -> dict[str, Any]:
+        return {"name": self.core.name, "started": self.started}
+
+    def available(self, skus: list[str]) -> dict[str, list[int]]:
+        return self.core.available(skus)
+
+    def stock(self, sku: str) -> dict[str, dict[str, int]]:
+        return self.core.stock(sku)
+
+    def holds(self, hold_ids: list[int]) -> list[dict[str, Any] | None]:
+        return self.core.holds(hold_ids)
+
+    def receive_stock(self, qty: np.ndarray) -> None:
+        self.core.receive_stock(qty)
+
+    def set_accepting(self, sku: str, on: bool, epoch: int) -> None:
+        self.core.set_accepting(sku, on, epoch)
+
+    def hot_skus(self, min_per_s: float) -> list[tuple[str, float]]:
+        return self.core.hot_skus(min_per_s)
+
+    def expire_due(self) -> int:
+        return self.core.expire_due()
+
+    def publish_events(self) -> int:
+        return self.core.publish_events()
+
+    def snapshot(self) -> None:
+        self.core.snapshot()
+
+    def totals(self) -> dict[str, int]:
+        return self.core.totals()
+
+    def info(self) -> dict[str, Any]:
+        return self.core.info()
+
+    def audit(self) -> dict[str, Any]:
+        from allocator.audit import audit
+
+        with self.core.lock:
+            report = audit(self.core._ready())
+        return {"ok": report.ok, "problems": report.problems,
+                "oversold_units": report.oversold_units}

@@ -1,0 +1,355 @@
+"""ShardCore: one shard's ledger made durable — journal before answer, snapshots,
+recovery, expiry sweeps, demand counting and the events outbox. No Ray here: the
+actor (``actors/shard.py``) is a thin wrapper, so all of this is testable directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from allocator.ledger import Ledger
+from allocator.ops import BatchResult, Code, OpBatch, OpKind
+from allocator.storage import EventLog, Journal, StorageUnavailable, stream_id_min
+
+BATCH_FIELDS = ("kind", "op_id", "hold_id", "arg", "line_start", "line_count", "l_cell",
+                "l_qty")
+
+EVENT_OF = {
+    OpKind.HOLD: "reserved", OpKind.COMMIT: "committed", OpKind.RELEASE: "released",
+    OpKind.CANCEL: "cancelled", OpKind.SHIP: "shipped", OpKind.RESTOCK: "restocked",
+    OpKind.RETURN: "returned", OpKind.SYNC: "synced", OpKind.TRANSFER_OUT: "transferred_out",
+    OpKind.TRANSFER_IN: "transferred_in",
+}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class ShardConfig:
+    low_stock_threshold: int = 5
+    snapshot_every_records: int = 500
+    demand_window_s: int = 10
+    capacity: int = 1 << 16
+    events: bool = True
+    max_events_per_publish: int = 20_000
+
+
+class ShardUnavailable(StorageUnavailable):
+    """The shard could not journal (or recover): it answers nothing until it can."""
+
+    code = "shard_unavailable"
+
+
+class ShardCore:
+    """A durable ledger. Every public method is thread-safe (one lock)."""
+
+    def __init__(self, name: str, sku_ids: list[str], warehouse_ids: list[str],
+                 journal: Journal, events: EventLog | None, config: ShardConfig,
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.name = name
+        self.sku_ids = list(sku_ids)
+        self.warehouse_ids = list(warehouse_ids)
+        self.journal = journal
+        self.events = events if config.events else None
+        self.config = config
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.epoch = 0
+        self.ledger: Ledger | None = None
+        self.last_id = "0-0"
+        self.records_since_snapshot = 0
+        self.outbox: deque[tuple[str, dict]] = deque()
+        self.demand = np.zeros((config.demand_window_s, len(self.sku_ids)), np.int64)
+        self.demand_slot = 0
+        self.stats = {"batches": 0, "holds_ok": 0, "holds_refused": 0, "replays": 0,
+                      "recoveries": 0, "journal_ms": 0.0}
+        self.recover()
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self) -> float:
+        """Rebuild the ledger from the latest snapshot plus the journal tail; returns
+        seconds taken. Raises :class:`StorageUnavailable` while Redis is down."""
+        t0 = time.perf_counter()
+        with self.lock:
+            self.ledger = None
+            snap, entries = self.journal.load()
+            if snap is None:
+                ledger = Ledger(self.sku_ids, self.warehouse_ids, capacity=self.config.capacity)
+            else:
+                ledger = Ledger.from_snapshot(snap, capacity=self.config.capacity)
+                self.epoch = int(snap.get("epoch", 0))
+            last = "0-0"
+            for entry_id, record in entries:
+                self._replay(ledger, record)
+                last = entry_id
+            self.ledger = ledger
+            if last != "0-0":
+                self.last_id = last
+            self.stats["recoveries"] += 1
+            if self.events is not None:
+                self._load_unpublished()
+        return time.perf_counter() - t0
+
+    def _replay(self, ledger: Ledger, record: dict[str, Any]) -> None:
+        kind = record["t"]
+        if kind == "b":
+            batch = OpBatch(now_ms=int(record["now"]), **{f: record[f] for f in BATCH_FIELDS})
+            got = ledger.apply(batch)
+            if not np.array_equal(got.code, record["code"]):
+                raise RuntimeError(f"{self.name}: journal replay diverged")  # a bug, loudly
+        elif kind == "x":
+            ledger.expire(int(record["now"]))
+        elif kind == "stock":
+            ledger.receive_stock(record["qty"])
+        elif kind == "accept":
+            ledger.set_accepting(record["sku"], bool(record["on"]))
+            self.epoch = max(self.epoch, int(record["epoch"]))
+        else:
+            raise RuntimeError(f"{self.name}: unknown journal record {kind!r}")
+
+    def _ready(self) -> Ledger:
+        if self.ledger is None:
+            try:
+                self.recover()
+            except StorageUnavailable as exc:
+                raise ShardUnavailable(f"shard {self.name} is recovering: {exc.message}") from None
+        assert self.ledger is not None
+        return self.ledger
+
+    def _journal(self, record: dict[str, Any]) -> str:
+        """Append a record; on failure drop the in-memory state (it holds a change that
+        is not durable) so the next call rebuilds it from Redis, and refuse."""
+        t0 = time.perf_counter()
+        try:
+            entry = self.journal.append(record)
+        except StorageUnavailable as exc:
+            self.ledger = None
+            raise ShardUnavailable(f"shard {self.name}: {exc.message}") from None
+        self.stats["journal_ms"] += (time.perf_counter() - t0) * 1000
+        self.last_id = entry
+        self.records_since_snapshot += 1
+        if self.events is not None:
+            self.outbox.append((entry, record))
+        return entry
+
+    # ------------------------------------------------------------------- writes
+    def apply(self, columns: dict[str, np.ndarray], epoch: int) -> dict[str, Any]:
+        """Apply one client batch (columns of an :class:`OpBatch`, stamped with this
+        shard's clock), journal it, then answer. A batch routed with an older epoch is
+        refused whole (``stale``) so the client refreshes its directory and retries."""
+        with self.lock:
+            ledger = self._ready()
+            if epoch < self.epoch:
+                return {"stale": True, "epoch": self.epoch}
+            now = self.clock()
+            batch = OpBatch(now_ms=now, **{f: columns[f] for f in BATCH_FIELDS})
+            before = ledger.available[batch.l_cell] if len(batch.l_cell) else None
+            res = ledger.apply(batch)
+            low = self._low_stock(ledger, batch, before)
+            record = {"t": "b", "now": now, **{f: getattr(batch, f) for f in BATCH_FIELDS},
+                      "code": res.code, "value": res.value, "replayed": res.replayed,
+                      "detail": res.detail, "low": low}
+            self._journal(record)
+            self._count(batch, res)
+            self._maybe_snapshot(ledger)
+            return {"code": res.code, "value": res.value, "detail": res.detail,
+                    "replayed": res.replayed, "epoch": self.epoch, "now": now}
+
+    def _low_stock(self, ledger: Ledger, batch: OpBatch, before: np.ndarray | None
+                   ) -> np.ndarray:
+        """Cells this batch took to (or below) the low-stock threshold."""
+        if before is None:
+            return np.zeros(0, np.int64)
+        t = self.config.low_stock_threshold
+        after = ledger.available[batch.l_cell]
+        return np.unique(batch.l_cell[(before > t) & (after <= t)])
+
+    def _count(self, batch: OpBatch, res: BatchResult) -> None:
+        holds = batch.kind == OpKind.HOLD
+        ok = res.code == Code.OK
+        self.stats["batches"] += 1
+        self.stats["holds_ok"] += int((holds & ok & ~res.replayed).sum())
+        self.stats["holds_refused"] += int((holds & ~ok).sum())
+        self.stats["replays"] += int(res.replayed.sum())
+        rows = batch.l_cell[batch.line_start[holds]] // len(self.warehouse_ids)
+        slot = (self.clock() // 1000) % self.config.demand_window_s
+        if slot != self.demand_slot:
+            self.demand[slot] = 0
+            self.demand_slot = slot
+        np.add.at(self.demand[slot], rows, 1)
+
+    def expire_due(self) -> int:
+        """The expiry sweep: expire due holds and journal it; returns how many."""
+        with self.lock:
+            ledger = self._ready()
+            now = self.clock()
+            due = ledger.pending_holds()
+            if not (ledger.holds["expires"][due] <= now).any():
+                return 0
+            expired = ledger.expire(now)
+            self._journal({"t": "x", "now": now, "ids": expired})
+            self._maybe_snapshot(ledger)
+            return len(expired)
+
+    def receive_stock(self, qty: np.ndarray) -> None:
+        with self.lock:
+            ledger = self._ready()
+            ledger.receive_stock(qty)
+            self._journal({"t": "stock", "qty": np.asarray(qty, np.int64)})
+
+    def set_accepting(self, sku: str, on: bool, epoch: int) -> None:
+        """Open or close a SKU for new holds here, at directory epoch ``epoch``."""
+        with self.lock:
+            ledger = self._ready()
+            ledger.set_accepting(sku, on)
+            self.epoch = max(self.epoch, epoch)
+            self._journal({"t": "accept", "sku": sku, "on": on, "epoch": epoch})
+
+    def _maybe_snapshot(self, ledger: Ledger) -> None:
+        if self.records_since_snapshot >= self.config.snapshot_every_records:
+            self.snapshot()
+
+    def snapshot(self) -> None:
+        with self.lock:
+            ledger = self._ready()
+            snap = ledger.snapshot()
+            snap["epoch"] = self.epoch
+            keep = self.last_id
+            if self.events is not None:
+                keep = stream_id_min(keep, self.events.cursor(self.name))
+            self.journal.save_snapshot(snap, self.last_id, keep)
+            self.records_since_snapshot = 0
+
+    # -------------------------------------------------------------------- reads
+    def available(self, skus: list[str]) -> dict[str, list[int]]:
+        """Available units per warehouse (in ``warehouse_ids`` order) for known SKUs."""
+        with self.lock:
+            ledger = self._ready()
+            avail = ledger.available.reshape(len(self.sku_ids), -1)
+            out = {}
+            for sku in skus:
+                row = ledger._sku_row.get(sku)
+                if row is not None:
+                    out[sku] = avail[row].tolist()
+            return out
+
+    def stock(self, sku: str) -> dict[str, dict[str, int]]:
+        with self.lock:
+            return self._ready().stock(sku)
+
+    def holds(self, hold_ids: list[int]) -> list[dict[str, Any] | None]:
+        with self.lock:
+            ledger = self._ready()
+            out: list[dict[str, Any] | None] = []
+            for hid in hold_ids:
+                if not 0 <= hid < ledger.holds.size:
+                    out.append(None)
+                    continue
+                v = ledger.hold_view(hid)
+                out.append({"hold_id": hid, "state": v.state.name.lower(),
+                            "created_ms": v.created_ms, "expires_ms": v.expires_ms,
+                            "lines": [list(x) for x in v.lines]})
+            return out
+
+    def hot_skus(self, min_per_s: float) -> list[tuple[str, float]]:
+        """SKUs whose hold demand over the window is at least ``min_per_s`` a second."""
+        with self.lock:
+            rate = self.demand.sum(axis=0) / self.config.demand_window_s
+            idx = np.flatnonzero(rate >= min_per_s)
+            return sorted(((self.sku_ids[i], float(rate[i])) for i in idx),
+                          key=lambda x: -x[1])
+
+    def totals(self) -> dict[str, int]:
+        """Unit totals over every cell (for audits): on_hand, held, committed."""
+        with self.lock:
+            led = self._ready()
+            return {"on_hand": int(led.on_hand.sum()), "held": int(led.held.sum()),
+                    "committed": int(led.committed.sum()),
+                    "negative_available": int((led.available < 0).sum())}
+
+    def info(self) -> dict[str, Any]:
+        with self.lock:
+            led = self.ledger
+            return {"name": self.name, "skus": len(self.sku_ids), "epoch": self.epoch,
+                    "ready": led is not None,
+                    "pending_holds": int(len(led.pending_holds())) if led else None,
+                    "journal_last_id": self.last_id, "outbox": len(self.outbox),
+                    **self.stats}
+
+    # ------------------------------------------------------------------- events
+    def _load_unpublished(self) -> None:
+        """After a restart: queue the journal entries whose events were not published."""
+        assert self.events is not None
+        cursor = self.events.cursor(self.name)
+        self.outbox.clear()
+        for entry_id, record in self.journal._entries_after(cursor, 512):
+            self.outbox.append((entry_id, record))
+
+    def publish_events(self) -> int:
+        """Turn outbox records into events on the events stream (at-least-once)."""
+        if self.events is None:
+            return 0
+        with self.lock:
+            taken: list[tuple[str, dict]] = []
+            n = 0
+            while self.outbox and n < self.config.max_events_per_publish:
+                entry, record = self.outbox.popleft()
+                taken.append((entry, record))
+                n += len(record.get("code", ())) + 1
+        if not taken:
+            return 0
+        events = [e for entry, record in taken for e in self._events_of(entry, record)]
+        try:
+            self.events.publish(self.name, events, taken[-1][0])
+        except StorageUnavailable:
+            with self.lock:
+                self.outbox.extendleft(reversed(taken))
+            raise
+        return len(events)
+
+    def _events_of(self, entry: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+        nwh = len(self.warehouse_ids)
+        base = {"shard": self.name, "at": int(record.get("now", 0))}
+        out: list[dict[str, Any]] = []
+
+        def cell_ids(cell: int) -> tuple[str, str]:
+            return self.sku_ids[cell // nwh], self.warehouse_ids[cell % nwh]
+
+        if record["t"] == "b":
+            codes, kinds = record["code"], record["kind"]
+            for i in np.flatnonzero((codes == Code.OK) & ~record["replayed"]).tolist():
+                kind = OpKind(int(kinds[i]))
+                ev = {**base, "event_id": f"{self.name}:{entry}:{i}", "type": EVENT_OF[kind],
+                      "op_id": int(record["op_id"][i])}
+                s, c = int(record["line_start"][i]), int(record["line_count"][i])
+                if kind == OpKind.HOLD:
+                    ev["hold_id"] = int(record["value"][i])
+                    ev["lines"] = ";".join(
+                        f"{cell_ids(int(cl))[0]}@{cell_ids(int(cl))[1]}x{int(q)}"
+                        for cl, q in zip(record["l_cell"][s:s + c], record["l_qty"][s:s + c]))
+                elif c == 0:
+                    ev["hold_id"] = int(record["hold_id"][i])
+                else:
+                    ev["sku"], ev["warehouse"] = cell_ids(int(record["l_cell"][s]))
+                    ev["qty"] = int(record["l_qty"][s])
+                out.append(ev)
+                if kind == OpKind.SYNC and int(record["detail"][i]) > 0:
+                    out.append({**ev, "event_id": f"{self.name}:{entry}:{i}:drift",
+                                "type": "drift", "missing": int(record["detail"][i])})
+            for j, cell in enumerate(record["low"].tolist()):
+                sku, wh = cell_ids(int(cell))
+                out.append({**base, "event_id": f"{self.name}:{entry}:low:{j}",
+                            "type": "low_stock", "sku": sku, "warehouse": wh})
+        elif record["t"] == "x":
+            for hid in record["ids"].tolist():
+                out.append({**base, "event_id": f"{self.name}:{entry}:x:{hid}",
+                            "type": "expired", "hold_id": int(hid)})
+        return out
