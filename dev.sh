@@ -32,7 +32,7 @@ setup() {
   if [ ! -f "$stamp" ]; then
     echo "dev.sh: installing dependencies into $VENV (first run takes a few minutes)" >&2
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    "$VENV/bin/python" -m pip install --quiet -e ".[test]" --config-settings editable_mode=compat
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi

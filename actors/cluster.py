@@ -1,0 +1,102 @@
+"""Start (or join) the cluster: Ray, Redis (embedded unless a URL is given), the
+directory and its shards. Used by ``allocator serve``, the demo, benches and tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors import NAMESPACE
+from actors.shard_core import ShardConfig
+from allocator.catalog import Catalog
+from allocator.storage import EmbeddedRedis, connect, default_data_dir, wait_for_redis
+
+
+@dataclass
+class ClusterConfig:
+    """How to run. ``address`` None starts a local Ray head; ``redis_url`` empty embeds
+    Redis (data in ``data_dir``). Shards default to one per CPU of a 2-core machine."""
+
+    address: str | None = None
+    redis_url: str = ""
+    data_dir: Path = field(default_factory=default_data_dir)
+    n_shards: int = 2
+    dashboard: bool = False
+    dashboard_port: int = 8265
+    num_cpus: int | None = None
+    hot_min_rate: float = 0.0  # holds/s that make a SKU hot; 0 = only pinned SKUs
+    max_hot: int = 4
+    shard: ShardConfig = field(default_factory=ShardConfig)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "ClusterConfig":
+        cfg = cls(address=os.environ.get("RAY_ADDRESS") or None,
+                  redis_url=os.environ.get("REDIS_URL", ""),
+                  n_shards=int(os.environ.get("ALLOCATOR_SHARDS", "2")))
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(cfg, k, v)
+        return cfg
+
+
+class Cluster:
+    """A running (or joined) allocator cluster."""
+
+    def __init__(self, config: ClusterConfig, catalog: Catalog) -> None:
+        self.config = config
+        self.embedded: EmbeddedRedis | None = None
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": "ERROR",
+                                      "log_to_driver": False}
+            if config.address:
+                kwargs["address"] = config.address
+            else:
+                kwargs.update(include_dashboard=config.dashboard,
+                              dashboard_port=config.dashboard_port,
+                              num_cpus=config.num_cpus)
+            ray.init(**kwargs)
+        if config.redis_url:
+            self.redis_url = config.redis_url
+        else:
+            self.embedded = EmbeddedRedis(config.data_dir)
+            self.redis_url = self.embedded.url
+        wait_for_redis(connect(self.redis_url))
+        from actors.directory import Directory
+
+        self.directory = Directory.options(
+            name="directory", namespace=NAMESPACE, get_if_exists=True).remote(
+            catalog.sku_ids, catalog.warehouse_ids, config.n_shards, self.redis_url,
+            asdict(config.shard), config.hot_min_rate, config.max_hot)
+        ray.get(self.directory.get_layout.remote())
+
+    def seed(self, stock: dict[str, list[int]], force: bool = False) -> bool:
+        return ray.get(self.directory.seed.remote(stock, force))
+
+    def shard(self, name: str):
+        return ray.get_actor(name, namespace=NAMESPACE)
+
+    def shards(self) -> dict[str, Any]:
+        return {n: self.shard(n) for n in ray.get(self.directory.shard_names.remote())}
+
+    def audit(self) -> dict[str, Any]:
+        """Audit every shard's ledger; ``ok`` only if all are clean."""
+        reports = {n: ray.get(a.audit.remote()) for n, a in self.shards().items()}
+        return {"ok": all(r["ok"] for r in reports.values()),
+                "oversold_units": sum(r["oversold_units"] for r in reports.values()),
+                "shards": reports}
+
+    def shutdown(self) -> None:
+        """Stop the actors, Ray (if we started it) and the embedded Redis."""
+        try:
+            for actor in self.shards().values():
+                ray.kill(actor, no_restart=True)
+            ray.kill(self.directory, no_restart=True)
+        finally:
+            if not self.config.address:
+                ray.shutdown()
+            if self.embedded is not None:
+                self.embedded.stop()
