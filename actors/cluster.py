@@ -3,6 +3,7 @@ directory and its shards. Used by ``allocator serve``, the demo, benches and tes
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,13 +65,15 @@ class Cluster:
         else:
             self.embedded = EmbeddedRedis(config.data_dir)
             self.redis_url = self.embedded.url
-        wait_for_redis(connect(self.redis_url))
+        redis_client = connect(self.redis_url)
+        wait_for_redis(redis_client)
+        redis_client.set("alloc:catalog", json.dumps(catalog.to_dict()), nx=True)
         from actors.directory import Directory
 
         self.directory = Directory.options(
             name="directory", namespace=NAMESPACE, get_if_exists=True).remote(
-            catalog.sku_ids, catalog.warehouse_ids, config.n_shards, self.redis_url,
-            asdict(config.shard), config.hot_min_rate, config.max_hot)
+            config.n_shards, self.redis_url, asdict(config.shard), config.hot_min_rate,
+            config.max_hot)
         ray.get(self.directory.get_layout.remote())
 
     def seed(self, stock: dict[str, list[int]], force: bool = False) -> bool:

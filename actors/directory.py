@@ -11,6 +11,7 @@ the hot actor by the directory's background loop.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -20,7 +21,8 @@ import numpy as np
 import ray
 
 from actors import NAMESPACE
-from actors.layout import Layout, base_layout, hot_shard_name
+from actors.layout import Layout, base_layout, directory_key, hot_shard_name
+from allocator.catalog import Catalog
 from actors.shard import ShardActor
 from allocator.ops import BatchBuilder, Code, op_key
 from allocator.storage import connect
@@ -34,12 +36,15 @@ def _columns(builder: BatchBuilder) -> dict[str, np.ndarray]:
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class Directory:
-    def __init__(self, sku_ids: list[str], warehouses: list[str], n_shards: int,
-                 redis_url: str, shard_config: dict[str, Any], hot_min_rate: float = 0.0,
-                 max_hot: int = 4, poll_s: float = 1.0, prefix: str = "alloc") -> None:
+    def __init__(self, n_shards: int, redis_url: str, shard_config: dict[str, Any],
+                 hot_min_rate: float = 0.0, max_hot: int = 4, poll_s: float = 1.0,
+                 prefix: str = "alloc") -> None:
+        """The catalog is read from Redis (``{prefix}:catalog``, written by the cluster),
+        so constructor args stay small and a restart needs nothing from the object store."""
         self.redis = connect(redis_url)
         self.redis_url = redis_url
-        self.key = f"{prefix}:directory"
+        self.prefix = prefix
+        self.key = directory_key(prefix)
         self.shard_config = shard_config
         self.hot_min_rate = hot_min_rate  # 0 disables automatic promotion
         self.max_hot = max_hot
@@ -52,9 +57,11 @@ class Directory:
             self.seeded = bool(state["seeded"])
             self.moves = int(state.get("moves", 0))
         else:
-            self.layout = base_layout(sku_ids, warehouses, n_shards)
+            catalog = Catalog.from_dict(json.loads(self.redis.get(f"{prefix}:catalog")))
+            self.layout = base_layout(catalog.sku_ids, catalog.warehouse_ids, n_shards)
             self.pinned, self.seeded, self.moves = [], False, 0
-        self.actors = {name: self._actor(name, skus) for name, skus in self.layout.shards.items()}
+        self._save()
+        self.actors = {name: self._actor(name) for name in self.layout.shards}
         ray.get([a.ping.remote() for a in self.actors.values()])
         for sku in list(self.layout.hot):  # finish a move a crash may have cut short
             self._drain(sku)
@@ -62,10 +69,10 @@ class Directory:
         self._stop = threading.Event()
         threading.Thread(target=self._loop, args=(poll_s,), daemon=True).start()
 
-    def _actor(self, name: str, skus: list[str]):
+    def _actor(self, name: str):
         return ShardActor.options(name=name, namespace=NAMESPACE, get_if_exists=True,
                                   max_concurrency=1).remote(
-            name, skus, self.layout.warehouses, self.redis_url, self.shard_config)
+            name, self.redis_url, self.shard_config, prefix=self.prefix)
 
     def _save(self) -> None:
         self.redis.set(self.key, msgpack.packb({
@@ -124,13 +131,14 @@ class Directory:
             if sku not in layout.shards.get(source, []):
                 raise ValueError(f"unknown SKU {sku!r}")
             name = hot_shard_name(sku)
-            actor = self._actor(name, [sku])
+            layout.shards[name] = [sku]
+            self._save()  # the new shard reads its SKUs from the saved layout
+            actor = self._actor(name)
             self.actors[name] = actor
             layout.epoch += 1
             epoch = layout.epoch
             ray.get(actor.set_accepting.remote(sku, True, epoch))
             ray.get(self.actors[source].set_accepting.remote(sku, False, epoch))
-            layout.shards[name] = [sku]
             layout.hot[sku] = name
             self._save()
             self._drain(sku)

@@ -6,6 +6,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
 
 def base_shard_name(i: int) -> str:
     return f"shard-{i:02d}"
@@ -50,3 +52,15 @@ def base_layout(sku_ids: list[str], warehouses: list[str], n_shards: int) -> Lay
     for sku in sku_ids:
         shards[base_shard_name(base_shard_of(sku, n_shards))].append(sku)
     return Layout(1, list(warehouses), shards, {}, n_shards)
+
+
+def directory_key(prefix: str) -> str:
+    return f"{prefix}:directory"
+
+
+def load_layout(redis_client: Any, prefix: str = "alloc") -> Layout:
+    """The layout the directory last saved in Redis."""
+    raw = redis_client.get(directory_key(prefix))
+    if raw is None:
+        raise RuntimeError("no directory state in Redis: start the cluster first")
+    return Layout.from_dict(msgpack.unpackb(raw, raw=False)["layout"])

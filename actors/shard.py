@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from actors.layout import load_layout
 from actors.metrics import ShardMetrics
 from actors.shard_core import ShardConfig, ShardCore
 from allocator.storage import EventLog, Journal, connect
@@ -23,13 +24,14 @@ class ShardActor:
     """One shard. ``max_restarts=-1``: Ray restarts it after a crash, and it recovers
     from Redis (snapshot + journal tail) before serving again."""
 
-    def __init__(self, name: str, sku_ids: list[str], warehouse_ids: list[str],
-                 redis_url: str, config: dict[str, Any], sweep_interval_s: float = 0.2
-                 ) -> None:
+    def __init__(self, name: str, redis_url: str, config: dict[str, Any],
+                 sweep_interval_s: float = 0.2, prefix: str = "alloc") -> None:
         self.redis = connect(redis_url)
         cfg = ShardConfig(**config)
-        self.core = ShardCore(name, sku_ids, warehouse_ids, Journal(self.redis, name),
-                              EventLog(self.redis), cfg)
+        layout = load_layout(self.redis, prefix)  # small args: a restart needs no object store
+        self.core = ShardCore(name, layout.shards[name], layout.warehouses,
+                              Journal(self.redis, name, prefix), EventLog(self.redis, prefix),
+                              cfg)
         self.metrics = ShardMetrics(name)
         self.started = time.time()
         self._stop = threading.Event()
