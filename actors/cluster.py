@@ -31,6 +31,7 @@ class ClusterConfig:
     num_cpus: int | None = None
     hot_min_rate: float = 0.0  # holds/s that make a SKU hot; 0 = only pinned SKUs
     max_hot: int = 4
+    shard_cpus: float = 0.0  # CPUs reserved per shard actor: 0 on one small box, 1 on a cluster
     shard: ShardConfig = field(default_factory=ShardConfig)
 
     @classmethod
@@ -73,7 +74,7 @@ class Cluster:
         self.directory = Directory.options(
             name="directory", namespace=NAMESPACE, get_if_exists=True).remote(
             config.n_shards, self.redis_url, asdict(config.shard), config.hot_min_rate,
-            config.max_hot)
+            config.max_hot, shard_cpus=config.shard_cpus)
         ray.get(self.directory.get_layout.remote())
 
     def seed(self, stock: dict[str, list[int]], force: bool = False) -> bool:

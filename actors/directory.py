@@ -38,13 +38,14 @@ def _columns(builder: BatchBuilder) -> dict[str, np.ndarray]:
 class Directory:
     def __init__(self, n_shards: int, redis_url: str, shard_config: dict[str, Any],
                  hot_min_rate: float = 0.0, max_hot: int = 4, poll_s: float = 1.0,
-                 prefix: str = "alloc") -> None:
+                 prefix: str = "alloc", shard_cpus: float = 0.0) -> None:
         """The catalog is read from Redis (``{prefix}:catalog``, written by the cluster),
         so constructor args stay small and a restart needs nothing from the object store."""
         self.redis = connect(redis_url)
         self.redis_url = redis_url
         self.prefix = prefix
         self.key = directory_key(prefix)
+        self.shard_cpus = shard_cpus
         self.shard_config = shard_config
         self.hot_min_rate = hot_min_rate  # 0 disables automatic promotion
         self.max_hot = max_hot
@@ -71,7 +72,8 @@ class Directory:
 
     def _actor(self, name: str):
         return ShardActor.options(name=name, namespace=NAMESPACE, get_if_exists=True,
-                                  max_concurrency=1).remote(
+                                  max_concurrency=1, num_cpus=self.shard_cpus,
+                                  scheduling_strategy="SPREAD").remote(
             name, self.redis_url, self.shard_config, prefix=self.prefix)
 
     def _save(self) -> None:

@@ -42,10 +42,18 @@ def _optional_commands() -> list[Callable[[Any, Any], None]]:
     registrars: list[Callable[[Any, Any], None]] = []
     try:
         from routing.cli import add_bench_route_command, add_route_command
-    except ImportError:  # pragma: no cover - routing is part of the package
-        return registrars
-    registrars.append(lambda sub, bench: add_route_command(sub))
-    registrars.append(lambda sub, bench: add_bench_route_command(bench))
+
+        registrars.append(lambda sub, bench: add_route_command(sub))
+        registrars.append(lambda sub, bench: add_bench_route_command(bench))
+    except ImportError:  # pragma: no cover - a layer missing from this install
+        pass
+    try:
+        from actors.cli import add_bench_actors_command, add_serve_command
+
+        registrars.append(lambda sub, bench: add_serve_command(sub))
+        registrars.append(lambda sub, bench: add_bench_actors_command(bench))
+    except ImportError:  # pragma: no cover
+        pass
     return registrars
 
 

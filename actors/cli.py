@@ -1,0 +1,104 @@
+"""``allocator serve`` and ``allocator bench actors``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from allocator.cli import emit
+
+
+def add_serve_command(sub: Any) -> None:
+    p = sub.add_parser("serve", help="start (or join) Ray, Redis and the shards; serve")
+    p.add_argument("--address", help="join this Ray cluster (e.g. auto or HOST:6379); "
+                   "default: start a local head with the dashboard")
+    p.add_argument("--redis-url", help="external Redis (default $REDIS_URL, else embedded)")
+    p.add_argument("--data-dir", type=Path, help="embedded Redis data (default .allocator/redis)")
+    p.add_argument("--shards", type=int, help="base shard actors (default $ALLOCATOR_SHARDS or 2)")
+    p.add_argument("--shard-cpus", type=float, default=0.0,
+                   help="CPUs reserved per shard (0 on one small machine, 1 on a cluster)")
+    p.add_argument("--dashboard-port", type=int, default=8265)
+    p.add_argument("--hot-rate", type=float, default=2000.0,
+                   help="holds/s over 10 s that make a SKU hot (0: only pinned SKUs)")
+    p.add_argument("--max-hot", type=int, default=8, help="SKUs on their own actor at most")
+    p.add_argument("--pin", nargs="*", default=[], metavar="SKU",
+                   help="isolate these SKUs on their own actors before traffic")
+    p.add_argument("--catalog", type=Path, help="catalog JSON (default: the demo catalog)")
+    p.add_argument("--stock", type=Path,
+                   help="initial stock JSON {sku: [units per warehouse]}; default demo stock")
+    p.add_argument("--no-stock", action="store_true", help="start with empty stock")
+    p.add_argument("--once", action="store_true", help="start, print status, then stop")
+    p.set_defaults(func=_serve)
+
+
+def add_bench_actors_command(bench: Any) -> None:
+    p = bench.add_parser("actors", help="client → shards (journal on) vs Redis Lua")
+    p.add_argument("--zipf-lines", type=int, default=1_000_000)
+    p.add_argument("--hot-lines", type=int, default=600_000)
+    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--events", action="store_true", help="publish events during the run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from actors.bench import bench_actors
+
+    emit(bench_actors(zipf_lines=args.zipf_lines, hot_lines=args.hot_lines,
+                      shards=args.shards, events=args.events), args.json)
+    return 0
+
+
+def demo_stock(catalog: Any, seed: int = 5) -> dict[str, list[int]]:
+    """Deterministic demo stock: most cells stocked, some empty."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    shape = (len(catalog.skus), len(catalog.warehouses))
+    units = rng.integers(0, 200, size=shape) * (rng.random(shape) < 0.7)
+    return {sku: units[i].tolist() for i, sku in enumerate(catalog.sku_ids)}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import ray
+
+    from actors.cluster import Cluster, ClusterConfig
+    from allocator.catalog import Catalog, demo_catalog
+
+    catalog = Catalog.load(args.catalog) if args.catalog else demo_catalog()
+    config = ClusterConfig.from_env(address=args.address, redis_url=args.redis_url,
+                                    data_dir=args.data_dir, n_shards=args.shards,
+                                    dashboard=args.address is None,
+                                    dashboard_port=args.dashboard_port,
+                                    hot_min_rate=args.hot_rate, max_hot=args.max_hot,
+                                    shard_cpus=args.shard_cpus)
+    cluster = Cluster(config, catalog)
+    try:
+        if not args.no_stock:
+            stock = json.loads(args.stock.read_text()) if args.stock else demo_stock(catalog)
+            cluster.seed(stock)
+        if args.pin:
+            ray.get(cluster.directory.pin.remote(args.pin))
+        context = ray.get_runtime_context()
+        status = {
+            "ray_address": context.gcs_address,
+            "dashboard": f"http://127.0.0.1:{config.dashboard_port}" if config.dashboard else None,
+            "redis_url": cluster.redis_url,
+            "shards": {n: ray.get(a.info.remote())["skus"] for n, a in cluster.shards().items()},
+            "hot": ray.get(cluster.directory.hot.remote())["hot"],
+        }
+        print(json.dumps(status, indent=2), flush=True)
+        if not args.once:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        cluster.shutdown()
+    return 0
