@@ -73,22 +73,33 @@ def test_events_are_published_once_per_change_with_unique_ids(redis_client, pref
     assert again.publish_events() == 0
 
 
-def test_redis_down_refuses_and_loses_nothing_acknowledged(redis_client, prefix):
+def test_redis_down_refuses_and_loses_nothing_acknowledged(tmp_path):
+    """A real outage: the Redis server is shut down, then started again from its AOF."""
+    from allocator.storage import EmbeddedRedis, connect
+
+    server = EmbeddedRedis(tmp_path / "redis", fsync="always")
+    client = connect(server.url, timeout_s=0.5)
     clock = Clock()
-    core = make(redis_client, prefix, clock)
+    core = ShardCore("s0", SKUS, WHS, Journal(client, "s0"), EventLog(client),
+                     ShardConfig(), clock=clock)
     core.receive_stock(np.full(6, 5))
     ok = core.apply(columns(BatchBuilder().hold(1, [(0, 2)], 60_000).build(0)), 0)
-    assert ok["code"][0] == Code.OK
+    assert ok["code"][0] == Code.OK  # acknowledged
 
-    real_append = core.journal.append
-
-    def down(record):
-        from allocator.storage import StorageUnavailable
-        raise StorageUnavailable("journal write failed: connection refused")
-
-    core.journal.append = down
-    with pytest.raises(ShardUnavailable):
+    server.stop()  # Redis goes down
+    with pytest.raises(ShardUnavailable, match="journal write failed"):
         core.apply(columns(BatchBuilder().hold(2, [(0, 3)], 60_000).build(0)), 0)
-    core.journal.append = real_append  # Redis is back
-    assert core.stock("A")["W1"]["held"] == 2  # the unacknowledged hold is gone
-    assert core.info()["recoveries"] == 2
+    with pytest.raises(ShardUnavailable, match="recovering"):
+        core.stock("A")  # it answers nothing from state it cannot vouch for
+
+    server = EmbeddedRedis(tmp_path / "redis")  # Redis is back, from its AOF
+    try:
+        back = connect(server.url)
+        core.journal.client = back
+        core.events.client = back
+        stock = core.stock("A")["W1"]
+        assert stock["held"] == 2 and stock["on_hand"] == 5  # only the acknowledged hold
+        again = core.apply(columns(BatchBuilder().hold(2, [(0, 3)], 60_000).build(0)), 0)
+        assert again["code"][0] == Code.OK and not again["replayed"][0]
+    finally:
+        server.stop()
