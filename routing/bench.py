@@ -1,0 +1,125 @@
+"""Router benchmark: planner latency against plain CP-SAT, and batch against greedy.
+
+``python -m routing.bench [--json]`` (or ``allocator bench route --json``) prints one
+object; docs/ROUTING.md explains every key and the targets.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from allocator.catalog import demo_catalog
+from routing.availability import demo_stock
+from routing.batch import allocate_batch, fcfs_plan_allocate, greedy_allocate
+from routing.cpsat import solve_cpsat
+from routing.network import demo_network
+from routing.planner import Router
+from routing.problem import build_problem
+from routing.scenario import bench_network, flash_sale, random_order
+
+TARGET_P99_MS = 2.0
+TARGET_BATCH_COST_RATIO = 0.95
+BENCH_DAY = date(2025, 1, 1)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 3)
+
+
+def latency_bench(n_orders: int, seed: int, n_warehouses: int = 50) -> dict[str, Any]:
+    """Plan ``n_orders`` 1–5-line orders end to end; solve the same orders with CP-SAT."""
+    network = bench_network(n_warehouses, seed=seed)
+    catalog = demo_catalog()
+    stock = demo_stock(catalog, network, seed=seed)
+    router = Router(network, catalog)
+    rng = np.random.default_rng(seed)
+    orders = [random_order(rng, catalog, network, int(rng.integers(1, 6)))
+              for _ in range(n_orders)]
+    for order in orders[:20]:                       # warm caches and index tables
+        router.plan(order, stock, today=BENCH_DAY).to_dict()
+
+    fast_ms, plans = [], []
+    gc.collect()
+    for order in orders:
+        t0 = time.perf_counter()
+        plan = router.plan(order, stock, today=BENCH_DAY)
+        plan.to_dict()
+        fast_ms.append((time.perf_counter() - t0) * 1e3)
+        plans.append(plan)
+
+    cpsat_ms, agree, cpsat_optimal = [], 0, 0
+    for order, plan in zip(orders, plans):
+        t0 = time.perf_counter()
+        problem = build_problem(order, network, catalog, stock)
+        sol = solve_cpsat(problem, runner_up=False, time_limit_s=10.0)
+        cpsat_ms.append((time.perf_counter() - t0) * 1e3)
+        cpsat_optimal += sol.status in ("optimal", "infeasible")
+        fast_cost = plan.cost.total if plan.filled and not plan.substitutions else None
+        agree += fast_cost == sol.cost
+    return {
+        "orders": n_orders, "warehouses": n_warehouses, "lines_per_order": "1-5",
+        "filled": sum(p.filled for p in plans),
+        "p50_ms": _pct(fast_ms, 50), "p99_ms": _pct(fast_ms, 99),
+        "max_ms": round(max(fast_ms), 3),
+        "cpsat_p50_ms": _pct(cpsat_ms, 50), "cpsat_p99_ms": _pct(cpsat_ms, 99),
+        "speedup_p99": round(_pct(cpsat_ms, 99) / max(_pct(fast_ms, 99), 1e-9), 1),
+        "optimal_agreement": round(agree / n_orders, 4),
+        "cpsat_proved_optimal": round(cpsat_optimal / n_orders, 4),
+    }
+
+
+def batch_bench(seed: int = 2024) -> dict[str, Any]:
+    """The bundled flash sale: joint CP-SAT allocation against the baselines."""
+    network, catalog = demo_network(), demo_catalog()
+    sale = flash_sale(network, catalog, seed=seed)
+    greedy = greedy_allocate(sale.orders, network, catalog, sale.stock)
+    fcfs = fcfs_plan_allocate(sale.orders, network, catalog, sale.stock)
+    batch = allocate_batch(sale.orders, network, catalog, sale.stock)
+    return {
+        "flash_sale_orders": len(sale.orders),
+        "flash_sale_units": int(sale.stock.matrix.sum()),
+        "batch_filled": batch.filled, "greedy_filled": greedy.filled,
+        "batch_cost": round(batch.cost_per_filled, 2),
+        "greedy_cost": round(greedy.cost_per_filled, 2),
+        "batch_cost_total": batch.cost.to_dict()["total"],
+        "greedy_cost_total": greedy.cost.to_dict()["total"],
+        "fcfs_planner_filled": fcfs.filled,
+        "fcfs_planner_cost": round(fcfs.cost_per_filled, 2),
+        "batch_status": batch.status, "batch_ms": round(batch.elapsed_ms, 1),
+    }
+
+
+def run_bench(n_orders: int = 1000, seed: int = 7) -> dict[str, Any]:
+    """Both benchmarks, plus which targets were met."""
+    out: dict[str, Any] = {"benchmark": "route", "cost_unit": "INR per filled order"}
+    out.update(latency_bench(n_orders, seed))
+    out.update(batch_bench())
+    out["targets"] = {
+        "p99_ms<=2": out["p99_ms"] <= TARGET_P99_MS,
+        "optimal_agreement==1": out["optimal_agreement"] == 1.0,
+        "batch_filled>=greedy_filled": out["batch_filled"] >= out["greedy_filled"],
+        "batch_cost<=0.95*greedy_cost":
+            out["batch_cost"] <= TARGET_BATCH_COST_RATIO * out["greedy_cost"],
+    }
+    return out
+
+
+def format_text(result: dict[str, Any]) -> str:
+    return "\n".join(f"{k:>28}: {v}" for k, v in result.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m routing.bench [--json] [--orders N] [--seed S]``."""
+    from routing.cli import main as cli_main
+
+    return cli_main(["bench", "route", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""The cost model's arithmetic, shared by every planner (integer paise throughout).
+
+Each function works on Python ints and on numpy arrays alike, so the vectorised
+fast path, the CP-SAT tables and the per-shipment breakdown use the same formulas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+INF = 1 << 40
+"""Cost of an infeasible choice; six of them still fit in int64."""
+
+BP = 10_000  # basis points per 1.0
+
+
+def slabs(weight_g: Any, slab_g: int) -> Any:
+    """Weight slabs billed: ``ceil(weight / slab_g)``."""
+    return -(-weight_g // slab_g)
+
+
+def shipping(first: Any, additional: Any, slab: Any) -> Any:
+    """Parcel price: the first slab, then ``additional`` per further slab (slab ≥ 1)."""
+    return first + (slab - 1) * additional
+
+
+def rto(shipping_paise: Any, rto_bp: Any) -> Any:
+    """Expected return-to-origin loss: ``ceil(rto_rate × shipping)`` (ceil keeps it subadditive)."""
+    return -(-(shipping_paise * rto_bp) // BP)
+
+
+def drained_units(available: Any, qty: Any, threshold: int) -> Any:
+    """Units of ``qty`` taken that leave fewer than ``threshold`` units behind."""
+    return np.maximum(0, qty - np.maximum(0, available - threshold))
+
+
+def late_days(eta_days: Any, promise_days: int | None) -> Any:
+    """Days beyond the promise (0 when there is no promise)."""
+    if promise_days is None:
+        return eta_days * 0
+    return np.maximum(0, eta_days - promise_days)
+
+
+COMPONENTS = ("handling", "shipping", "fixed", "rto", "lateness", "stock_health")
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    """Expected cost of a shipment or plan, by component, in paise."""
+
+    handling: int = 0
+    shipping: int = 0
+    fixed: int = 0
+    rto: int = 0
+    lateness: int = 0
+    stock_health: int = 0
+
+    @property
+    def total(self) -> int:
+        return (self.handling + self.shipping + self.fixed + self.rto + self.lateness
+                + self.stock_health)
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.handling, self.shipping, self.fixed, self.rto, self.lateness,
+                self.stock_health)
+
+    def __add__(self, other: "CostBreakdown") -> "CostBreakdown":
+        return CostBreakdown(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
+
+    def __sub__(self, other: "CostBreakdown") -> "CostBreakdown":
+        return CostBreakdown(*(a - b for a, b in zip(self.as_tuple(), other.as_tuple())))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Rupees (2 decimals) per component, plus the exact ``total_paise``."""
+        out: dict[str, Any] = {k: inr(v) for k, v in zip(COMPONENTS, self.as_tuple())}
+        out["total"] = inr(self.total)
+        out["total_paise"] = self.total
+        return out
+
+
+def inr(paise: int) -> float:
+    return round(int(paise) / 100, 2)

@@ -1,0 +1,121 @@
+"""CP-SAT planner for the general case (any number of lines), with a time limit.
+
+Model (integer paise, so the objective equals the plan's cost exactly):
+
+* ``x[l, c]`` — line ``l`` ships whole from candidate ``c`` (only eligible pairs);
+  each line exactly once;
+* ``used[c] = max_l x[l, c]``; ``sum(used) ≤ max_shipments``;
+* ``slab[c] = ceil(weight[c] / slab_g)`` and ``rto[c] = ceil(bp × ship[c] / 10⁴)``,
+  both pinned by two-sided linear constraints, with
+  ``ship[c] = (first − additional)·used[c] + additional·slab[c]``;
+* capacity: ``sum_l qty[l]·x[l, c] ≤ capacity[c]``;
+* minimise ``Σ ship + rto + (fixed + lateness)·used + Σ line_cost·x``.
+
+The runner-up is the best plan that differs from the best in at least one line's
+warehouse (a no-good cut on the best assignment), solved as a second model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from routing import cost as C
+from routing.problem import Problem, Solution
+
+DEFAULT_TIME_LIMIT_S = 2.0
+
+_STATUS = {
+    cp_model.OPTIMAL: "optimal",
+    cp_model.FEASIBLE: "feasible",
+    cp_model.INFEASIBLE: "infeasible",
+    cp_model.MODEL_INVALID: "invalid",
+    cp_model.UNKNOWN: "unknown",
+}
+
+
+class _Model:
+    """The CP-SAT model of one problem, kept so a no-good cut can be added."""
+
+    def __init__(self, p: Problem) -> None:
+        self.p = p
+        m = self.model = cp_model.CpModel()
+        n, ncand = p.eligible.shape
+        self.x: dict[tuple[int, int], cp_model.IntVar] = {
+            (l, c): m.new_bool_var(f"x{l}_{c}")
+            for l in range(n) for c in range(ncand) if p.eligible[l, c]
+        }
+        for l in range(n):
+            m.add_exactly_one(self.x[l, c] for c in range(ncand) if (l, c) in self.x)
+        objective = []
+        used_all = []
+        for c in range(ncand):
+            xs = [(l, self.x[l, c]) for l in range(n) if (l, c) in self.x]
+            if not xs:
+                continue
+            used = m.new_bool_var(f"used{c}")
+            m.add_max_equality(used, [v for _, v in xs])
+            used_all.append(used)
+            weight = sum(int(p.weight_g[l]) * v for l, v in xs)
+            max_w = int(sum(int(p.weight_g[l]) for l, _ in xs))
+            max_slab = int(C.slabs(max_w, p.slab_g))
+            slab = m.new_int_var(0, max_slab, f"slab{c}")
+            m.add(p.slab_g * slab >= weight)
+            m.add(p.slab_g * slab <= weight + p.slab_g - 1)
+            first, addl = int(p.first[c]), int(p.additional[c])
+            max_ship = int(C.shipping(first, addl, max(max_slab, 1)))
+            ship = m.new_int_var(0, max_ship, f"ship{c}")
+            m.add(ship == (first - addl) * used + addl * slab)
+            rto = m.new_int_var(0, int(C.rto(max_ship, p.rto_bp)), f"rto{c}")
+            m.add(C.BP * rto >= p.rto_bp * ship)
+            m.add(C.BP * rto <= p.rto_bp * ship + C.BP - 1)
+            units = sum(int(p.qty[l]) * v for l, v in xs)
+            if int(p.capacity[c]) < sum(int(p.qty[l]) for l, _ in xs):
+                m.add(units <= int(p.capacity[c]))
+            objective += [ship, rto, int(p.fixed[c] + p.lateness[c]) * used]
+            objective += [int(p.line_cost[l, c]) * v for l, v in xs]
+        if p.order.max_shipments is not None and len(used_all) > p.order.max_shipments:
+            m.add(sum(used_all) <= p.order.max_shipments)
+        m.minimize(sum(objective))
+
+    def solve(self, time_limit_s: float, workers: int) -> tuple[str, np.ndarray | None, int | None]:
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = time_limit_s
+        solver.parameters.num_workers = workers
+        code = solver.solve(self.model)
+        status = _STATUS.get(code, "unknown")
+        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return status, None, None
+        assign = np.full(self.p.n_lines, -1, np.int64)
+        for (l, c), v in self.x.items():
+            if solver.boolean_value(v):
+                assign[l] = c
+        return status, assign, int(round(solver.objective_value))
+
+    def forbid(self, assignment: np.ndarray) -> None:
+        """No-good cut: at least one line must move to another warehouse."""
+        chosen = [self.x[l, int(c)] for l, c in enumerate(assignment)]
+        self.model.add(sum(chosen) <= len(chosen) - 1)
+
+
+def solve_cpsat(problem: Problem, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+                runner_up: bool = True, workers: int | None = None) -> Solution:
+    """Best plan (and runner-up) by CP-SAT; ``status`` says optimal or feasible."""
+    if problem.eligible.shape[1] == 0 or not problem.eligible.any(axis=1).all():
+        return Solution("cpsat", "infeasible")
+    if workers is None:
+        workers = 1 if problem.eligible.sum() <= 200 else 8
+    model = _Model(problem)
+    status, assign, cost = model.solve(time_limit_s, workers)
+    sol = Solution("cpsat", status, assign, cost)
+    if assign is None or not runner_up:
+        return sol
+    model.forbid(assign)
+    status2, assign2, cost2 = model.solve(time_limit_s, workers)
+    if assign2 is not None:
+        if cost2 is not None and cost is not None and cost2 < cost:
+            # Only possible when the first solve stopped at "feasible": swap.
+            sol.assignment, sol.cost, assign2, cost2 = assign2, cost2, assign, cost
+            sol.status = "feasible"
+        sol.runner_up, sol.runner_up_cost = assign2, cost2
+    return sol

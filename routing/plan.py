@@ -1,0 +1,223 @@
+"""A plan that explains itself: shipments, cost breakdown, ETA, solver, runner-up.
+
+:meth:`Plan.to_dict` is the JSON shape returned by the CLI and (later) the HTTP API;
+docs/ROUTING.md documents every field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from routing.cost import COMPONENTS, CostBreakdown, inr
+from routing.network import Destination
+from routing.order import Order, OrderLine
+from routing.problem import Problem, Solution, group_lines
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """One parcel: which warehouse ships which lines, its weight, ETA and cost."""
+
+    warehouse: str
+    warehouse_name: str
+    lines: tuple[OrderLine, ...]
+    weight_g: int
+    slabs: int
+    zone: str
+    distance_km: float
+    eta_days: int
+    eta_date: date
+    late_days: int
+    cost: CostBreakdown
+
+    @property
+    def units(self) -> int:
+        return sum(line.qty for line in self.lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "warehouse": self.warehouse, "warehouse_name": self.warehouse_name,
+            "lines": [{"sku": l.sku, "qty": l.qty} for l in self.lines],
+            "units": self.units, "weight_g": self.weight_g, "slabs": self.slabs,
+            "zone": self.zone, "distance_km": round(self.distance_km, 1),
+            "eta_days": self.eta_days, "eta_date": self.eta_date.isoformat(),
+            "late_days": self.late_days, "cost": self.cost.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class RunnerUp:
+    """The second-best plan and by how much, per component, it loses."""
+
+    shipments: tuple[Shipment, ...]
+    cost: CostBreakdown
+    extra: CostBreakdown  # runner-up minus best, per component
+
+    def why(self) -> str:
+        deltas = sorted(zip(COMPONENTS, self.extra.as_tuple()), key=lambda t: -abs(t[1]))
+        parts = [f"{name} {'+' if d > 0 else '−'}₹{abs(d) / 100:.2f}" for name, d in deltas if d]
+        where = " + ".join(s.warehouse for s in self.shipments)
+        n = len(self.shipments)
+        return (f"next best ships from {where} ({n} parcel{'s' if n > 1 else ''}) and costs "
+                f"₹{self.extra.total / 100:.2f} more" + (f": {', '.join(parts)}" if parts else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shipments": [{"warehouse": s.warehouse, "lines": [{"sku": l.sku, "qty": l.qty}
+                                                               for l in s.lines],
+                           "eta_days": s.eta_days} for s in self.shipments],
+            "cost": self.cost.to_dict(),
+            "extra_cost": inr(self.extra.total),
+            "extra_by_component": {k: v for k, v in self.extra.to_dict().items()
+                                   if k not in ("total", "total_paise")},
+            "why": self.why(),
+        }
+
+
+@dataclass
+class ShortLine:
+    """A line no single warehouse can ship whole under the order's constraints."""
+
+    sku: str
+    qty: int
+    reason: str                        # out_of_stock | promise | capacity
+    best_warehouse: str | None
+    best_available: int
+    total_available: int
+    earliest_eta_days: int | None = None
+    substitutes: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"sku": self.sku, "qty": self.qty, "reason": self.reason,
+               "best_warehouse": self.best_warehouse, "best_available": self.best_available,
+               "total_available": self.total_available,
+               "split_would_fill": self.reason == "out_of_stock"
+               and self.total_available >= self.qty,
+               "substitutes": self.substitutes}
+        if self.earliest_eta_days is not None:
+            out["earliest_eta_days"] = self.earliest_eta_days
+        return out
+
+
+@dataclass
+class Shortfall:
+    """Why an order cannot be planned, and what could be done instead."""
+
+    reason: str                        # short_lines | max_shipments | capacity | no_plan_found
+    message: str
+    short_lines: list[ShortLine] = field(default_factory=list)
+    min_shipments_needed: int | None = None
+    ship_now: "Plan | None" = None
+    backorder: list[OrderLine] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"reason": self.reason, "message": self.message,
+                               "short_lines": [s.to_dict() for s in self.short_lines]}
+        if self.min_shipments_needed is not None:
+            out["min_shipments_needed"] = self.min_shipments_needed
+        if self.short_lines:
+            out["backorder_option"] = {
+                "ship_now": None if self.ship_now is None else self.ship_now.to_dict(),
+                "backorder": [{"sku": l.sku, "qty": l.qty} for l in self.backorder],
+            }
+        return out
+
+
+@dataclass
+class Plan:
+    """The routing answer for one order (planned or unfillable)."""
+
+    order: Order
+    destination: Destination
+    solver: str
+    solver_status: str
+    shipments: tuple[Shipment, ...] = ()
+    cost: CostBreakdown | None = None
+    runner_up: RunnerUp | None = None
+    substitutions: list[dict[str, Any]] = field(default_factory=list)
+    shortfall: Shortfall | None = None
+    elapsed_ms: float = 0.0
+
+    @property
+    def filled(self) -> bool:
+        return self.shortfall is None
+
+    @property
+    def status(self) -> str:
+        return "planned" if self.filled else "unfillable"
+
+    @property
+    def eta_days(self) -> int | None:
+        return max((s.eta_days for s in self.shipments), default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.destination
+        out: dict[str, Any] = {
+            "status": self.status,
+            "order": self.order.to_dict(),
+            "destination": {"pincode": d.pincode, "city": d.city, "state": d.state,
+                            "rto_rate": d.rto_rate},
+            "solver": self.solver,
+            "solver_status": self.solver_status,
+            "currency": "INR",
+            "shipments": [s.to_dict() for s in self.shipments],
+            "cost": None if self.cost is None else self.cost.to_dict(),
+            "eta_days": self.eta_days,
+            "eta_date": max((s.eta_date for s in self.shipments), default=None),
+            "runner_up": None if self.runner_up is None else self.runner_up.to_dict(),
+            "substitutions": self.substitutions,
+            "shortfall": None if self.shortfall is None else self.shortfall.to_dict(),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+        }
+        if out["eta_date"] is not None:
+            out["eta_date"] = out["eta_date"].isoformat()
+        return out
+
+
+def shipments_of(problem: Problem, assignment: np.ndarray, today: date) -> tuple[Shipment, ...]:
+    """Group an assignment into shipments, sorted by warehouse id."""
+    net = problem.network
+    out = []
+    for c, lines in group_lines(assignment).items():
+        w = int(problem.cand[c])
+        wh = net.warehouses[w]
+        weight = int(problem.weight_g[lines].sum())
+        eta = int(problem.eta[c])
+        promise = problem.order.promise_days
+        out.append(Shipment(
+            warehouse=wh.id, warehouse_name=wh.name,
+            lines=tuple(OrderLine(problem.skus[l], int(problem.qty[l])) for l in lines),
+            weight_g=weight, slabs=-(-weight // problem.slab_g),
+            zone=net.zones[int(net.zone[problem.dest, w])].name,
+            distance_km=float(net.distance_km[problem.dest, w]),
+            eta_days=eta, eta_date=today + timedelta(days=eta),
+            late_days=0 if promise is None else max(0, eta - promise),
+            cost=problem.shipment_cost(lines, c),
+        ))
+    return tuple(sorted(out, key=lambda s: s.warehouse))
+
+
+def _total(shipments: tuple[Shipment, ...]) -> CostBreakdown:
+    total = CostBreakdown()
+    for s in shipments:
+        total = total + s.cost
+    return total
+
+
+def build_plan(problem: Problem, solution: Solution, order: Order, today: date) -> Plan:
+    """A filled :class:`Plan` from a solution (``order`` is the order as the caller gave it)."""
+    assert solution.assignment is not None
+    shipments = shipments_of(problem, solution.assignment, today)
+    cost = _total(shipments)
+    runner = None
+    if solution.runner_up is not None:
+        r_ship = shipments_of(problem, solution.runner_up, today)
+        r_cost = _total(r_ship)
+        runner = RunnerUp(r_ship, r_cost, r_cost - cost)
+    return Plan(order=order, destination=problem.destination, solver=solution.solver,
+                solver_status=solution.status, shipments=shipments, cost=cost,
+                runner_up=runner)

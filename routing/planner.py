@@ -1,0 +1,159 @@
+"""The router: plan one order end to end (solver choice, substitutes, shortfall)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import replace
+from datetime import date
+from typing import Any, Callable
+
+import numpy as np
+
+from allocator.catalog import Catalog
+from routing.availability import Availability, as_availability
+from routing.cpsat import DEFAULT_TIME_LIMIT_S, solve_cpsat
+from routing.fastpath import MAX_LINES, solve_fast
+from routing.network import Network
+from routing.order import Order, OrderLine
+from routing.plan import Plan, ShortLine, Shortfall, build_plan
+from routing.problem import Problem, Solution, build_problem
+from routing.shortfall import partial_qty, short_lines
+
+SOLVERS = ("auto", "fastpath", "cpsat")
+MAX_SUBSTITUTION_COMBOS = 16
+
+
+class Router:
+    """Plans orders over one network and catalog.
+
+    ``fast_max_lines``: orders with at most this many lines use the exact fast
+    path, larger ones CP-SAT with ``time_limit_s``.
+    """
+
+    def __init__(self, network: Network, catalog: Catalog, *, fast_max_lines: int = MAX_LINES,
+                 time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> None:
+        if not 0 <= fast_max_lines <= MAX_LINES:
+            raise ValueError(f"fast_max_lines must be in 0..{MAX_LINES}")
+        self.network = network
+        self.catalog = catalog
+        self.fast_max_lines = fast_max_lines
+        self.time_limit_s = time_limit_s
+
+    # -- public --------------------------------------------------------------
+    def plan(self, order: Order, availability: Availability | Any, *,
+             capacity_left: np.ndarray | None = None, today: date | None = None,
+             solver: str = "auto") -> Plan:
+        """Cheapest feasible plan for ``order``, or an unfillable plan with a shortfall.
+
+        Raises :class:`InvalidRequest` subclasses only for bad input (unknown SKU or
+        pincode); running out of stock is a result, not an error.
+        """
+        t0 = time.perf_counter()
+        avail = as_availability(availability, self.network)
+        today = today or date.today()
+        plan = self._plan(order, avail, capacity_left, today, solver, explore=True)
+        plan.elapsed_ms = (time.perf_counter() - t0) * 1e3
+        return plan
+
+    def problem(self, order: Order, availability: Availability | Any, *,
+                capacity_left: np.ndarray | None = None) -> Problem:
+        """The arrays the planners work on (exposed for tests and batch allocation)."""
+        return build_problem(order, self.network, self.catalog,
+                             as_availability(availability, self.network),
+                             capacity_left=capacity_left)
+
+    def solve(self, problem: Problem, solver: str = "auto", runner_up: bool = True) -> Solution:
+        """Run one planner on a prepared problem."""
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        if solver == "fastpath" or (solver == "auto" and problem.n_lines <= self.fast_max_lines):
+            return solve_fast(problem)
+        return solve_cpsat(problem, time_limit_s=self.time_limit_s, runner_up=runner_up)
+
+    # -- internals -----------------------------------------------------------
+    def _plan(self, order: Order, avail: Availability, capacity_left: np.ndarray | None,
+              today: date, solver: str, explore: bool) -> Plan:
+        problem = build_problem(order, self.network, self.catalog, avail,
+                                capacity_left=capacity_left)
+        sol = self.solve(problem, solver)
+        if sol.assignment is not None:
+            return build_plan(problem, sol, order, today)
+        if not explore:
+            return self._unfillable(problem, sol, Shortfall("no_plan_found", ""))
+        return self._shortfall(problem, sol, avail, capacity_left, today, solver)
+
+    def _unfillable(self, problem: Problem, sol: Solution, shortfall: Shortfall) -> Plan:
+        return Plan(order=problem.order, destination=problem.destination, solver=sol.solver,
+                    solver_status=sol.status, shortfall=shortfall)
+
+    def _shortfall(self, problem: Problem, sol: Solution, avail: Availability,
+                   capacity_left: np.ndarray | None, today: date, solver: str) -> Plan:
+        order = problem.order
+        short = short_lines(problem, self.catalog, avail)
+        again = lambda o: self._plan(o, avail, capacity_left, today, solver, explore=False)  # noqa: E731
+
+        if short and order.allow_substitutes:
+            plan = self._substitute(order, short, again)
+            if plan is not None:
+                return plan
+        if short:
+            names = ", ".join(f"{s.sku} ({s.reason})" for s in short)
+            shortfall = Shortfall("short_lines", f"no warehouse can ship {names}", short)
+            ship_now, backorder = [], []
+            short_skus = {s.sku for s in short}
+            for l, line in enumerate(order.lines):
+                if line.sku not in short_skus:
+                    ship_now.append(line)
+                    continue
+                now = partial_qty(problem, l)
+                if now:
+                    ship_now.append(OrderLine(line.sku, now))
+                backorder.append(OrderLine(line.sku, line.qty - now))
+            shortfall.backorder = backorder
+            if ship_now:
+                partial = again(order.with_lines(tuple(ship_now)))
+                shortfall.ship_now = partial if partial.filled else None
+            return self._unfillable(problem, sol, shortfall)
+        if sol.status == "unknown":
+            return self._unfillable(problem, sol, Shortfall(
+                "no_plan_found", f"no plan found within {self.time_limit_s}s"))
+        if order.max_shipments is not None:
+            for k in range(order.max_shipments + 1, len(order.lines) + 1):
+                relaxed = build_problem(replace(order, max_shipments=k), self.network,
+                                        self.catalog, avail, capacity_left=capacity_left)
+                if self.solve(relaxed, solver, runner_up=False).assignment is not None:
+                    return self._unfillable(problem, sol, Shortfall(
+                        "max_shipments",
+                        f"every line is in stock, but not within {order.max_shipments} "
+                        f"shipment(s); {k} are needed", min_shipments_needed=k))
+        return self._unfillable(problem, sol, Shortfall(
+            "capacity", "every line is in stock somewhere, but warehouse capacity left today "
+                        "cannot take the order"))
+
+    def _substitute(self, order: Order, short: list[ShortLine],
+                    again: Callable[[Order], Plan]) -> Plan | None:
+        """Cheapest plan replacing each short line by a fillable substitute, if any."""
+        options = [[s.sku] + [sub["sku"] for sub in s.substitutes] for s in short]
+        if not all(len(o) > 1 for o in options):
+            return None
+        best: Plan | None = None
+        combos = itertools.product(*[o[1:] for o in options])
+        for combo in itertools.islice(combos, MAX_SUBSTITUTION_COMBOS):
+            swap = dict(zip((s.sku for s in short), combo))
+            lines = tuple(OrderLine(swap.get(l.sku, l.sku), l.qty) for l in order.lines)
+            plan = again(order.with_lines(lines))
+            if plan.filled and (best is None or plan.cost.total < best.cost.total):
+                best = plan
+                best.substitutions = [{"sku": s, "substitute": sub, "qty": q}
+                                      for s, sub, q in ((l.sku, swap[l.sku], l.qty)
+                                                        for l in order.lines if l.sku in swap)]
+        if best is not None:
+            best.order = order
+        return best
+
+
+def plan_order(order: Order, network: Network, catalog: Catalog,
+               availability: Availability | Any, **kwargs: Any) -> Plan:
+    """One-shot convenience: ``Router(network, catalog).plan(order, availability, ...)``."""
+    return Router(network, catalog).plan(order, availability, **kwargs)
