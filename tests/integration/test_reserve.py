@@ -1,0 +1,105 @@
+"""reserve = route + hold, on a real local Ray cluster with real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.reservations import Reservations
+from actors.routed import RoutedPlanner
+from allocator.errors import InsufficientStock, UnknownSku
+from routing import Order, demo_network
+from tests.integration.test_actors import assert_audit_clean, restock, stock_of
+
+pytestmark = pytest.mark.integration
+DELHI = "110001"
+
+
+@pytest.fixture(scope="module")
+def planner(cluster):
+    return RoutedPlanner(demo_network(), cluster.catalog)
+
+
+@pytest.fixture(scope="module")
+def routed(cluster, client, planner):
+    return Reservations(client, cluster.redis_url, hold_ttl_ms=60_000, planner=planner)
+
+
+def order(*lines, dest=DELHI, **kw):
+    return Order.from_dict({"lines": [{"sku": s, "qty": q} for s, q in lines],
+                            "destination": dest, **kw})
+
+
+def held_at(cluster, client, sku):
+    return {wh: row["held"] for wh, row in stock_of(cluster, client, sku).items() if row["held"]}
+
+
+def test_reserve_holds_the_cheapest_plan(cluster, client, routed, skus):
+    (sku,) = skus.take()
+    restock(client, sku, "WH-DEL", 5)
+    restock(client, sku, "WH-BLR", 5)
+    res = routed.reserve(order((sku, 2)), key="near-delhi", owner="k1")
+    assert res.state == "pending"
+    assert res.lines == [(sku, "WH-DEL", 2)]
+    assert res.plan["shipments"][0]["warehouse"] == "WH-DEL"
+    assert res.plan["runner_up"]["shipments"][0]["warehouse"] == "WH-BLR"
+    assert held_at(cluster, client, sku) == {"WH-DEL": 2}
+    # a replay of the same key returns the same reservation, holding nothing more
+    again = routed.reserve(order((sku, 2)), key="near-delhi", owner="k1")
+    assert again.id == res.id and held_at(cluster, client, sku) == {"WH-DEL": 2}
+    assert routed.commit(res.id, owner="k1").state == "committed"
+    assert_audit_clean(cluster)
+
+
+def test_reserve_splits_across_shards_when_no_warehouse_has_both(cluster, client, routed,
+                                                                 skus):
+    layout = client.refresh()
+    a, b = skus.take(2)
+    while layout.owner(a) == layout.owner(b):  # the two lines on different shards
+        (b,) = skus.take()
+    restock(client, a, "WH-DEL", 3)
+    restock(client, b, "WH-JAI", 3)
+    res = routed.reserve(order((a, 1), (b, 1)), key="split", owner="k1")
+    assert sorted(res.lines) == sorted([(a, "WH-DEL", 1), (b, "WH-JAI", 1)])
+    assert len(res.holds) == 2 and len(res.plan["shipments"]) == 2
+    routed.release(res.id, owner="k1")
+    assert held_at(cluster, client, a) == {} and held_at(cluster, client, b) == {}
+
+
+def test_unfillable_order_explains_the_shortfall_and_holds_nothing(cluster, client, routed,
+                                                                   skus):
+    a, b = skus.take(2)
+    restock(client, a, "WH-DEL", 3)
+    with pytest.raises(InsufficientStock) as err:
+        routed.reserve(order((a, 1), (b, 4)), key="short", owner="k1")
+    shortfall = err.value.details["shortfall"]
+    assert [s["sku"] for s in shortfall["short_lines"]] == [b]
+    assert shortfall["backorder_option"]["backorder"] == [{"sku": b, "qty": 4}]
+    assert held_at(cluster, client, a) == {}
+
+
+def test_unknown_sku_is_rejected_before_anything_is_read(routed):
+    with pytest.raises(UnknownSku):
+        routed.reserve(order(("NOPE-1", 1)), key="bad", owner="k1")
+
+
+def test_stock_taken_between_route_and_hold_reroutes(cluster, client, planner, skus):
+    (sku,) = skus.take()
+    restock(client, sku, "WH-DEL", 2)
+    restock(client, sku, "WH-BLR", 2)
+    calls = []
+
+    def racing_planner(o, available):
+        lines, plan = planner(o, available)
+        if not calls:  # a rival takes the planned units before our hold lands
+            rival.hold(lines, key="rival", owner="rival")
+        calls.append(lines)
+        return lines, plan
+
+    rival = Reservations(client, cluster.redis_url, hold_ttl_ms=60_000)
+    routed = Reservations(client, cluster.redis_url, hold_ttl_ms=60_000,
+                          planner=racing_planner)
+    res = routed.reserve(order((sku, 2)), key="raced", owner="k1")
+    assert calls[0] == [(sku, "WH-DEL", 2)]
+    assert res.lines == [(sku, "WH-BLR", 2)]
+    assert held_at(cluster, client, sku) == {"WH-DEL": 2, "WH-BLR": 2}
+    assert_audit_clean(cluster)
