@@ -31,6 +31,10 @@ def add_serve_command(sub: Any) -> None:
     p.add_argument("--stock", type=Path,
                    help="initial stock JSON {sku: [units per warehouse]}; default demo stock")
     p.add_argument("--no-stock", action="store_true", help="start with empty stock")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP API address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP API port (default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--no-api", action="store_true", help="start the cluster only")
     p.add_argument("--once", action="store_true", help="start, print status, then stop")
     p.set_defaults(func=_serve)
 
@@ -91,8 +95,17 @@ def _serve(args: argparse.Namespace) -> int:
             "shards": {n: ray.get(a.info.remote())["skus"] for n, a in cluster.shards().items()},
             "hot": ray.get(cluster.directory.hot.remote())["hot"],
         }
+        if not (args.once or args.no_api):
+            status["api"] = f"http://{args.host}:{args.port}/docs"
         print(json.dumps(status, indent=2), flush=True)
-        if not args.once:
+        if args.once:
+            return 0
+        if not args.no_api:
+            from api.server import serve_http
+
+            serve_http(cluster.redis_url, context.gcs_address, args.host, args.port,
+                       args.workers)
+        else:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             try:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import msgpack
+import numpy as np
 import ray
 
 from actors.client import AllocatorClient, ShardResult
@@ -27,6 +28,7 @@ from allocator.ops import Code, OpKind, op_key
 from allocator.storage import connect
 
 Line = tuple[str, str, int]  # sku, warehouse, qty
+RECORD_TTL_S = 7 * 24 * 3600
 
 
 @dataclass
@@ -104,6 +106,51 @@ class Reservations:
                           now, now + ttl, owner, plan)
         self._store(res)
         return res
+
+    def hold_many(self, items: Sequence[tuple[str, str, str, int]], owner: str = "",
+                  ttl_ms: int | None = None) -> list[Reservation | AllocatorError]:
+        """Single-line holds ``(key, sku, warehouse, qty)`` in bulk (high-volume callers):
+        one vectorised call per shard, one Redis round trip for the records. Each item
+        answers its reservation or its error; replays return the first reservation."""
+        ttl = int(ttl_ms or self.hold_ttl_ms)
+        out: list[Reservation | AllocatorError | None] = [None] * len(items)
+        rids = [self.reservation_id(owner, key) for key, *_ in items]
+        existing = self.redis.mget([self._key(r) for r in rids]) if items else []
+        todo = []
+        for i, ((key, sku, wh, qty), raw) in enumerate(zip(items, existing)):
+            if raw is not None:
+                out[i] = self._decode(raw)
+                continue
+            try:
+                self._validate([(sku, wh, qty)])
+            except AllocatorError as exc:
+                out[i] = exc
+                continue
+            todo.append(i)
+        if todo:
+            whs = {w: j for j, w in enumerate(self.client.layout.warehouses)}
+            gidx = np.array([self.client._gidx[items[i][1]] for i in todo], np.int64)
+            wh = np.array([whs[items[i][2]] for i in todo], np.int64)
+            qty = np.array([items[i][3] for i in todo], np.int64)
+            ops = np.array([op_key(f"{rids[i]}:hold:0:{self.client.owner(items[i][1])}")
+                            for i in todo], np.int64)
+            now = int(time.time() * 1000)
+            got = self.client.hold_bulk(gidx, wh, qty, ops, ttl).result(timeout=60)
+            pipe = self.redis.pipeline(transaction=False)
+            for j, i in enumerate(todo):
+                _, sku, w, q = items[i]
+                code = Code(int(got["code"][j]))
+                if code != Code.OK:
+                    res = ShardResult(got["shard"][j], code, int(got["value"][j]), 0, False, now)
+                    out[i] = self._hold_error([(sku, w, q)], res)
+                    continue
+                res = Reservation(rids[i], "pending", [(sku, w, q)],
+                                  [(got["shard"][j], int(got["value"][j]))], now, now + ttl,
+                                  owner)
+                out[i] = res
+                pipe.set(self._key(res.id), self._encode(res), ex=RECORD_TTL_S)
+            pipe.execute()
+        return out  # type: ignore[return-value]
 
     def _validate(self, lines: list[Line]) -> None:
         if not lines:
@@ -206,6 +253,24 @@ class Reservations:
         self._store(res)
         return res
 
+    def ship(self, rid: str) -> Reservation:
+        """The warehouse shipped a committed reservation (ops; any owner)."""
+        res = self._load(rid)
+        if res is None:
+            raise UnknownHold(f"unknown reservation {rid}", reservation_id=rid)
+        if res.state == "shipped":
+            return res
+        if res.state != "committed":
+            raise self._state_error(res, "ship")
+        results = self._each(res, OpKind.SHIP, "ship")
+        bad = [r for r in results if not r.ok]
+        if bad:  # a retry replays the shards that did ship and retries the others
+            raise IllegalTransition(f"cannot ship reservation {rid}: "
+                                    f"{bad[0].code.name.lower()}", reservation_id=rid)
+        res.state = "shipped"
+        self._store(res)
+        return res
+
     def _each(self, res: Reservation, kind: OpKind, tag: str) -> list[ShardResult]:
         futs = [self.client.submit(kind, op_key(f"{res.id}:{tag}:{s}"), hold_id=h, shard=s)
                 for s, h in res.holds]
@@ -241,14 +306,18 @@ class Reservations:
         return f"{self.prefix}:res:{rid}"
 
     def _store(self, res: Reservation) -> None:
-        data = asdict(res)
-        self.redis.set(self._key(res.id), msgpack.packb(data, use_bin_type=True),
-                       ex=7 * 24 * 3600)
+        self.redis.set(self._key(res.id), self._encode(res), ex=RECORD_TTL_S)
+
+    @staticmethod
+    def _encode(res: Reservation) -> bytes:
+        return msgpack.packb(asdict(res), use_bin_type=True)
 
     def _load(self, rid: str) -> Reservation | None:
         raw = self.redis.get(self._key(rid))
-        if raw is None:
-            return None
+        return None if raw is None else self._decode(raw)
+
+    @staticmethod
+    def _decode(raw: bytes) -> Reservation:
         d = msgpack.unpackb(raw, raw=False)
         d["lines"] = [tuple(x) for x in d["lines"]]
         d["holds"] = [tuple(x) for x in d["holds"]]

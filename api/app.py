@@ -1,0 +1,160 @@
+"""The FastAPI app: lifespan (join Ray, connect Redis), middleware (body limit,
+metrics), health, Prometheus metrics, problem types, and the /v1 routers.
+
+``uvicorn --factory api.app:create_app`` builds it from the environment (see
+:class:`api.settings.ApiSettings`); ``allocator serve`` does exactly that.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import anyio.to_thread
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import checkout, ops, problems
+from api.auth import KeyRing
+from api.idempotency import IdempotencyStore
+from api.ratelimit import RateLimiter
+from api.service import Service, connect_ray
+from api.settings import ApiSettings
+from api.spec import problems_for
+
+log = logging.getLogger("allocator.api")
+DESCRIPTION = """Route and reserve inventory at flash-sale load.
+
+* **route** quotes the cheapest, fastest plan for an order (nothing is held);
+* **reservations** route and hold an order all-or-nothing, then commit or release it;
+  holds expire on their own;
+* **inventory** reads stock and takes warehouse syncs and movements;
+* **admin** pins hot SKUs, lists shards, flips the kill switch.
+
+Authenticate with `Authorization: Bearer <key>`. Errors are RFC 9457 problem details
+(`application/problem+json`) with a stable `type`; see docs/API.md.
+"""
+
+
+class BodyLimit:
+    """413 for a request body over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise problems.Problem("payload_too_large",
+                                       f"request body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counting, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problems.problem_response(
+            "payload_too_large", f"request body over {self.max_bytes} bytes", scope["path"],
+            max_bytes=self.max_bytes)
+        await response(scope, receive, send)
+
+
+def create_app(settings: ApiSettings | None = None, service: Service | None = None) -> FastAPI:
+    """Build the app. Without ``service`` it joins the Ray cluster and Redis named in
+    ``settings`` when it starts (and leaves them running when it stops)."""
+    settings = settings or ApiSettings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 256
+        own = service is None
+        if own:
+            connect_ray(settings.ray_address)
+            app.state.service = Service(settings.redis_url, settings.prefix,
+                                        int(settings.hold_ttl_s * 1000))
+        else:
+            app.state.service = service
+        redis = app.state.service.redis
+        app.state.idempotency = IdempotencyStore(redis, settings.prefix,
+                                                 settings.idempotency_ttl_s)
+        app.state.limiter = RateLimiter(redis, settings.prefix, settings.rate_per_s,
+                                        settings.burst)
+        if settings.dev_keys:
+            log.warning("ALLOCATOR_API_KEYS is not set: serving with the development keys")
+        try:
+            yield
+        finally:
+            if own:
+                app.state.service.close()
+
+    app = FastAPI(title="allocator", version="1.0.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.keyring = KeyRing(settings.keys)
+    problems.install(app)
+    app.include_router(checkout.router)
+    app.include_router(ops.router)
+    _add_health_and_metrics(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _add_health_and_metrics(app: FastAPI) -> None:
+    registry = CollectorRegistry()
+    requests = Counter("allocator_http_requests", "HTTP requests by route and status",
+                       ["method", "route", "status"], registry=registry)
+    latency = Histogram("allocator_http_request_seconds", "HTTP request latency by route",
+                        ["route"], registry=registry,
+                        buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Response:
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(route).observe(time.perf_counter() - t0)
+        return response
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Ray and Redis are reachable",
+             responses=problems_for(503))
+    def readyz(request: Request) -> JSONResponse:
+        checks = request.app.state.service.ready()
+        if all(checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        return problems.problem_response("unavailable", "not ready: " + ", ".join(
+            k for k, ok in checks.items() if not ok), "/readyz", checks=checks)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this worker",
+             response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/problems/{slug}", tags=["health"], summary="What a problem type means",
+             responses=problems_for(404))
+    def problem_type(slug: str) -> dict[str, Any]:
+        found = problems.describe(slug)
+        if found is None:
+            raise problems.Problem("not_found", f"no problem type {slug!r}")
+        return found

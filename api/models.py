@@ -1,0 +1,206 @@
+"""Request and response bodies (pydantic), with the examples OpenAPI shows."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from allocator.config import LIMITS
+
+SkuId = Field(min_length=1, max_length=64, examples=["SKU-00007"])
+EXAMPLE_ORDER = {"lines": [{"sku": "SKU-00007", "qty": 2}, {"sku": "SKU-00042", "qty": 1}],
+                 "destination": "560001", "promise_days": 3}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LineIn(Strict):
+    sku: str = SkuId
+    qty: int = Field(ge=1, le=LIMITS.max_qty_per_line, examples=[2])
+    warehouse: str | None = Field(
+        default=None, min_length=1, max_length=32, examples=["WH-BLR"],
+        description="Pre-routed line: hold at this warehouse (skips routing). Either every "
+                    "line names a warehouse or none does.")
+
+
+class OrderIn(Strict):
+    """An order to route or reserve."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_ORDER]})
+
+    lines: list[LineIn] = Field(min_length=1, max_length=LIMITS.max_lines_per_order)
+    destination: str | None = Field(default=None, min_length=1, max_length=16,
+                                    examples=["560001"],
+                                    description="Delivery pincode (needed unless pre-routed)")
+    promise_days: int | None = Field(default=None, ge=0, le=60)
+    hard_promise: bool = False
+    max_shipments: int | None = Field(default=None, ge=1, le=LIMITS.max_lines_per_order)
+    allow_substitutes: bool = False
+    id: str | None = Field(default=None, max_length=64, description="Your order id")
+
+    @property
+    def pre_routed(self) -> bool:
+        return any(line.warehouse for line in self.lines)
+
+
+class ReserveIn(OrderIn):
+    ttl_s: float | None = Field(default=None, gt=0, le=LIMITS.max_ttl_ms / 1000,
+                                description="Hold time to live (default 600 s)")
+
+
+class BatchOrderIn(ReserveIn):
+    key: str | None = Field(default=None, min_length=1, max_length=255,
+                            description="This order's idempotency key inside the batch "
+                                        "(default: its position)")
+
+
+class BatchIn(Strict):
+    orders: list[BatchOrderIn] = Field(min_length=1)
+    ttl_s: float | None = Field(default=None, gt=0, le=LIMITS.max_ttl_ms / 1000)
+
+
+class HeldLine(BaseModel):
+    sku: str
+    warehouse: str
+    qty: int
+
+
+class ReservationOut(BaseModel):
+    """A reservation: the order's holds on every shard, all-or-nothing."""
+
+    id: str = Field(examples=["res_6f1c0e9a2b4d4c8e9f1a2b3c4d5e6f70"])
+    state: Literal["pending", "committed", "released", "expired", "shipped"]
+    lines: list[HeldLine]
+    created_ms: int
+    expires_ms: int
+    plan: dict[str, Any] | None = None
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    status: Literal["reserved", "failed"]
+    reservation: ReservationOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    reserved: int
+    failed: int
+    results: list[BatchItemOut]
+
+
+class PlanOut(BaseModel):
+    """The routing plan (see docs/ROUTING.md for every field)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: Literal["planned", "unfillable"]
+    order: dict[str, Any]
+    destination: dict[str, Any]
+    solver: str
+    solver_status: str
+    currency: str
+    shipments: list[dict[str, Any]]
+    cost: dict[str, Any] | None
+    eta_days: int | None
+    runner_up: dict[str, Any] | None
+    shortfall: dict[str, Any] | None
+
+
+class StockRow(BaseModel):
+    on_hand: int
+    held: int
+    committed: int
+    available: int
+    version: int
+
+
+class InventoryOut(BaseModel):
+    sku: str
+    warehouses: dict[str, StockRow]
+    totals: StockRow
+
+
+class SyncCount(Strict):
+    sku: str = SkuId
+    warehouse: str = Field(min_length=1, max_length=32, examples=["WH-DEL"])
+    on_hand: int = Field(ge=0, le=1_000_000_000)
+    version: int = Field(ge=1, le=2**62, description="Must be newer than the last applied")
+
+
+class SyncIn(Strict):
+    counts: list[SyncCount] = Field(min_length=1, max_length=10_000)
+
+
+class SyncItemOut(BaseModel):
+    sku: str
+    warehouse: str
+    version: int
+    status: Literal["ok", "stale"]
+    current_version: int | None = None
+
+
+class SyncOut(BaseModel):
+    applied: int
+    stale: int
+    results: list[SyncItemOut]
+
+
+class MovementIn(Strict):
+    type: Literal["ship", "restock", "return"]
+    reservation_id: str | None = Field(default=None, max_length=64,
+                                       description="ship: the committed reservation shipped")
+    sku: str | None = Field(default=None, min_length=1, max_length=64)
+    warehouse: str | None = Field(default=None, min_length=1, max_length=32)
+    qty: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class MovementsIn(Strict):
+    movements: list[MovementIn] = Field(min_length=1, max_length=1000)
+
+
+class MovementsOut(BaseModel):
+    applied: int
+
+
+class KillSwitchIn(Strict):
+    on: bool
+    skus: list[str] = Field(default_factory=list, max_length=1000,
+                            description="Empty: the global switch")
+
+
+class KillSwitchOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    global_: bool = Field(alias="global")
+    skus: list[str]
+
+
+class PinIn(Strict):
+    skus: list[str] = Field(min_length=1, max_length=64)
+
+
+class HotOut(BaseModel):
+    hot: dict[str, str]
+    pinned: list[str]
+    epoch: int
+
+
+class ShardOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    skus: int
+    ready: bool
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(examples=["/problems/insufficient-stock"])
+    title: str
+    status: int
+    detail: str
+    code: str | None = None
+    instance: str | None = None

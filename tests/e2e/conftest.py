@@ -1,0 +1,72 @@
+"""A real uvicorn process serving the API, joined to the session's Ray cluster and Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+KEYS = {
+    "test-checkout-key": {"name": "shop", "scopes": ["checkout", "read"]},
+    "test-checkout-key-2": {"name": "other-shop", "scopes": ["checkout", "read"]},
+    "test-ops-key": {"name": "ops", "scopes": ["ops", "read"]},
+    "test-admin-key": {"name": "admin", "scopes": ["admin", "ops", "checkout", "read"]},
+    "test-slow-key": {"name": "slow", "scopes": ["checkout", "read"], "rate": 1, "burst": 2},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(cluster):
+    """``uvicorn --factory api.app:create_app`` in its own process."""
+    import ray
+
+    port = free_port()
+    env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address,
+               REDIS_URL=cluster.redis_url, ALLOCATOR_API_KEYS=json.dumps(KEYS),
+               ALLOCATOR_API_MAX_BODY_BYTES="200000", ALLOCATOR_API_MAX_BATCH_ORDERS="500")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port",
+         str(port), "--log-level", "warning"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the API server did not become ready (exit {proc.poll()})")
+        time.sleep(0.3)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="session")
+def http(server):
+    with httpx.Client(base_url=server, headers=auth("test-checkout-key"), timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def ops_http(server):
+    with httpx.Client(base_url=server, headers=auth("test-admin-key"), timeout=30) as c:
+        yield c

@@ -1,0 +1,334 @@
+"""The exact fast path, CP-SAT and a brute force agree on cost, on 1,000+ seeded orders.
+
+The brute force below is written from the cost model in docs/ROUTING.md, straight
+from the raw network JSON (its own haversine, zone and transit lookups); it shares
+nothing with ``routing`` except the JSON it is fed. It enumerates every line →
+warehouse assignment, keeps the feasible ones (whole line from one warehouse with
+enough stock, hard promise, daily capacity summed per warehouse, max shipments) and
+prices each one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from allocator.catalog import Catalog, Sku, Warehouse
+from routing.availability import StockMatrix
+from routing.cpsat import solve_cpsat
+from routing.fastpath import MAX_LINES, solve_fast
+from routing.network import Network
+from routing.order import Order, OrderLine
+from routing.planner import Router
+from routing.problem import build_problem
+
+# --------------------------------------------------------------------------------------
+# Tiny random networks, as raw JSON dicts
+# --------------------------------------------------------------------------------------
+
+ZONE_NAMES = ("near", "mid", "far", "remote")
+
+
+def tiny_network_dict(rng: np.random.Generator, n_wh: int, n_dest: int) -> dict:
+    """A small random network over India-sized coordinates, in the file format."""
+    def coord() -> tuple[float, float]:
+        return round(float(rng.uniform(9, 31)), 2), round(float(rng.uniform(70, 93)), 2)
+
+    def rate() -> dict:
+        first = round(float(rng.uniform(25, 100)), 2)
+        return {"first_500g": first,
+                "each_additional_500g": round(float(rng.uniform(0, first)), 2)}
+
+    warehouses = []
+    for i in range(n_wh):
+        lat, lon = coord()
+        w = {"id": f"W{i}", "lat": lat, "lon": lon,
+             "handling_per_unit": round(float(rng.uniform(0, 15)), 2),
+             "fixed_per_shipment": round(float(rng.uniform(0, 45)), 2),
+             "rate_multiplier": round(float(rng.uniform(0.8, 1.25)), 2)}
+        if rng.random() < 0.4:
+            w["daily_capacity_units"] = int(rng.integers(0, 7))
+        if rng.random() < 0.3:  # a per-warehouse override for one zone
+            w["rate_card"] = {ZONE_NAMES[int(rng.integers(0, 4))]: rate()}
+        warehouses.append(w)
+    destinations = []
+    for i in range(n_dest):
+        lat, lon = coord()
+        d = {"pincode": str(400001 + i), "lat": lat, "lon": lon,
+             "rto_rate": round(float(rng.uniform(0, 0.35)), 3)}
+        if rng.random() < 0.3:
+            d["zone"] = "hills"
+        destinations.append(d)
+    return {
+        "name": "tiny",
+        "weight_slab_g": int(rng.choice([250, 500, 1000])),
+        "zones": [
+            {"name": "near", "max_km": 300},
+            {"name": "mid", "max_km": 1000},
+            {"name": "far", "max_km": None},
+            {"name": "remote", "destination_tag": "hills", "beyond_km": 200,
+             "extra_transit_days": 2},
+        ],
+        "rate_card": {z: rate() for z in ZONE_NAMES},
+        "transit_days": [{"max_km": 300, "days": 1}, {"max_km": 1000, "days": 2},
+                         {"max_km": None, "days": int(rng.integers(3, 5))}],
+        "lateness_penalty_per_day": round(float(rng.uniform(0, 80)), 2),
+        "stock_health": {"threshold_units": int(rng.integers(0, 4)),
+                         "penalty_per_unit": round(float(rng.uniform(0, 30)), 2)},
+        "warehouses": warehouses,
+        "destinations": destinations,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# The reference model (independent of routing/)
+# --------------------------------------------------------------------------------------
+
+def paise(rupees: float) -> int:
+    return int(round(rupees * 100))
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(min(1.0, max(0.0, h))))
+
+
+def first_band(bands: list[dict], km: float) -> dict:
+    """The first band whose max_km is ≥ km (null = unbounded)."""
+    return next(b for b in bands if b["max_km"] is None or km <= b["max_km"])
+
+
+@dataclass
+class Lane:
+    first: int
+    additional: int
+    eta: int
+
+
+class Reference:
+    """Cost of an assignment, computed straight from the network dict."""
+
+    def __init__(self, net: dict) -> None:
+        self.net = net
+        self.slab_g = net.get("weight_slab_g", 500)
+        self.late = paise(net.get("lateness_penalty_per_day", 0))
+        health = net.get("stock_health", {})
+        self.threshold = health.get("threshold_units", 0)
+        self.health = paise(health.get("penalty_per_unit", 0))
+        self.wh = net["warehouses"]
+        self.dest = {d["pincode"]: d for d in net["destinations"]}
+
+    def lane(self, w: dict, d: dict) -> Lane:
+        km = haversine_km(d["lat"], d["lon"], w["lat"], w["lon"])
+        bands = [z for z in self.net["zones"] if "destination_tag" not in z]
+        zone = first_band(bands, km)
+        extra = zone.get("extra_transit_days", 0)
+        for z in self.net["zones"]:
+            if "destination_tag" in z and d.get("zone") == z["destination_tag"] \
+                    and km > z.get("beyond_km", 0):
+                zone, extra = z, z.get("extra_transit_days", 0)
+        own = w.get("rate_card", {}).get(zone["name"])
+        if own is not None:
+            first, addl = paise(own["first_500g"]), paise(own["each_additional_500g"])
+        else:
+            base = self.net["rate_card"][zone["name"]]
+            mult = w.get("rate_multiplier", 1.0)
+            first = int(round(paise(base["first_500g"]) * mult))
+            addl = int(round(paise(base["each_additional_500g"]) * mult))
+        return Lane(first, addl, first_band(self.net["transit_days"], km)["days"] + extra)
+
+    def costs(self, order: Order, weight: dict[str, int], stock: dict[str, list[int]]
+              ) -> list[int]:
+        """Cost of every feasible assignment (line → warehouse), sorted."""
+        d = self.dest[order.destination]
+        rto_bp = int(round(d.get("rto_rate", 0) * 10_000))
+        lanes = [self.lane(w, d) for w in self.wh]
+        cap = [w.get("daily_capacity_units") for w in self.wh]
+        lines = order.lines
+        out = []
+        for assign in itertools.product(range(len(self.wh)), repeat=len(lines)):
+            groups: dict[int, list[OrderLine]] = {}
+            for line, w in zip(lines, assign):
+                groups.setdefault(w, []).append(line)
+            if order.max_shipments is not None and len(groups) > order.max_shipments:
+                continue
+            total, ok = 0, True
+            for w, ls in groups.items():
+                lane = lanes[w]
+                units = sum(l.qty for l in ls)
+                if any(stock[l.sku][w] < l.qty for l in ls) or \
+                        (cap[w] is not None and units > cap[w]) or \
+                        (order.hard_promise and lane.eta > order.promise_days):
+                    ok = False
+                    break
+                slabs = math.ceil(sum(weight[l.sku] * l.qty for l in ls) / self.slab_g)
+                ship = lane.first + (slabs - 1) * lane.additional
+                rto = math.ceil(ship * rto_bp / 10_000)
+                late = 0 if order.promise_days is None else max(0, lane.eta - order.promise_days)
+                handling = units * paise(self.wh[w]["handling_per_unit"])
+                drained = sum(max(0, l.qty - max(0, stock[l.sku][w] - self.threshold))
+                              for l in ls)
+                total += (handling + ship + paise(self.wh[w]["fixed_per_shipment"]) + rto
+                          + late * self.late + drained * self.health)
+            if ok:
+                out.append(total)
+        return sorted(out)
+
+
+# --------------------------------------------------------------------------------------
+# One random case: network, catalog, stock, orders
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class Case:
+    raw: dict
+    network: Network
+    catalog: Catalog
+    stock: StockMatrix
+    orders: list[Order]
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return {s.id: s.unit_weight_g for s in self.catalog.skus}
+
+    @property
+    def stock_rows(self) -> dict[str, list[int]]:
+        return {s: [int(u) for u in row] for s, row in zip(self.stock.sku_ids, self.stock.matrix)}
+
+
+def make_case(seed: int, n_orders: int, max_assignments: int = 1300) -> Case:
+    rng = np.random.default_rng(seed)
+    n_wh = int(rng.integers(1, 7))
+    raw = tiny_network_dict(rng, n_wh, n_dest=4)
+    network = Network.from_dict(raw, source=f"tiny-{seed}")
+    n_skus = 8
+    skus = [Sku(f"S{i}", f"sku {i}", int(rng.integers(40, 2600))) for i in range(n_skus)]
+    catalog = Catalog(skus, [Warehouse("W0", "W0", 0.0, 0.0)])
+    units = rng.integers(0, 9, size=(n_skus, n_wh)) * (rng.random((n_skus, n_wh)) < 0.85)
+    stock = StockMatrix([s.id for s in skus], units)
+    orders = []
+    max_lines = min(MAX_LINES, int(math.log(max_assignments) / math.log(max(n_wh, 2))))
+    for i in range(n_orders):
+        n = int(rng.integers(1, max(1, max_lines) + 1))
+        picks = rng.choice(n_skus, size=n, replace=False)
+        lines = tuple(OrderLine(f"S{int(s)}", int(rng.integers(1, 4))) for s in picks)
+        promise = int(rng.integers(1, 5)) if rng.random() < 0.6 else None
+        hard = promise is not None and rng.random() < 0.3
+        max_ship = int(rng.integers(1, n + 1)) if rng.random() < 0.35 else None
+        dest = raw["destinations"][int(rng.integers(0, 4))]["pincode"]
+        orders.append(Order(lines, dest, promise_days=promise, hard_promise=hard,
+                            max_shipments=max_ship, id=f"{seed}-{i}"))
+    return Case(raw, network, catalog, stock, orders)
+
+
+N_CHUNKS, CASES_PER_CHUNK, ORDERS_PER_CASE = 7, 30, 8   # 1,680 orders, ~1,150 of them fillable
+
+
+def check_case(case: Case) -> dict[str, int]:
+    """Assert the three planners agree on every order of ``case``; count outcomes."""
+    ref = Reference(case.raw)
+    weights, stock = case.weights, case.stock_rows
+    seen = {"feasible": 0, "infeasible": 0, "with_runner_up": 0}
+    for order in case.orders:
+        truth = ref.costs(order, weights, stock)
+        problem = build_problem(order, case.network, case.catalog, case.stock)
+        fast = solve_fast(problem)
+        sat = solve_cpsat(problem, runner_up=True)
+        where = f"order {order.id} {order.to_dict()}"
+        if not truth:
+            seen["infeasible"] += 1
+            assert fast.status == "infeasible" and fast.assignment is None, where
+            assert sat.status == "infeasible" and sat.assignment is None, where
+            continue
+        seen["feasible"] += 1
+        assert sat.status == "optimal", where
+        assert fast.status == "optimal", where
+        assert fast.cost == sat.cost == truth[0], where
+        # the returned assignments really cost that, under the planners' own pricing too
+        for sol in (fast, sat):
+            assert problem.assignment_feasible(sol.assignment), where
+            assert problem.assignment_cost(sol.assignment).total == truth[0], where
+        if len(truth) == 1:
+            assert fast.runner_up is None and sat.runner_up is None, where
+            continue
+        seen["with_runner_up"] += 1
+        assert fast.runner_up_cost == sat.runner_up_cost == truth[1], where
+        for sol in (fast, sat):
+            assert not np.array_equal(sol.runner_up, sol.assignment), where
+            assert problem.assignment_feasible(sol.runner_up), where
+            assert problem.assignment_cost(sol.runner_up).total == truth[1], where
+    return seen
+
+
+@pytest.mark.parametrize("chunk", range(N_CHUNKS))
+def test_fastpath_cpsat_and_brute_force_agree(chunk):
+    """1,680 seeded orders (7 chunks × 30 networks × 8 orders) over tiny random networks."""
+    totals = {"feasible": 0, "infeasible": 0, "with_runner_up": 0}
+    for seed in range(chunk * CASES_PER_CHUNK, (chunk + 1) * CASES_PER_CHUNK):
+        for k, v in check_case(make_case(seed, ORDERS_PER_CASE)).items():
+            totals[k] += v
+    assert totals["feasible"] + totals["infeasible"] == CASES_PER_CHUNK * ORDERS_PER_CASE
+    # the generator must exercise both outcomes, and runner-ups, in every chunk
+    # (over the 7 chunks: 1,000+ fillable orders compared on cost and runner-up)
+    assert totals["feasible"] >= 140 and totals["infeasible"] >= 20
+    assert totals["with_runner_up"] >= 100
+
+
+def test_router_plans_agree_with_brute_force_end_to_end():
+    """Router.plan (both solvers) returns the brute-force optimum and runner-up."""
+    for seed in range(1000, 1030):
+        case = make_case(seed, 4)
+        ref = Reference(case.raw)
+        for order in case.orders:
+            truth = ref.costs(order, case.weights, case.stock_rows)
+            for solver in ("fastpath", "cpsat"):
+                plan = Router(case.network, case.catalog).plan(order, case.stock, solver=solver)
+                assert plan.solver == solver
+                if not truth:
+                    assert not plan.filled and plan.cost is None and plan.shortfall is not None
+                    continue
+                assert plan.filled and plan.cost.total == truth[0]
+                assert sum(s.cost.total for s in plan.shipments) == truth[0]
+                if len(truth) > 1:
+                    assert plan.runner_up.cost.total == truth[1]
+                else:
+                    assert plan.runner_up is None
+
+
+def test_reference_model_matches_network_precomputation_on_random_lanes():
+    """The network's precomputed lane matrices match the reference lookups."""
+    for seed in range(20):
+        case = make_case(seed, 0)
+        ref, net = Reference(case.raw), case.network
+        for di, d in enumerate(case.raw["destinations"]):
+            for wi, w in enumerate(case.raw["warehouses"]):
+                lane = ref.lane(w, d)
+                assert (lane.first, lane.additional, lane.eta) == (
+                    net.first_paise[di, wi], net.additional_paise[di, wi],
+                    net.transit_days[di, wi])
+
+
+def test_six_line_orders_agree_on_a_wider_network():
+    """The fast path's largest order size (6 lines) against CP-SAT on 8 warehouses."""
+    rng = np.random.default_rng(99)
+    for _ in range(6):
+        raw = tiny_network_dict(rng, 8, 3)
+        network = Network.from_dict(raw)
+        skus = [Sku(f"S{i}", f"sku {i}", int(rng.integers(40, 2600))) for i in range(8)]
+        catalog = Catalog(skus, [Warehouse("W0", "W0", 0.0, 0.0)])
+        stock = StockMatrix([s.id for s in skus], rng.integers(0, 6, size=(8, 8)))
+        for _ in range(5):
+            picks = rng.choice(8, size=6, replace=False)
+            order = Order(tuple(OrderLine(f"S{int(s)}", int(rng.integers(1, 3))) for s in picks),
+                          raw["destinations"][0]["pincode"],
+                          max_shipments=int(rng.integers(2, 7)) if rng.random() < 0.5 else None)
+            problem = build_problem(order, network, catalog, stock)
+            fast, sat = solve_fast(problem), solve_cpsat(problem)
+            assert fast.status in ("optimal", "infeasible") and sat.status == fast.status
+            assert fast.cost == sat.cost and fast.runner_up_cost == sat.runner_up_cost
