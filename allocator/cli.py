@@ -54,6 +54,12 @@ def _optional_commands() -> list[Callable[[Any, Any], None]]:
         registrars.append(lambda sub, bench: add_bench_actors_command(bench))
     except ImportError:  # pragma: no cover
         pass
+    try:
+        from api.cli import add_bench_api_command
+
+        registrars.append(lambda sub, bench: add_bench_api_command(bench))
+    except ImportError:  # pragma: no cover
+        pass
     return registrars
 
 
