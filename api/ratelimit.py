@@ -29,7 +29,8 @@ return {allowed, wait_ms}
 
 
 class RateLimiter:
-    """``take(key)`` spends one token of the key's bucket or raises 429 with Retry-After."""
+    """``take(key)`` spends one token of the key's bucket or raises 429 with Retry-After.
+    A rate of 0 (default or per key) turns limiting off."""
 
     def __init__(self, client: redis.Redis, prefix: str, rate_per_s: float, burst: int) -> None:
         self.script = client.register_script(TOKEN_BUCKET)
@@ -38,8 +39,8 @@ class RateLimiter:
         self.burst = burst
 
     def take(self, key: ApiKey, cost: int = 1) -> None:
-        rate = key.rate or self.rate
-        burst = key.burst or self.burst
+        rate = self.rate if key.rate is None else key.rate
+        burst = self.burst if key.burst is None else key.burst
         if rate <= 0:
             return
         allowed, wait_ms = self.script(keys=[f"{self.prefix}:rl:{key.name}"],
