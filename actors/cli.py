@@ -67,6 +67,10 @@ def demo_stock(catalog: Any, seed: int = 5) -> dict[str, list[int]]:
     return {sku: units[i].tolist() for i, sku in enumerate(catalog.sku_ids)}
 
 
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import ray
 
@@ -103,8 +107,13 @@ def _serve(args: argparse.Namespace) -> int:
         if not args.no_api:
             from api.server import serve_http
 
-            serve_http(cluster.redis_url, context.gcs_address, args.host, args.port,
-                       args.workers)
+            # uvicorn re-raises the signal that stopped it: make that a clean exit
+            signal.signal(signal.SIGTERM, _exit_cleanly)
+            try:
+                serve_http(cluster.redis_url, context.gcs_address, args.host, args.port,
+                           args.workers)
+            except KeyboardInterrupt:
+                pass
         else:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())

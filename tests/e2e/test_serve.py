@@ -1,0 +1,61 @@
+"""`allocator serve` as a user runs it: its own Ray head, embedded Redis, the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import auth, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_serve_starts_the_whole_stack_and_stops_on_sigterm(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "REDIS_URL")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "allocator", "serve", "--port", str(port), "--shards", "1",
+         "--data-dir", str(tmp_path / "redis"), "--dashboard-port", str(free_port())],
+        env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        status = json.loads(_read_json_block(proc))
+        assert status["api"] == f"http://127.0.0.1:{port}/docs"
+        assert status["shards"] == {"shard-00": 1200}
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, "API never became ready"
+            time.sleep(0.3)
+        headers = {**auth("dev-checkout-key"), "Idempotency-Key": "serve-smoke-1"}
+        order = {"lines": [{"sku": "PHONE-0000", "qty": 1}], "destination": "560001"}
+        plan = httpx.post(f"{base}/v1/route", json=order, headers=headers).json()
+        assert plan["status"] in ("planned", "unfillable")
+        r = httpx.post(f"{base}/v1/reservations", json=order, headers=headers)
+        assert r.status_code in (201, 409), r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0
+
+
+def _read_json_block(proc: subprocess.Popen) -> str:
+    """The status JSON serve prints first (an indented object)."""
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if line.rstrip() == "}":
+            return "".join(lines)
+    raise AssertionError(f"serve printed no status: {''.join(lines)!r}")
