@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 
 import uvicorn
 
@@ -16,3 +18,21 @@ def serve_http(redis_url: str, ray_address: str, host: str = "127.0.0.1", port: 
     os.environ["RAY_ADDRESS"] = ray_address
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, timeout_graceful_shutdown=5)
+
+
+def wait_until_ready(base_url: str, proc: "subprocess.Popen | None" = None,
+                     timeout_s: float = 90.0) -> None:
+    """Poll ``/readyz`` until 200; RuntimeError if ``proc`` exits or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(f"{base_url} did not become ready"
+                               + ("" if proc is None else f" (exit code {proc.poll()})"))
+        time.sleep(0.3)

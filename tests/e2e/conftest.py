@@ -7,10 +7,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+
+from api.server import wait_until_ready
 
 KEYS = {
     "test-checkout-key": {"name": "shop", "scopes": ["checkout", "read"]},
@@ -40,17 +41,11 @@ def server(cluster):
         [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port",
          str(port), "--log-level", "warning"], env=env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"the API server did not become ready (exit {proc.poll()})")
-        time.sleep(0.3)
+    try:
+        wait_until_ready(base, proc)
+    except RuntimeError:
+        proc.kill()
+        raise
     yield base
     proc.terminate()
     proc.wait(timeout=20)

@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+
+from api.server import wait_until_ready
 
 from tests.e2e.conftest import auth, free_port
 
@@ -29,15 +30,7 @@ def test_serve_starts_the_whole_stack_and_stops_on_sigterm(tmp_path):
         assert status["api"] == f"http://127.0.0.1:{port}/docs"
         assert status["shards"] == {"shard-00": 1200}
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, "API never became ready"
-            time.sleep(0.3)
+        wait_until_ready(base, proc, timeout_s=120)
         headers = {**auth("dev-checkout-key"), "Idempotency-Key": "serve-smoke-1"}
         order = {"lines": [{"sku": "PHONE-0000", "qty": 1}], "destination": "560001"}
         plan = httpx.post(f"{base}/v1/route", json=order, headers=headers).json()
