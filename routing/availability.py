@@ -21,7 +21,7 @@ import numpy as np
 
 from allocator.catalog import Catalog
 from routing.errors import NetworkFileError
-from routing.network import Network, read_json
+from routing.network import MAX_COUNT, Network, read_json
 
 
 @runtime_checkable
@@ -127,9 +127,10 @@ def stock_from_dict(data: Any, network: Network, catalog: Catalog | None = None,
             if wid not in network.warehouse_ids:
                 raise NetworkFileError(f"{source}: stock.{sku}.{wid}: warehouse is not in network "
                                        f"{network.name!r}")
-            if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+            if (isinstance(units, bool) or not isinstance(units, int)
+                    or not 0 <= units <= MAX_COUNT):
                 raise NetworkFileError(f"{source}: stock.{sku}.{wid}: units must be a whole "
-                                       f"number ≥ 0, got {units!r}")
+                                       f"number in 0..{MAX_COUNT}, got {units!r}")
             matrix[i, network.warehouse_index(wid)] = units
     return StockMatrix(skus, matrix)
 

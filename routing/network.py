@@ -23,6 +23,10 @@ from allocator.errors import UnknownWarehouse
 from routing.errors import NetworkFileError, UnknownDestination
 
 EARTH_RADIUS_KM = 6371.0
+MAX_RUPEES = 1_000_000
+"""Largest amount a network file may give (₹10 lakh): keeps every cost far below INF."""
+MAX_COUNT = 1_000_000_000
+"""Largest whole number a network file may give (units, grams, days)."""
 DEMO_NETWORK_FILE = "demo_network.json"
 
 
@@ -172,7 +176,7 @@ class Network:
         bands = [i for i, z in enumerate(self.zones) if not z.is_special]
         band_bounds = np.array([_km(self.zones[i].max_km) for i in bands])
         zone = np.asarray(bands)[np.searchsorted(band_bounds, dist, side="left")]
-        extra = np.zeros_like(zone)
+        extra = np.array([z.extra_transit_days for z in self.zones], np.int64)[zone]
         for zi, z in enumerate(self.zones):
             if z.is_special:
                 tagged = np.array([d.zone == z.destination_tag for d in self.destinations])
@@ -223,6 +227,9 @@ def read_json(path: str | Path, what: str) -> Any:
     except OSError as exc:
         raise NetworkFileError(f"cannot read {what} file {str(path)!r}: {exc.strerror or exc}",
                                path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise NetworkFileError(f"{what} file {str(path)!r} is not UTF-8 text: {exc.reason} "
+                               f"at byte {exc.start}", path=str(path)) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -295,7 +302,8 @@ class _Parser:
 
     def integer(self, obj: Mapping[str, Any], key: str, where: str, *, lo: int = 0,
                 default: int | None = None, allow_none: bool = False) -> int | None:
-        value = self.number(obj, key, where, lo=lo, default=default, allow_none=allow_none)
+        value = self.number(obj, key, where, lo=lo, hi=MAX_COUNT, default=default,
+                            allow_none=allow_none)
         if value is None:
             return None
         if value != int(value):
@@ -304,7 +312,7 @@ class _Parser:
 
     def money(self, obj: Mapping[str, Any], key: str, where: str, default: float | None = None) -> int:
         """Rupees in the file → integer paise."""
-        value = self.number(obj, key, where, lo=0, default=default)
+        value = self.number(obj, key, where, lo=0, hi=MAX_RUPEES, default=default)
         assert value is not None
         return int(round(value * 100))
 
@@ -412,7 +420,7 @@ class _Parser:
             if wid in seen:
                 raise self.fail(where, f"duplicate warehouse id {wid!r}")
             seen.add(wid)
-            mult = self.number(w, "rate_multiplier", where, lo=0.01, default=1.0) or 1.0
+            mult = self.number(w, "rate_multiplier", where, lo=0.01, hi=100, default=1.0) or 1.0
             rates = self.rate_card(w.get("rate_card", {}), zones, f"{where}.rate_card",
                                    base=card, multiplier=mult)
             out.append(NetworkWarehouse(
@@ -443,7 +451,7 @@ class _Parser:
                 raise self.fail(where, f"duplicate pincode {pin!r}")
             seen.add(pin)
             zone = d.get("zone")
-            if zone is not None and zone not in tags:
+            if zone is not None and (not isinstance(zone, str) or zone not in tags):
                 raise self.fail(f"{where}.zone", f"{zone!r} is not a special zone's destination_tag "
                                 f"(known: {sorted(t for t in tags if t)})")
             out.append(Destination(

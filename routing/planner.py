@@ -140,6 +140,8 @@ class Router:
         best: Plan | None = None
         combos = itertools.product(*[o[1:] for o in options])
         for combo in itertools.islice(combos, MAX_SUBSTITUTION_COMBOS):
+            if len(set(combo)) < len(combo):
+                continue  # two short lines cannot both become the same SKU
             swap = dict(zip((s.sku for s in short), combo))
             lines = tuple(OrderLine(swap.get(l.sku, l.sku), l.qty) for l in order.lines)
             plan = again(order.with_lines(lines))

@@ -339,3 +339,13 @@ def test_bad_stock_is_a_network_file_error(case):
     with pytest.raises(NetworkFileError) as err:
         stock_from_dict(data, NET, CAT, source="s.json")
     assert err.value.message.startswith("s.json: ") and expected in err.value.message
+
+
+def test_extra_transit_days_of_a_distance_band_apply():
+    """Regression: a band's extra_transit_days used to be accepted and silently ignored."""
+    raw = demo_network_dict()
+    raw["zones"][2]["extra_transit_days"] = 3          # "national"
+    net = Network.from_dict(raw)
+    national = NET.zone == 2
+    assert national.any()
+    assert np.array_equal(net.transit_days, NET.transit_days + 3 * national)
