@@ -1,0 +1,89 @@
+"""The rehearsal's load shape: baseline → 1× → 5× → N× the expected peak, each a ramp
+then a hold, then a drain to zero users.
+
+``1×`` is ``peak_users`` simulated buyers (FlashSaleUser); the fixed users (OpsUser,
+the low-rate ThrottledUser) run on top of it. See docs/REHEARSAL.md for the mapping
+to requests per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    label: str
+    start_s: float
+    end_s: float
+    users: int  # FlashSaleUsers at the end of the stage
+    spawn_rate: float
+    multiple: float
+
+
+def levels(multiple: float, baseline: float = 0.2) -> list[float]:
+    """Multiples of the peak the shape visits: baseline, 1, 5, then ``multiple``."""
+    out = [baseline] if baseline < multiple else []
+    out += [m for m in (1.0, 5.0) if baseline < m < multiple]
+    return out + [float(multiple)]
+
+
+def build_stages(duration_s: float, multiple: float, peak_users: int,
+                 baseline: float = 0.2, ramp_share: float = 0.3,
+                 drain_share: float = 0.08) -> list[Stage]:
+    """Ramp/hold stages that fill ``duration_s``; the last one drains to 0 users."""
+    if duration_s <= 0 or multiple <= 0 or peak_users <= 0:
+        raise ValueError("duration, multiple and peak users must be positive")
+    drain = max(2.0, drain_share * duration_s)
+    lv = levels(multiple, baseline)
+    seg = (duration_s - drain) / len(lv)
+    stages: list[Stage] = []
+    t, users = 0.0, 0
+    for m in lv:
+        target = max(1, round(m * peak_users))
+        ramp = max(1.0, ramp_share * seg)
+        rate = max(1.0, abs(target - users) / ramp)
+        stages.append(Stage(f"ramp {m:g}x", t, t + ramp, target, rate, m))
+        stages.append(Stage(f"hold {m:g}x", t + ramp, t + seg, target, rate, m))
+        t, users = t + seg, target
+    stages.append(Stage("drain", t, duration_s, 0, max(1.0, users / max(1.0, drain / 2)), 0.0))
+    return stages
+
+
+def stage_at(stages: list[Stage], t: float) -> Stage | None:
+    for s in stages:
+        if t < s.end_s:
+            return s
+    return None
+
+
+def burst_window(stages: list[Stage], start: float = 0.2, end: float = 0.7) -> tuple[float, float]:
+    """When the kill-switch phase runs: the middle of the top hold (seconds from start)."""
+    top = [s for s in stages if s.label.startswith("hold")][-1]
+    span = top.end_s - top.start_s
+    return top.start_s + start * span, top.start_s + end * span
+
+
+try:  # Locust is only needed inside the Locust processes
+    from locust import LoadTestShape
+
+    class RehearsalShape(LoadTestShape):
+        """Reads its stages from the rehearsal parameters."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            from loadtest.params import Params
+
+            p = Params.load()
+            self.stages = build_stages(p.duration_s, p.multiple, p.peak_users, p.baseline)
+            self.fixed = max(0, p.ops_users) + (max(0, p.throttled_users) if p.throttled_key else 0)
+
+        def tick(self):  # type: ignore[override]
+            s = stage_at(self.stages, self.get_run_time())
+            if s is None:
+                return None
+            if s.label == "drain":
+                return 0, s.spawn_rate
+            return s.users + self.fixed, max(s.spawn_rate, float(self.fixed))
+except ImportError:  # pragma: no cover
+    pass

@@ -1,0 +1,280 @@
+"""Locust users of a flash-sale rehearsal (HTTP only, like real clients).
+
+* :class:`FlashSaleUser`: route (sometimes) → reserve → commit on payment success
+  (``p_commit``), release on abandon (``p_release``), or walk away and let the hold
+  expire (the rest). SKUs: the sale's hot SKUs get ``hot_share`` of the orders, the
+  rest follow a Zipf popularity; destinations are drawn from the demo network. Each
+  user takes one checkout key of a pool (its reservations are bound to it).
+* :class:`OpsUser`: warehouse syncs (absolute counts, on ``ops_skus`` that nobody
+  sells), restocks of sale SKUs (movements), inventory reads.
+* :class:`ThrottledUser`: a client whose key has a tiny rate limit; it reads
+  inventory too fast and gets ``429`` + ``Retry-After``.
+
+Outcomes that the audit needs (each commit the client was told succeeded, each
+restock and sync applied, each expected refusal) are appended as JSON lines to
+``events-<pid>.jsonl`` in the record directory. Expected refusals (409 sold out,
+423 kill switch, 429/503 with Retry-After, 410 hold expired) are Locust successes and
+counted separately; anything else is a Locust failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import time
+import uuid
+from bisect import bisect
+from pathlib import Path
+from typing import Any
+
+from locust import FastHttpUser, between, events, task
+
+from loadtest.params import Params
+
+P = Params.load()
+_key_counter = itertools.count()
+
+
+class Recorder:
+    """Append-only JSON lines, one file per process (Locust workers fork)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = Path(directory)
+        self.pid = -1
+        self.fh: Any = None
+
+    def write(self, **event: Any) -> None:
+        if self.pid != os.getpid():
+            self.pid = os.getpid()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.fh = open(self.directory / f"events-{self.pid}.jsonl", "a", buffering=1)
+        event["ts"] = round(time.time(), 3)
+        self.fh.write(json.dumps(event, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        if self.fh is not None and self.pid == os.getpid():
+            self.fh.flush()
+            self.fh.close()
+            self.fh = None
+
+
+REC = Recorder(P.record_dir)
+
+
+@events.quitting.add_listener
+def _close_recorder(environment: Any, **_: Any) -> None:
+    REC.close()
+
+
+class SkuPicker:
+    """Hot SKUs with probability ``hot_share``, else Zipf(s) over the sale's SKUs."""
+
+    def __init__(self, skus: list[str], hot: list[str], s: float, hot_share: float) -> None:
+        self.skus, self.hot, self.hot_share = skus, hot, hot_share
+        weights = [1.0 / (r + 1) ** s for r in range(len(skus))]
+        total = sum(weights)
+        self.cum = list(itertools.accumulate(w / total for w in weights))
+
+    def pick(self, rng: random.Random) -> str:
+        if self.hot and rng.random() < self.hot_share:
+            return rng.choice(self.hot)
+        return self.skus[min(bisect(self.cum, rng.random()), len(self.skus) - 1)]
+
+
+PICKER = SkuPicker(P.sale_skus or ["PHONE-0000"], P.hot_skus, P.zipf_s, P.hot_share)
+EXPECTED = {409, 410, 423}
+
+
+def retry_after(resp: Any) -> float | None:
+    value = resp.headers.get("Retry-After") if resp.headers else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def classify(resp: Any, expected: set[int]) -> tuple[str, float | None]:
+    """``ok`` (2xx), ``expected`` (a documented refusal), ``backoff`` (429/503 with
+    Retry-After) or ``fail``; with the Retry-After seconds for a backoff."""
+    code = resp.status_code or 0
+    if 200 <= code < 300:
+        return "ok", None
+    if code in (429, 503):
+        ra = retry_after(resp)
+        return ("backoff", ra) if ra is not None else ("fail", None)
+    if code in expected:
+        return "expected", None
+    return "fail", None
+
+
+def problem_code(resp: Any) -> str:
+    try:
+        return str(resp.json().get("code", ""))
+    except Exception:  # noqa: BLE001 - not JSON
+        return ""
+
+
+class _Base(FastHttpUser):
+    abstract = True
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def _call(self, method: str, path: str, name: str, key: str, *,
+              expected: set[int] = frozenset(), **kw: Any) -> tuple[str, Any]:
+        """One request; records expected refusals and backs off on Retry-After."""
+        headers = {"Authorization": f"Bearer {key}", **kw.pop("headers", {})}
+        with self.client.request(method, path, name=name, headers=headers,
+                                 catch_response=True, **kw) as resp:
+            kind, ra = classify(resp, set(expected))
+            if kind == "fail":
+                resp.failure(f"HTTP {resp.status_code} {problem_code(resp) or resp.error}")
+                REC.write(e="fail", name=name, code=resp.status_code or 0)
+            else:
+                resp.success()
+                if kind != "ok":
+                    sku = kw.get("json", {}).get("lines", [{}])[0].get("sku") \
+                        if isinstance(kw.get("json"), dict) else None
+                    REC.write(e="status", name=name, code=resp.status_code,
+                              problem=problem_code(resp), sku=sku)
+            if kind == "backoff":
+                time.sleep(min(ra or 1.0, 2.0))  # gevent-patched: yields
+            return kind, resp
+
+
+class FlashSaleUser(_Base):
+    weight = P.flash_weight
+    wait_time = between(P.wait_min_s, P.wait_max_s)
+
+    def on_start(self) -> None:
+        n = next(_key_counter)
+        self.key = P.checkout_keys[n % len(P.checkout_keys)] if P.checkout_keys else "dev-checkout-key"
+        self.rng = random.Random(f"{os.getpid()}-{n}-{time.time()}")
+
+    def _order(self) -> dict[str, Any]:
+        sku = PICKER.pick(self.rng)
+        lines = [{"sku": sku, "qty": self.rng.choice((1, 1, 1, 2))}]
+        if self.rng.random() < 0.2:
+            other = PICKER.pick(self.rng)
+            if other != sku:
+                lines.append({"sku": other, "qty": 1})
+        order: dict[str, Any] = {"lines": lines}
+        if P.destinations:
+            order["destination"] = self.rng.choice(P.destinations)
+        return order
+
+    @task
+    def buy(self) -> None:
+        order = self._order()
+        if self.rng.random() < P.p_route_first:
+            kind, _ = self._call("POST", "/v1/route", "route", self.key, json=order)
+            if kind == "backoff":
+                return
+        body = dict(order, ttl_s=P.ttl_s)
+        kind, resp = self._call("POST", "/v1/reservations", "reserve", self.key, json=body,
+                                expected={409, 423},
+                                headers={"Idempotency-Key": f"rh-{uuid.uuid4().hex}"})
+        if kind != "ok":
+            return
+        res = resp.json()
+        rid, lines = res["id"], [[x["sku"], x["warehouse"], x["qty"]] for x in res["lines"]]
+        roll = self.rng.random()
+        time.sleep(self.rng.uniform(0.02, 0.2))  # the payment page
+        if roll < P.p_commit:
+            self._settle(rid, "commit", lines)
+        elif roll < P.p_commit + P.p_release:
+            self._settle(rid, "release", lines)
+        else:
+            REC.write(e="walkaway", id=rid, key=self.key, expires_ms=res["expires_ms"],
+                      lines=lines)
+
+    def _settle(self, rid: str, action: str, lines: list[list[Any]]) -> None:
+        """Commit or release, retrying an unclear answer (both are repeatable)."""
+        for _ in range(5):
+            kind, resp = self._call("POST", f"/v1/reservations/{rid}/{action}", action,
+                                    self.key, expected={410})
+            if kind == "ok":
+                if action == "commit":
+                    REC.write(e="commit", id=rid, lines=lines)
+                return
+            if kind == "expected":  # 410: the hold lapsed before payment
+                return
+            if kind == "fail" and resp.status_code and 400 <= resp.status_code < 500:
+                return  # a definite refusal: nothing changed
+            time.sleep(0.2)
+        REC.write(e="unclear", action=action, id=rid, lines=lines)
+
+
+class OpsUser(_Base):
+    fixed_count = max(1, P.ops_users)
+    wait_time = between(0.2, 1.0)
+
+    def on_start(self) -> None:
+        self.key = P.ops_key or "dev-ops-key"
+        self.rng = random.Random(f"ops-{os.getpid()}-{time.time()}")
+
+    @task(3)
+    def read(self) -> None:
+        sku = PICKER.pick(self.rng)
+        self._call("GET", f"/v1/inventory/{sku}", "inventory", self.key)
+
+    @task(2)
+    def sync(self) -> None:
+        if not P.ops_skus or not P.warehouses:
+            return
+        counts = [{"sku": self.rng.choice(P.ops_skus), "warehouse": self.rng.choice(P.warehouses),
+                   "on_hand": self.rng.randint(0, 500), "version": time.time_ns() // 1000}
+                  for _ in range(self.rng.randint(1, 4))]
+        kind, resp = self._call("PUT", "/v1/inventory", "sync", self.key,
+                                json={"counts": counts}, expected={409})
+        if kind != "ok":
+            return  # 409: all stale
+        by_key = {(c["sku"], c["warehouse"], c["version"]): c for c in counts}
+        for r in resp.json()["results"]:
+            if r["status"] == "ok":
+                c = by_key[(r["sku"], r["warehouse"], r["version"])]
+                REC.write(e="sync", sku=c["sku"], wh=c["warehouse"], on_hand=c["on_hand"],
+                          version=c["version"])
+
+    @task(1)
+    def restock(self) -> None:
+        if not P.warehouses:
+            return
+        sku, wh, qty = PICKER.pick(self.rng), self.rng.choice(P.warehouses), self.rng.randint(1, 5)
+        idem = f"rh-restock-{uuid.uuid4().hex}"
+        body = {"movements": [{"type": "restock", "sku": sku, "warehouse": wh, "qty": qty}]}
+        for _ in range(5):  # the same Idempotency-Key: applied once however often sent
+            kind, resp = self._call("POST", "/v1/inventory/movements", "restock", self.key,
+                                    json=body, headers={"Idempotency-Key": idem})
+            if kind == "ok":
+                REC.write(e="restock", sku=sku, wh=wh, qty=qty)
+                return
+            if kind == "fail" and resp.status_code and 400 <= resp.status_code < 500:
+                return
+            time.sleep(0.2)
+        REC.write(e="unclear", action="restock", sku=sku, wh=wh, qty=qty)
+
+
+class ThrottledUser(_Base):
+    """A client on a low-rate key: it should see 429 + Retry-After, not failures."""
+
+    fixed_count = max(1, P.throttled_users)
+    wait_time = between(0.05, 0.1)
+
+    @task
+    def poll(self) -> None:
+        sku = P.hot_skus[0] if P.hot_skus else PICKER.skus[0]
+        with self.client.request("GET", f"/v1/inventory/{sku}", name="throttled read",
+                                 headers={"Authorization": f"Bearer {P.throttled_key}"},
+                                 catch_response=True) as resp:
+            kind, _ = classify(resp, set())
+            if kind == "fail":
+                resp.failure(f"HTTP {resp.status_code}")
+                REC.write(e="fail", name="throttled read", code=resp.status_code or 0)
+                return
+            resp.success()
+            if kind == "backoff":
+                REC.write(e="status", name="throttled read", code=resp.status_code,
+                          problem=problem_code(resp), sku=None)
+        # keep polling without honouring Retry-After: the limiter must keep refusing
