@@ -55,6 +55,12 @@ def _optional_commands() -> list[Callable[[Any, Any], None]]:
     except ImportError:  # pragma: no cover
         pass
     try:
+        from loadtest.cli import add_rehearse_command
+
+        registrars.append(lambda sub, bench: add_rehearse_command(sub))
+    except ImportError:  # pragma: no cover
+        pass
+    try:
         from api.cli import add_bench_api_command
 
         registrars.append(lambda sub, bench: add_bench_api_command(bench))

@@ -1,0 +1,129 @@
+"""The rehearsal's report folder: Locust's CSV/HTML, ``samples.csv`` (units held and
+committed over time), ``chart.png`` and ``summary.json``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _f(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def locust_totals(prefix: Path) -> dict[str, Any]:
+    """The Aggregated row of ``<prefix>_stats.csv`` and the peak of the history."""
+    rows = read_csv(Path(f"{prefix}_stats.csv"))
+    agg = next((r for r in rows if r.get("Name") == "Aggregated"), {})
+    hist = [r for r in read_csv(Path(f"{prefix}_stats_history.csv"))
+            if r.get("Name") == "Aggregated"]
+    peak_rps = max((_f(r.get("Requests/s")) or 0.0 for r in hist), default=0.0)
+    users = max((_f(r.get("User Count")) or 0.0 for r in hist), default=0.0)
+    per_name = {r["Name"]: {"requests": int(_f(r.get("Request Count")) or 0),
+                            "failures": int(_f(r.get("Failure Count")) or 0),
+                            "p50_ms": _f(r.get("50%")), "p99_ms": _f(r.get("99%"))}
+                for r in rows if r.get("Name") and r.get("Name") != "Aggregated"}
+    return {"requests": int(_f(agg.get("Request Count")) or 0),
+            "failures": int(_f(agg.get("Failure Count")) or 0),
+            "rps": round(_f(agg.get("Requests/s")) or 0.0, 1),
+            "peak_rps": round(peak_rps, 1),
+            "p50_ms": _f(agg.get("50%")), "p99_ms": _f(agg.get("99%")),
+            "max_users": int(users), "by_request": per_name}
+
+
+def write_chart(prefix: Path, samples: list[dict[str, float]], out: Path,
+                marks: list[tuple[float, str]] = (), title: str = "") -> Path:
+    """requests/s, p50/p99, failures/s and units held/committed against time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = [r for r in read_csv(Path(f"{prefix}_stats_history.csv"))
+            if r.get("Name") == "Aggregated"]
+    t0 = min([_f(r["Timestamp"]) or 0 for r in hist] + [s["t"] for s in samples] or [0])
+    fig, axes = plt.subplots(4, 1, figsize=(11, 11), sharex=True)
+    ht = [(_f(r["Timestamp"]) or 0) - t0 for r in hist]
+
+    def series(key: str) -> list[float]:
+        return [(_f(r.get(key)) or 0.0) for r in hist]
+
+    axes[0].plot(ht, series("Requests/s"), label="requests/s")
+    axes[0].plot(ht, series("User Count"), label="users", alpha=0.6)
+    axes[0].set_ylabel("req/s, users")
+    axes[1].plot(ht, series("50%"), label="p50 ms")
+    axes[1].plot(ht, series("99%"), label="p99 ms")
+    axes[1].set_ylabel("latency (ms)")
+    axes[2].plot(ht, series("Failures/s"), label="failures/s", color="tab:red")
+    axes[2].set_ylabel("failures/s")
+    st = [s["t"] - t0 for s in samples]
+    axes[3].plot(st, [s["held"] for s in samples], label="units held")
+    axes[3].plot(st, [s["committed"] for s in samples], label="units committed")
+    axes[3].set_ylabel("units")
+    axes[3].set_xlabel("seconds")
+    for ax in axes:
+        for t, label in marks:
+            ax.axvline(t - t0, color="grey", linestyle=":", linewidth=1)
+        ax.legend(loc="upper left", fontsize=8)
+        ax.grid(alpha=0.3)
+    for t, label in marks:
+        axes[0].annotate(label, (t - t0, 0), fontsize=7, rotation=90, va="bottom")
+    fig.suptitle(title or "rehearsal")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def write_samples(samples: list[dict[str, float]], out: Path) -> None:
+    keys = ["t", "held", "committed", "on_hand", "pending_holds"]
+    with out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        for s in samples:
+            w.writerow(s)
+
+
+def write_summary(summary: dict[str, Any], out: Path) -> None:
+    out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def render(summary: dict[str, Any]) -> str:
+    """A short console report."""
+    s = summary
+    lines = [
+        f"rehearsal {s['verdict'].upper()}: {s['peak_multiple']:g}x peak "
+        f"({s.get('max_users', 0)} users), {s['duration_s']:g} s against {s['host']}",
+        f"  traffic   {s['requests']} requests, {s['rps']} req/s mean, {s['peak_rps']} peak; "
+        f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms",
+        f"  refusals  429 rate-limited {s['rate_limited_429']}, 503 overloaded "
+        f"{s['overloaded_503']}, 423 kill switch {s['kill_switch_423']}, "
+        f"409 sold out {s['sold_out_409']} (expected, not failures)",
+        f"  failures  {s['failures']} (server errors {s['server_errors']})",
+        f"  audit     oversold {s['oversold']}, lost units {s['lost_units']}, leaked holds "
+        f"{s['leaked_holds']}; {s['audit']['confirmed_commits']} commits = "
+        f"{s['audit']['confirmed_commit_units']} units confirmed, "
+        f"{s['audit']['ledger_committed_units']} in the ledger",
+    ]
+    ks = s.get("kill_switch") or {}
+    if ks.get("sku"):
+        lines.append(f"  kill sw.  {ks['sku']} off for {ks.get('seconds', 0):g} s: "
+                     f"{ks.get('rejected', 0)} reservations refused (423), "
+                     f"{ks.get('commits_during', 0)} other commits went on")
+    for p in s["audit"].get("problems", [])[:10]:
+        lines.append(f"  PROBLEM   {p}")
+    lines.append(f"  report    {s['report_dir']} (report.html, chart.png, summary.json)")
+    return "\n".join(lines)
