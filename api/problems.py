@@ -105,6 +105,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cause = _wrapped_error(exc)
+        if cause is not None:
+            return problem_response(cause.code, cause.message, request.url.path,
+                                    **cause.details)
+        if exc.status_code == 400:
+            # FastAPI could not read the body (e.g. JSON that is not UTF-8): like any
+            # malformed JSON, that is a validation error
+            return problem_response("invalid_request", str(exc.detail), request.url.path)
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code)
         if code is None:
@@ -119,6 +127,16 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response("internal", "an internal error occurred; it has been logged",
                                 request.url.path)
+
+
+def _wrapped_error(exc: BaseException) -> AllocatorError | None:
+    """The error behind FastAPI's 400 "error parsing the body" when it is ours: the
+    streamed body limit raises while FastAPI reads the body, inside the http
+    middleware's task group (so in an ExceptionGroup of one)."""
+    cause = exc.__cause__
+    while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+        cause = cause.exceptions[0]
+    return cause if isinstance(cause, AllocatorError) else None
 
 
 def describe(slug: str) -> dict[str, Any] | None:

@@ -20,7 +20,8 @@ _SCHEMA = ProblemOut.model_json_schema()
 
 
 def problems_for(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entries documenting problem+json for these statuses."""
+    """``responses=`` entries documenting problem+json for these statuses, and 413:
+    the body limit (``api.app.BodyLimit``) answers it on every route."""
     return {s: {"description": _DESCRIPTIONS[s],
                 "content": {"application/problem+json": {"schema": _SCHEMA}}}
-            for s in statuses}
+            for s in sorted({*statuses, 413})}
