@@ -152,7 +152,7 @@ def _add_health_and_metrics(app: FastAPI) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/problems/{slug}", tags=["health"], summary="What a problem type means",
-             responses=problems_for(404))
+             responses=problems_for(404, 422))
     def problem_type(slug: str) -> dict[str, Any]:
         found = problems.describe(slug)
         if found is None:

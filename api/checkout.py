@@ -160,7 +160,7 @@ def _batch(request: Request, svc: Service, body: BatchIn, batch_key: str, key: A
 
 
 @router.post("/reservations/{reservation_id}/commit", response_model=ReservationOut,
-             responses=problems_for(401, 403, 404, 409, 410, 429, 503),
+             responses=problems_for(401, 403, 404, 409, 410, 422, 429, 503),
              summary="Payment captured: commit every hold of the reservation")
 def commit(reservation_id: str, svc: Service = Depends(service),
            key: ApiKey = Depends(require("checkout"))) -> dict[str, Any]:
@@ -168,7 +168,7 @@ def commit(reservation_id: str, svc: Service = Depends(service),
 
 
 @router.post("/reservations/{reservation_id}/release", response_model=ReservationOut,
-             responses=problems_for(401, 403, 404, 409, 429, 503),
+             responses=problems_for(401, 403, 404, 409, 422, 429, 503),
              summary="Cart abandoned: release every hold (idempotent)")
 def release(reservation_id: str, svc: Service = Depends(service),
             key: ApiKey = Depends(require("checkout"))) -> dict[str, Any]:
@@ -176,7 +176,7 @@ def release(reservation_id: str, svc: Service = Depends(service),
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut,
-            responses=problems_for(401, 403, 404, 429, 503), summary="A reservation's state")
+            responses=problems_for(401, 403, 404, 422, 429, 503), summary="A reservation's state")
 def get_reservation(reservation_id: str, svc: Service = Depends(service),
                     key: ApiKey = Depends(require("checkout"))) -> dict[str, Any]:
     return reservation_out(svc.reservations.get(reservation_id, key.name))
