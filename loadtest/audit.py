@@ -157,8 +157,8 @@ def outcome_counts(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     for ev in events:
         if ev.get("e") == "status":
             status[f"{ev['name']} {ev['code']}"] += 1
-            if ev.get("sku"):
-                by_sku[str(ev["code"])][ev["sku"]] += 1
+            for sku in ev.get("skus") or ():
+                by_sku[str(ev["code"])][sku] += 1
         elif ev.get("e") == "fail":
             fails[f"{ev['name']} {ev['code']}"] += 1
     server_errors = sum(n for k, n in fails.items()

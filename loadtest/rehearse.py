@@ -94,6 +94,7 @@ class LocalStack:
         self.proc: subprocess.Popen | None = None
         self.cluster = Cluster(ClusterConfig(data_dir=Path(self.data_dir), n_shards=opts.shards,
                                              num_cpus=2, shard=ShardConfig()), demo_catalog())
+        opts.log("cluster up; seeding stock and starting the API …")
         try:
             self.cluster.seed(stock)
             port = _free_port()
@@ -351,7 +352,7 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
         kill["rejected"] = sum(1 for e in events if e.get("e") == "status" and e["code"] == 423)
         kill["rejected_other_skus"] = sum(
             1 for e in events if e.get("e") == "status" and e["code"] == 423
-            and e.get("sku") != kill["sku"])
+            and kill["sku"] not in (e.get("skus") or ()))
         kill["commits_during"] = sum(1 for e in events if e.get("e") == "commit"
                                      and on <= e["ts"] <= off)
         if kill["rejected_other_skus"]:

@@ -62,28 +62,3 @@ def burst_window(stages: list[Stage], start: float = 0.2, end: float = 0.7) -> t
     top = [s for s in stages if s.label.startswith("hold")][-1]
     span = top.end_s - top.start_s
     return top.start_s + start * span, top.start_s + end * span
-
-
-try:  # Locust is only needed inside the Locust processes
-    from locust import LoadTestShape
-
-    class RehearsalShape(LoadTestShape):
-        """Reads its stages from the rehearsal parameters."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            from loadtest.params import Params
-
-            p = Params.load()
-            self.stages = build_stages(p.duration_s, p.multiple, p.peak_users, p.baseline)
-            self.fixed = max(0, p.ops_users) + (max(0, p.throttled_users) if p.throttled_key else 0)
-
-        def tick(self):  # type: ignore[override]
-            s = stage_at(self.stages, self.get_run_time())
-            if s is None:
-                return None
-            if s.label == "drain":
-                return 0, s.spawn_rate
-            return s.users + self.fixed, max(s.spawn_rate, float(self.fixed))
-except ImportError:  # pragma: no cover
-    pass

@@ -122,7 +122,8 @@ class _Base(FastHttpUser):
     connection_timeout = 10.0
 
     def _call(self, method: str, path: str, name: str, key: str, *,
-              expected: set[int] = frozenset(), **kw: Any) -> tuple[str, Any]:
+              expected: set[int] = frozenset(), skus: list[str] | None = None,
+              **kw: Any) -> tuple[str, Any]:
         """One request; records expected refusals and backs off on Retry-After."""
         headers = {"Authorization": f"Bearer {key}", **kw.pop("headers", {})}
         with self.client.request(method, path, name=name, headers=headers,
@@ -134,10 +135,8 @@ class _Base(FastHttpUser):
             else:
                 resp.success()
                 if kind != "ok":
-                    sku = kw.get("json", {}).get("lines", [{}])[0].get("sku") \
-                        if isinstance(kw.get("json"), dict) else None
                     REC.write(e="status", name=name, code=resp.status_code,
-                              problem=problem_code(resp), sku=sku)
+                              problem=problem_code(resp), skus=skus)
             if kind == "backoff":
                 time.sleep(min(ra or 1.0, 2.0))  # gevent-patched: yields
             return kind, resp
@@ -173,7 +172,7 @@ class FlashSaleUser(_Base):
                 return
         body = dict(order, ttl_s=P.ttl_s)
         kind, resp = self._call("POST", "/v1/reservations", "reserve", self.key, json=body,
-                                expected={409, 423},
+                                expected={409, 423}, skus=[x["sku"] for x in order["lines"]],
                                 headers={"Idempotency-Key": f"rh-{uuid.uuid4().hex}"})
         if kind != "ok":
             return
@@ -276,5 +275,5 @@ class ThrottledUser(_Base):
             resp.success()
             if kind == "backoff":
                 REC.write(e="status", name="throttled read", code=resp.status_code,
-                          problem=problem_code(resp), sku=None)
+                          problem=problem_code(resp), skus=None)
         # keep polling without honouring Retry-After: the limiter must keep refusing
