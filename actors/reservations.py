@@ -205,7 +205,7 @@ class Reservations:
         if self.planner is None:
             raise RuntimeError("no planner configured")
         existing = self._load(self.reservation_id(owner, key))
-        if existing is not None:
+        if existing is not None:  # a replay answers even when the stock is gone now
             return existing
         last: AllocatorError | None = None
         for attempt in range(self.max_reroutes + 1):

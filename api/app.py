@@ -76,6 +76,36 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class Measure:
+    """Counts requests by route and status and observes their latency (pure ASGI:
+    far cheaper than an ``@app.middleware("http")`` wrapper)."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.requests.labels(scope["method"], route, str(status)).inc()
+            self.latency.labels(route).observe(time.perf_counter() - t0)
+
+
 def create_app(settings: ApiSettings | None = None, service: Service | None = None) -> FastAPI:
     """Build the app. Without ``service`` it joins the Ray cluster and Redis named in
     ``settings`` when it starts (and leaves them running when it stops)."""
@@ -124,14 +154,7 @@ def _add_health_and_metrics(app: FastAPI) -> None:
                         ["route"], registry=registry,
                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Response:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - t0)
-        return response
+    app.add_middleware(Measure, requests=requests, latency=latency)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, str]:

@@ -47,6 +47,10 @@ def test_reserve_holds_the_cheapest_plan(cluster, client, routed, skus):
     again = routed.reserve(order((sku, 2)), key="near-delhi", owner="k1")
     assert again.id == res.id and held_at(cluster, client, sku) == {"WH-DEL": 2}
     assert routed.commit(res.id, owner="k1").state == "committed"
+    routed.reserve(order((sku, 5)), key="takes-blr", owner="k2")
+    routed.reserve(order((sku, 3)), key="takes-del", owner="k2")
+    # sold out now, yet a replay still answers the first reservation
+    assert routed.reserve(order((sku, 2)), key="near-delhi", owner="k1").id == res.id
     assert_audit_clean(cluster)
 
 
