@@ -30,7 +30,8 @@ import httpx
 
 from loadtest.audit import audit_rehearsal, outcome_counts, stock_cells
 from loadtest.params import Params
-from loadtest.report import locust_totals, write_chart, write_samples, write_summary
+from loadtest.report import (locust_totals, stage_rates, write_chart, write_samples,
+                             write_summary)
 from loadtest.shape import build_stages, burst_window
 
 HERE = Path(__file__).resolve().parent
@@ -39,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 @dataclass
 class RehearsalOptions:
     multiple: float = 8.0
-    duration_s: float = 90.0
+    duration_s: float = 60.0
     peak_users: int = 10
     host: str | None = None
     out: Path | None = None
@@ -48,7 +49,7 @@ class RehearsalOptions:
     hot: int = 3
     hot_stock: int = 40  # units per warehouse of each hot SKU (they sell out)
     stock: int = 100  # units per warehouse of the other sale SKUs
-    ttl_s: float = 15.0
+    ttl_s: float = 10.0
     kill_switch: bool = True
     throttled: bool = True
     shards: int = 2
@@ -386,8 +387,7 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
         "oversold": result.oversold, "lost_units": result.lost_units,
         "leaked_holds": result.leaked_holds,
         "audit": result.to_dict(), "outcomes": counts, "kill_switch": kill,
-        "stages": [{"label": s.label, "start_s": round(s.start_s, 1), "end_s": round(s.end_s, 1),
-                    "buyers": s.users} for s in stages],
+        "stages": stage_rates(prefix, stages),
         "by_request": totals["by_request"], "locust_exit_code": rc,
         "report_dir": str(out.resolve()),
         "files": {"html": "report.html", "csv": "locust_stats.csv",

@@ -24,13 +24,50 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _history(prefix: Path) -> list[dict[str, str]]:
+    return [r for r in read_csv(Path(f"{prefix}_stats_history.csv"))
+            if r.get("Name") == "Aggregated" and _f(r.get("Timestamp")) is not None]
+
+
+def rate_series(hist: list[dict[str, str]], window_s: float = 3.0) -> list[tuple[float, float]]:
+    """(timestamp, requests/s over the last ``window_s``) from the cumulative counts
+    (Locust's own Requests/s column lags behind by its 10 s window)."""
+    pts = [(_f(r["Timestamp"]) or 0.0, _f(r.get("Total Request Count")) or 0.0) for r in hist]
+    out = []
+    j = 0
+    for t, n in pts:
+        while j < len(pts) and pts[j][0] < t - window_s:
+            j += 1
+        t0, n0 = pts[j] if pts[j][0] < t else (t, n)
+        out.append((t, (n - n0) / (t - t0) if t > t0 else 0.0))
+    return out
+
+
+def stage_rates(prefix: Path, stages: list[Any]) -> list[dict[str, Any]]:
+    """Requests/s achieved in each stage (from the cumulative request counts)."""
+    hist = _history(prefix)
+    if not hist:
+        return []
+    pts = [(_f(r["Timestamp"]) or 0.0, _f(r.get("Total Request Count")) or 0.0,
+            _f(r.get("User Count")) or 0.0) for r in hist]
+    t_start = pts[0][0]
+    out = []
+    for s in stages:
+        inside = [p for p in pts if s.start_s <= p[0] - t_start <= s.end_s]
+        rps = ((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+               if len(inside) >= 2 and inside[-1][0] > inside[0][0] else None)
+        out.append({"label": s.label, "start_s": round(s.start_s, 1),
+                    "end_s": round(s.end_s, 1), "buyers": s.users,
+                    "rps": None if rps is None else round(rps, 1)})
+    return out
+
+
 def locust_totals(prefix: Path) -> dict[str, Any]:
     """The Aggregated row of ``<prefix>_stats.csv`` and the peak of the history."""
     rows = read_csv(Path(f"{prefix}_stats.csv"))
     agg = next((r for r in rows if r.get("Name") == "Aggregated"), {})
-    hist = [r for r in read_csv(Path(f"{prefix}_stats_history.csv"))
-            if r.get("Name") == "Aggregated"]
-    peak_rps = max((_f(r.get("Requests/s")) or 0.0 for r in hist), default=0.0)
+    hist = _history(prefix)
+    peak_rps = max((v for _, v in rate_series(hist, 5.0)), default=0.0)
     users = max((_f(r.get("User Count")) or 0.0 for r in hist), default=0.0)
     per_name = {r["Name"]: {"requests": int(_f(r.get("Request Count")) or 0),
                             "failures": int(_f(r.get("Failure Count")) or 0),
@@ -52,8 +89,7 @@ def write_chart(prefix: Path, samples: list[dict[str, float]], out: Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hist = [r for r in read_csv(Path(f"{prefix}_stats_history.csv"))
-            if r.get("Name") == "Aggregated"]
+    hist = _history(prefix)
     t0 = min([_f(r["Timestamp"]) or 0 for r in hist] + [s["t"] for s in samples] or [0])
     fig, axes = plt.subplots(4, 1, figsize=(11, 11), sharex=True)
     ht = [(_f(r["Timestamp"]) or 0) - t0 for r in hist]
@@ -61,7 +97,7 @@ def write_chart(prefix: Path, samples: list[dict[str, float]], out: Path,
     def series(key: str) -> list[float]:
         return [(_f(r.get(key)) or 0.0) for r in hist]
 
-    axes[0].plot(ht, series("Requests/s"), label="requests/s")
+    axes[0].plot(ht, [v for _, v in rate_series(hist)], label="requests/s (3 s window)")
     axes[0].plot(ht, series("User Count"), label="users", alpha=0.6)
     axes[0].set_ylabel("req/s, users")
     axes[1].plot(ht, series("50%"), label="p50 ms")
@@ -109,6 +145,9 @@ def render(summary: dict[str, Any]) -> str:
         f"({s.get('max_users', 0)} users), {s['duration_s']:g} s against {s['host']}",
         f"  traffic   {s['requests']} requests, {s['rps']} req/s mean, {s['peak_rps']} peak; "
         f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms",
+        "  stages    " + ", ".join(f"{st['label'].split()[-1]} {st['rps']} req/s"
+                                   for st in s.get("stages", [])
+                                   if st["label"].startswith("hold") and st.get("rps") is not None),
         f"  refusals  429 rate-limited {s['rate_limited_429']}, 503 overloaded "
         f"{s['overloaded_503']}, 423 kill switch {s['kill_switch_423']}, "
         f"409 sold out {s['sold_out_409']} (expected, not failures)",
