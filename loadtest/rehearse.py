@@ -313,6 +313,11 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
             rc = proc.wait()
     end = time.time()
     killer.join(timeout=15)
+    if kill.get("on_ts") and not kill.get("off_ts"):  # Locust ended early: never leave it on
+        with httpx.Client(base_url=host, timeout=10,
+                          headers={"Authorization": f"Bearer {admin_key}"}) as admin:
+            r = admin.put("/v1/admin/kill-switch", json={"on": False, "skus": [hot[0]]})
+            kill.update(off_ts=time.time(), off_status=r.status_code)
 
     # let every walk-away hold reach its TTL and the expiry sweep pass
     log("letting held units expire, then auditing …")

@@ -84,7 +84,6 @@ class SkuPicker:
 
 
 PICKER = SkuPicker(P.sale_skus or ["PHONE-0000"], P.hot_skus, P.zipf_s, P.hot_share)
-EXPECTED = {409, 410, 423}
 
 
 def retry_after(resp: Any) -> float | None:
