@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -148,13 +148,23 @@ class SyncOut(BaseModel):
     results: list[SyncItemOut]
 
 
-class MovementIn(Strict):
-    type: Literal["ship", "restock", "return"]
-    reservation_id: str | None = Field(default=None, max_length=64,
-                                       description="ship: the committed reservation shipped")
-    sku: str | None = Field(default=None, min_length=1, max_length=64)
-    warehouse: str | None = Field(default=None, min_length=1, max_length=32)
-    qty: int | None = Field(default=None, ge=1, le=1_000_000)
+class ShipMovement(Strict):
+    """The warehouse shipped a committed reservation."""
+
+    type: Literal["ship"]
+    reservation_id: str = Field(min_length=1, max_length=64)
+
+
+class StockMovement(Strict):
+    """Units arrived at a warehouse: a restock or a customer return."""
+
+    type: Literal["restock", "return"]
+    sku: str = SkuId
+    warehouse: str = Field(min_length=1, max_length=32, examples=["WH-DEL"])
+    qty: int = Field(ge=1, le=1_000_000)
+
+
+MovementIn = Annotated[Union[ShipMovement, StockMovement], Field(discriminator="type")]
 
 
 class MovementsIn(Strict):

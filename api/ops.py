@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from api.auth import require
 from api.checkout import IDEMPOTENCY_HEADER, idempotent, service
 from api.models import (HotOut, InventoryOut, KillSwitchIn, KillSwitchOut, MovementsIn,
-                        MovementsOut, PinIn, ShardOut, SyncIn, SyncOut)
+                        MovementsOut, PinIn, ShardOut, ShipMovement, StockMovement, SyncIn,
+                        SyncOut)
 from api.problems import Problem
 from api.service import Service
 from api.settings import ApiKey
@@ -57,22 +58,17 @@ def sync(request: Request, body: SyncIn, svc: Service = Depends(service),
 def movements(request: Request, body: MovementsIn, svc: Service = Depends(service),
               key: ApiKey = Depends(require("ops")),
               idempotency_key: str | None = IDEMPOTENCY_HEADER) -> JSONResponse:
-    for i, m in enumerate(body.movements):  # all validated before any applies
-        if m.type == "ship" and not m.reservation_id:
-            raise Problem("invalid_request", f"movements[{i}]: ship needs reservation_id")
-        if m.type != "ship" and not (m.sku and m.warehouse and m.qty):
-            raise Problem("invalid_request", f"movements[{i}]: {m.type} needs sku, "
-                          "warehouse and qty")
-        if m.type != "ship":
-            svc.catalog.sku(m.sku)  # type: ignore[arg-type]
-            svc.catalog.warehouse(m.warehouse)  # type: ignore[arg-type]
+    for m in body.movements:  # all validated before any applies
+        if isinstance(m, StockMovement):
+            svc.catalog.sku(m.sku)
+            svc.catalog.warehouse(m.warehouse)
 
     def run() -> tuple[int, Any]:
         for i, m in enumerate(body.movements):
-            if m.type == "ship":
-                svc.reservations.ship(m.reservation_id)  # type: ignore[arg-type]
+            if isinstance(m, ShipMovement):
+                svc.reservations.ship(m.reservation_id)
             else:
-                svc.inventory.move(m.type, m.sku, m.warehouse, m.qty,  # type: ignore[arg-type]
+                svc.inventory.move(m.type, m.sku, m.warehouse, m.qty,
                                    f"{key.name}:{idempotency_key}:{i}")
         return 200, {"applied": len(body.movements)}
     return idempotent(request, idempotency_key, key, body.model_dump(mode="json"), run)
