@@ -272,6 +272,7 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
     kill: dict[str, Any] = {}
     marks: list[tuple[float, str]] = []
     kill_on, kill_off = burst_window(stages)
+    done = threading.Event()
 
     def kill_switch(start: float) -> None:
         if not admin_key or not opts.kill_switch:
@@ -279,11 +280,12 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
         admin = httpx.Client(base_url=host, timeout=10,
                              headers={"Authorization": f"Bearer {admin_key}"})
         with admin:
-            time.sleep(max(0.0, start + kill_on - time.time()))
+            if done.wait(max(0.0, start + kill_on - time.time())):
+                return  # the load ended before the burst
             r = admin.put("/v1/admin/kill-switch", json={"on": True, "skus": [hot[0]]})
             kill.update(sku=hot[0], on_ts=time.time(), on_status=r.status_code)
             marks.append((time.time(), f"kill switch on {hot[0]}"))
-            time.sleep(max(0.0, start + kill_off - time.time()))
+            done.wait(max(0.0, start + kill_off - time.time()))
             r = admin.put("/v1/admin/kill-switch", json={"on": False, "skus": [hot[0]]})
             kill.update(off_ts=time.time(), off_status=r.status_code)
             marks.append((time.time(), "kill switch off"))
@@ -312,6 +314,7 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
             proc.kill()
             rc = proc.wait()
     end = time.time()
+    done.set()
     killer.join(timeout=15)
     if kill.get("on_ts") and not kill.get("off_ts"):  # Locust ended early: never leave it on
         with httpx.Client(base_url=host, timeout=10,
