@@ -2,7 +2,7 @@
 # The project's one entry point. On a fresh machine with Python >= 3.11 it creates
 # .venv, installs the project with its test extras (once; again only when
 # pyproject.toml changes), then runs what was asked:
-#   ./dev.sh demo [args]    the flash-sale demo (the main job)
+#   ./dev.sh demo [args]    the flash-sale rehearsal on the full local stack (the main job)
 #   ./dev.sh test [args]    the whole test suite (pytest args pass through)
 #   ./dev.sh setup          only create/refresh the environment
 #   ./dev.sh allocator ...  any allocator subcommand, e.g. ./dev.sh allocator bench core --json
@@ -43,7 +43,7 @@ cmd="${1:-demo}"
 setup
 case "$cmd" in
   setup) ;;
-  demo) exec "$VENV/bin/allocator" demo "$@" ;;
+  demo) exec "$VENV/bin/allocator" rehearse "$@" ;;
   test)
     set +e
     "$VENV/bin/python" -m pytest "$@"
