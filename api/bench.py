@@ -41,7 +41,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -49,6 +48,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+from api.server import free_port, start_uvicorn, wait_until_ready
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 50.0
@@ -370,35 +371,6 @@ def _merge(parts: list[dict[str, Any]], parallel: bool = False) -> dict[str, Any
 
 
 # ------------------------------------------------------------------------ servers
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(factory: str, port: int, workers: int, env: dict[str, str]
-                  ) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
-        env=env, cwd=str(Path(__file__).resolve().parents[1]))
-
-
-def _wait_ready(proc: subprocess.Popen, url: str, timeout_s: float = 120.0) -> None:
-    import httpx
-
-    deadline = time.time() + timeout_s
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError(f"{url} did not become ready (exit {proc.poll()})")
-        time.sleep(0.3)
-
-
 def _stop(proc: subprocess.Popen | None) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -495,12 +467,12 @@ def bench_api(connections: int = 32, seconds: float = 10.0, workers: int = 1,
                    ALLOCATOR_API_RATE="0",
                    ALLOCATOR_API_MAX_BODY_BYTES=str(max(16 << 20, batch_orders * 200)),
                    ALLOCATOR_API_MAX_BATCH_ORDERS=str(max(10_000, batch_orders)))
-        api_port, echo_port = _free_port(), _free_port()
-        api_proc = _start_server("api.app:create_app", api_port, workers, env)
-        echo_proc = _start_server("api.bench:echo_app", echo_port, workers, env)
+        api_port, echo_port = free_port(), free_port()
+        api_proc = start_uvicorn(api_port, env, workers=workers)
+        echo_proc = start_uvicorn(echo_port, env, "api.bench:echo_app", workers)
         gen = _Generator(clients)
-        _wait_ready(echo_proc, f"http://127.0.0.1:{echo_port}/echo")
-        _wait_ready(api_proc, f"http://127.0.0.1:{api_port}/readyz")
+        wait_until_ready(f"http://127.0.0.1:{echo_port}", echo_proc, 120, "/echo")
+        wait_until_ready(f"http://127.0.0.1:{api_port}", api_proc, 120)
 
         common = {"host": "127.0.0.1", "skus": skus, "warehouses": warehouses, "seed": 1}
         plan: list[tuple[str, dict[str, Any], int]] = [

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,12 +63,6 @@ class RehearsalOptions:
     log: Callable[[str], None] = lambda msg: None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _destinations() -> list[str]:
     path = Path(__file__).resolve().parent.parent / "routing" / "data" / "demo_network.json"
     try:
@@ -89,7 +82,7 @@ class LocalStack:
         from actors.cluster import Cluster, ClusterConfig
         from actors.shard_core import ShardConfig
         from allocator.catalog import demo_catalog
-        from api.server import wait_until_ready
+        from api.server import free_port, start_uvicorn, wait_until_ready
 
         self.data_dir = tempfile.mkdtemp(prefix="allocator-rehearse-")
         self.proc: subprocess.Popen | None = None
@@ -98,15 +91,11 @@ class LocalStack:
         opts.log("cluster up; seeding stock and starting the API …")
         try:
             self.cluster.seed(stock)
-            port = _free_port()
+            port = free_port()
             env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address,
                        REDIS_URL=self.cluster.redis_url, ALLOCATOR_API_KEYS=json.dumps(keys),
                        ALLOCATOR_API_RATE="0")
-            cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
-                   "--port", str(port), "--log-level", "warning"]
-            if opts.api_workers > 1:
-                cmd += ["--workers", str(opts.api_workers)]
-            self.proc = subprocess.Popen(cmd, env=env)
+            self.proc = start_uvicorn(port, env, workers=opts.api_workers)
             self.url = f"http://127.0.0.1:{port}"
             wait_until_ready(self.url, self.proc, timeout_s=120)
         except BaseException:

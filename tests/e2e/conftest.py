@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from api.server import wait_until_ready
+from api.server import free_port, start_uvicorn, wait_until_ready
 
 KEYS = {
     "test-checkout-key": {"name": "shop", "scopes": ["checkout", "read"]},
@@ -20,12 +17,6 @@ KEYS = {
     "test-admin-key": {"name": "admin", "scopes": ["admin", "ops", "checkout", "read"]},
     "test-slow-key": {"name": "slow", "scopes": ["checkout", "read"], "rate": 1, "burst": 2},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +28,7 @@ def server(cluster):
     env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address,
                REDIS_URL=cluster.redis_url, ALLOCATOR_API_KEYS=json.dumps(KEYS),
                ALLOCATOR_API_MAX_BODY_BYTES="200000", ALLOCATOR_API_MAX_BATCH_ORDERS="500")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port",
-         str(port), "--log-level", "warning"], env=env)
+    proc = start_uvicorn(port, env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base, proc)

@@ -11,9 +11,9 @@ import sys
 import httpx
 import pytest
 
-from api.server import wait_until_ready
+from api.server import free_port, wait_until_ready
 
-from tests.e2e.conftest import auth, free_port
+from tests.e2e.conftest import auth
 
 pytestmark = pytest.mark.integration
 
