@@ -55,10 +55,17 @@ class EmbeddedRedis:
             pass  # already gone
 
 
-def connect(url: str, *, timeout_s: float = 2.0) -> redis.Redis:
-    """A client for ``url`` (``redis://``, ``rediss://`` or ``unix://``), bytes in/out."""
-    return redis.Redis.from_url(url, socket_timeout=timeout_s,
-                                socket_connect_timeout=timeout_s, health_check_interval=10)
+def connect(url: str, *, timeout_s: float = 2.0, max_connections: int = 64,
+            wait_s: float = 10.0) -> redis.Redis:
+    """A client for ``url`` (``redis://``, ``rediss://`` or ``unix://``), bytes in/out.
+
+    Thread-safe: at most ``max_connections`` sockets; a thread finding them all busy
+    waits up to ``wait_s`` for one (redis-py's default pool fails at once instead,
+    which hundreds of API threads would hit under load)."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=wait_s, socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s, health_check_interval=10)
+    return redis.Redis(connection_pool=pool)
 
 
 def default_data_dir() -> Path:

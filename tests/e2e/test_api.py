@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -230,7 +231,8 @@ def test_200_clients_race_for_50_units(server, ops_http, cluster, skus):
         answers = list(pool.map(buyer, range(200)))
     won = [r for r in answers if r.status_code == 201]
     lost = [r for r in answers if r.status_code != 201]
-    assert len(won) == 50
+    outcomes = Counter(f"{r.status_code} {r.json().get('type', '')}" for r in answers)
+    assert len(won) == 50, outcomes
     for r in lost:
         assert_problem(r, 409, "insufficient-stock")
     inv = ops_http.get(f"/v1/inventory/{sku}").json()["totals"]
