@@ -27,7 +27,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from actors import NAMESPACE
 from actors.layout import Layout
 from actors.metrics import ClientMetrics
-from allocator.errors import AllocatorError
+from allocator.errors import AllocatorError, UnknownSku, UnknownWarehouse
 from allocator.ops import Code, OpKind
 
 COLUMNS = ("kind", "op_id", "hold_id", "arg", "line_start", "line_count", "l_cell", "l_qty")
@@ -154,6 +154,16 @@ class AllocatorClient:
 
     def owner(self, sku: str) -> str:
         return self.layout.owner(sku)
+
+    def check(self, sku: str, warehouse: str | None = None) -> int:
+        """The SKU's index in :attr:`sku_ids`; UnknownSku / UnknownWarehouse if either
+        is not in the layout."""
+        idx = self._gidx.get(sku)
+        if idx is None:
+            raise UnknownSku(f"unknown SKU {sku!r}", sku=sku)
+        if warehouse is not None and warehouse not in self._wh:
+            raise UnknownWarehouse(f"unknown warehouse {warehouse!r}", warehouse=warehouse)
+        return idx
 
     # ------------------------------------------------------------------ submit
     def submit(self, kind: OpKind, op_id: int, lines: Sequence[tuple[str, str, int]] = (),

@@ -15,7 +15,7 @@ import ray
 import redis
 
 from actors.client import AllocatorClient, ShardResult
-from allocator.errors import InvalidRequest, StaleVersion, UnknownSku, UnknownWarehouse
+from allocator.errors import InvalidRequest, StaleVersion
 from allocator.ops import Code, OpKind, op_key
 
 FIELDS = ("on_hand", "held", "committed", "available")
@@ -27,12 +27,6 @@ class Inventory:
     def __init__(self, client: AllocatorClient) -> None:
         self.client = client
 
-    def _check(self, sku: str, warehouse: str | None = None) -> None:
-        if sku not in self.client._gidx:
-            raise UnknownSku(f"unknown SKU {sku!r}", sku=sku)
-        if warehouse is not None and warehouse not in self.client._wh:
-            raise UnknownWarehouse(f"unknown warehouse {warehouse!r}", warehouse=warehouse)
-
     def shards_of(self, sku: str) -> list[str]:
         """Every shard that may hold units of ``sku`` (its owner first)."""
         layout = self.client.layout
@@ -41,7 +35,7 @@ class Inventory:
 
     def stock(self, sku: str) -> dict[str, dict[str, int]]:
         """Per warehouse: on_hand, held, committed, available (summed over shards)."""
-        self._check(sku)
+        self.client.check(sku)
         refs = [self.client.actor(n).stock.remote(sku) for n in self.shards_of(sku)]
         total: dict[str, dict[str, int]] = {}
         for part in ray.get(refs):
@@ -58,7 +52,7 @@ class Inventory:
         answers ok or stale (a count below held+committed is recorded as drift). A count
         sent again (same SKU, warehouse, version and units) replays its first answer."""
         for c in counts:
-            self._check(c["sku"], c["warehouse"])
+            self.client.check(c["sku"], c["warehouse"])
         futs: list[Future] = []
         for c in counts:
             sku, wh = c["sku"], c["warehouse"]
@@ -83,7 +77,7 @@ class Inventory:
 
     def move(self, kind: str, sku: str, warehouse: str, qty: int, key: str) -> None:
         """``restock`` or ``return``: ``qty`` units arrive at ``warehouse``."""
-        self._check(sku, warehouse)
+        self.client.check(sku, warehouse)
         op = {"restock": OpKind.RESTOCK, "return": OpKind.RETURN}[kind]
         res = self.client.submit(op, op_key(f"move:{key}"), [(sku, warehouse, qty)]).result(30)
         _raise_unless_ok(res)

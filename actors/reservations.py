@@ -129,7 +129,7 @@ class Reservations:
             todo.append(i)
         if todo:
             whs = {w: j for j, w in enumerate(self.client.layout.warehouses)}
-            gidx = np.array([self.client._gidx[items[i][1]] for i in todo], np.int64)
+            gidx = np.array([self.client.check(items[i][1]) for i in todo], np.int64)
             wh = np.array([whs[items[i][2]] for i in todo], np.int64)
             qty = np.array([items[i][3] for i in todo], np.int64)
             ops = np.array([op_key(f"{rids[i]}:hold:0:{self.client.owner(items[i][1])}")
@@ -160,12 +160,7 @@ class Reservations:
             if (sku, wh) in seen:
                 raise InvalidRequest(f"duplicate line for {sku} at {wh}")
             seen.add((sku, wh))
-            if sku not in self.client._gidx:
-                from allocator.errors import UnknownSku
-                raise UnknownSku(f"unknown SKU {sku!r}", sku=sku)
-            if wh not in self.client._wh:
-                from allocator.errors import UnknownWarehouse
-                raise UnknownWarehouse(f"unknown warehouse {wh!r}", warehouse=wh)
+            self.client.check(sku, wh)
             if qty <= 0:
                 raise InvalidRequest(f"quantity must be positive, got {qty} for {sku}")
 

@@ -139,7 +139,7 @@ def _batch(request: Request, svc: Service, body: BatchIn, batch_key: str, key: A
 
     def one(i: int) -> Reservation | AllocatorError:
         try:
-            return svc.reserve(body.orders[i], order_key[i], key.name)
+            return svc.reserve(body.orders[i], order_key[i], key.name, check_kill=False)
         except AllocatorError as exc:
             return exc
     if rest:

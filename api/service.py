@@ -64,13 +64,16 @@ class Service:
     def quote(self, body: OrderIn) -> Plan:
         return self.planner.quote(order_of(body), self.reservations.available)
 
-    def reserve(self, body: ReserveIn, key: str, owner: str) -> Reservation:
+    def reserve(self, body: ReserveIn, key: str, owner: str, check_kill: bool = True
+                ) -> Reservation:
+        """Route + hold (or hold a pre-routed order); ``check_kill=False`` when the
+        caller already checked the kill switch (the batch endpoint)."""
         ttl_ms = None if body.ttl_s is None else int(body.ttl_s * 1000)
-        skus = [line.sku for line in body.lines]
-        blocked = self.kill.blocked(skus)
-        if blocked:
-            raise Problem("kill_switch", "reservations are switched off" + (
-                "" if blocked == ["*"] else f" for {', '.join(blocked)}"), skus=blocked)
+        if check_kill:
+            blocked = self.kill.blocked([line.sku for line in body.lines])
+            if blocked:
+                raise Problem("kill_switch", "reservations are switched off" + (
+                    "" if blocked == ["*"] else f" for {', '.join(blocked)}"), skus=blocked)
         if body.pre_routed:
             return self.reservations.hold(pre_routed_lines(body), key, owner, ttl_ms)
         return self.reservations.reserve(order_of(body), key, owner, ttl_ms)
