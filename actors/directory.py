@@ -29,9 +29,7 @@ from allocator.storage import connect
 
 
 def _columns(builder: BatchBuilder) -> dict[str, np.ndarray]:
-    b = builder.build(0)
-    return {f: getattr(b, f) for f in ("kind", "op_id", "hold_id", "arg", "line_start",
-                                        "line_count", "l_cell", "l_qty")}
+    return builder.build(0).to_columns()
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)

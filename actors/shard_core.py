@@ -17,8 +17,6 @@ from allocator.ledger import Ledger
 from allocator.ops import BatchResult, Code, OpBatch, OpKind
 from allocator.storage import EventLog, Journal, StorageUnavailable, stream_id_min
 
-BATCH_FIELDS = ("kind", "op_id", "hold_id", "arg", "line_start", "line_count", "l_cell",
-                "l_qty")
 
 EVENT_OF = {
     OpKind.HOLD: "reserved", OpKind.COMMIT: "committed", OpKind.RELEASE: "released",
@@ -101,7 +99,7 @@ class ShardCore:
     def _replay(self, ledger: Ledger, record: dict[str, Any]) -> None:
         kind = record["t"]
         if kind == "b":
-            batch = OpBatch(now_ms=int(record["now"]), **{f: record[f] for f in BATCH_FIELDS})
+            batch = OpBatch.from_columns(record, record["now"])
             got = ledger.apply(batch)
             if not np.array_equal(got.code, record["code"]):
                 raise RuntimeError(f"{self.name}: journal replay diverged")  # a bug, loudly
@@ -150,18 +148,20 @@ class ShardCore:
             if epoch < self.epoch:
                 return {"stale": True, "epoch": self.epoch}
             now = self.clock()
-            batch = OpBatch(now_ms=now, **{f: columns[f] for f in BATCH_FIELDS})
+            batch = OpBatch.from_columns(columns, now)
             before = ledger.available[batch.l_cell] if len(batch.l_cell) else None
             res = ledger.apply(batch)
             low = self._low_stock(ledger, batch, before)
-            record = {"t": "b", "now": now, **{f: getattr(batch, f) for f in BATCH_FIELDS},
+            record = {"t": "b", "now": now, **batch.to_columns(),
                       "code": res.code, "value": res.value, "replayed": res.replayed,
                       "detail": res.detail, "low": low}
             self._journal(record)
             self._count(batch, res)
             self._maybe_snapshot(ledger)
+            cells = np.unique(batch.l_cell)
             return {"code": res.code, "value": res.value, "detail": res.detail,
-                    "replayed": res.replayed, "epoch": self.epoch, "now": now}
+                    "replayed": res.replayed, "epoch": self.epoch, "now": now,
+                    "cells": cells, "avail": ledger.available[cells]}
 
     def _low_stock(self, ledger: Ledger, batch: OpBatch, before: np.ndarray | None
                    ) -> np.ndarray:
@@ -240,6 +240,13 @@ class ShardCore:
                 if row is not None:
                     out[sku] = avail[row].tolist()
             return out
+
+    def available_all(self) -> dict[str, Any]:
+        """Available units of every cell (rows × warehouses), for clients' views."""
+        with self.lock:
+            ledger = self._ready()
+            return {"epoch": self.epoch, "now": self.clock(),
+                    "avail": ledger.available.reshape(len(self.sku_ids), -1)}
 
     def stock(self, sku: str) -> dict[str, dict[str, int]]:
         with self.lock:

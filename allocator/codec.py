@@ -10,8 +10,6 @@ import numpy as np
 from allocator.ops import OpBatch
 
 _ARRAY = "__nd__"
-_BATCH_FIELDS = ("kind", "op_id", "hold_id", "arg", "line_start", "line_count",
-                 "l_cell", "l_qty")
 
 
 def _default(obj: Any) -> Any:
@@ -42,12 +40,12 @@ def unpack(data: bytes) -> Any:
 
 def encode_batch(batch: OpBatch) -> bytes:
     """One batch as one msgpack record (the journal's unit of group commit)."""
-    return pack({"now_ms": batch.now_ms, **{f: getattr(batch, f) for f in _BATCH_FIELDS}})
+    return pack({"now_ms": batch.now_ms, **batch.to_columns()})
 
 
 def decode_batch(data: bytes) -> OpBatch:
     d = unpack(data)
-    return OpBatch(now_ms=int(d["now_ms"]), **{f: d[f] for f in _BATCH_FIELDS})
+    return OpBatch.from_columns(d, d["now_ms"])
 
 
 def encode_snapshot(snapshot: dict[str, Any]) -> bytes:

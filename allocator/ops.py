@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -67,11 +67,14 @@ _AVALANCHE = np.uint64(0xFF51AFD7ED558CCD)
 
 
 def fingerprint(kind: np.ndarray, hold_id: np.ndarray, arg: np.ndarray,
-                cells: Sequence[np.ndarray], qtys: Sequence[np.ndarray]) -> np.ndarray:
+                cells: Sequence[np.ndarray], qtys: Sequence[np.ndarray],
+                extra: Sequence[np.ndarray] = ()) -> np.ndarray:
     """Payload fingerprint per op (uint64): equal payloads give equal fingerprints.
 
     A multiply-add chain over the fields, then a final avalanche; vectorised over ops.
-    ``cells[j]``/``qtys[j]`` hold the j-th line of every op.
+    ``cells[j]``/``qtys[j]`` hold the j-th line of every op. ``extra`` fields (the
+    limits) are mixed in only where non-zero, so an op without limits keeps the
+    fingerprint it had before limits existed.
     """
     fields = [kind.astype(np.uint64), hold_id.view(np.uint64), arg.view(np.uint64)]
     for c, q in zip(cells, qtys):
@@ -80,10 +83,22 @@ def fingerprint(kind: np.ndarray, hold_id: np.ndarray, arg: np.ndarray,
         h = fields[0] * _MULTS[0]
         for i, f in enumerate(fields[1:], start=1):
             h = (h + f) * _MULTS[i % len(_MULTS)]
+        for i, f in enumerate(extra):
+            x = np.ascontiguousarray(f, np.int64).view(np.uint64)
+            h ^= np.where(x != 0, (x + np.uint64(i + 1)) * _MULTS[(i + 1) % len(_MULTS)],
+                          np.uint64(0))
         h ^= h >> np.uint64(33)
         h *= _AVALANCHE
         h ^= h >> np.uint64(33)
     return h
+
+
+OP_FIELDS = ("kind", "op_id", "hold_id", "arg", "line_start", "line_count")
+LINE_FIELDS = ("l_cell", "l_qty")
+# Anti-scalping limits (0 everywhere: none). Optional on the wire and in the journal.
+LIMIT_OP_FIELDS = ("customer", "owner", "share_bp")
+LIMIT_LINE_FIELDS = ("l_cap",)
+FIELDS = OP_FIELDS + LINE_FIELDS + LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS
 
 
 @dataclass
@@ -92,6 +107,10 @@ class OpBatch:
 
     ``arg`` is the TTL in ms for HOLD and the version for SYNC. For SYNC, the line's
     qty is the absolute on-hand count; for RESTOCK/RETURN it is the units added.
+
+    Limits of a HOLD (all optional, 0 = none): ``customer`` (the buyer, a non-negative
+    id) may hold and commit at most ``l_cap`` units of each line's SKU; ``owner`` (the
+    API key) may hold at most ``share_bp`` basis points of a SKU's on-hand units at once.
     """
 
     kind: np.ndarray  # uint8
@@ -103,9 +122,40 @@ class OpBatch:
     l_cell: np.ndarray  # int64, flat cell index = sku_row * n_warehouses + wh_col
     l_qty: np.ndarray  # int64
     now_ms: int
+    customer: np.ndarray | None = None  # int64 per op
+    owner: np.ndarray | None = None  # int64 per op
+    share_bp: np.ndarray | None = None  # int64 per op
+    l_cap: np.ndarray | None = None  # int64 per line
+
+    def __post_init__(self) -> None:
+        n, m = len(self.kind), len(self.l_cell)
+        for name in LIMIT_OP_FIELDS:
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(n, np.int64))
+        if self.l_cap is None:
+            self.l_cap = np.zeros(m, np.int64)
 
     def __len__(self) -> int:
         return int(self.kind.shape[0])
+
+    @property
+    def limited(self) -> bool:
+        """Whether any op carries an anti-scalping limit."""
+        return bool(self.customer.any() or self.share_bp.any())  # type: ignore[union-attr]
+
+    def to_columns(self) -> dict[str, np.ndarray]:
+        """The wire and journal form: one array per field (limit columns only when
+        some op carries a limit)."""
+        cols = {f: getattr(self, f) for f in OP_FIELDS + LINE_FIELDS}
+        if self.limited or self.owner.any():  # type: ignore[union-attr]
+            cols.update({f: getattr(self, f) for f in LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS})
+        return cols
+
+    @classmethod
+    def from_columns(cls, cols: dict[str, Any], now_ms: int) -> "OpBatch":
+        """Inverse of :meth:`to_columns` (missing limit columns mean no limits)."""
+        return cls(now_ms=int(now_ms), **{f: cols[f] for f in OP_FIELDS + LINE_FIELDS},
+                   **{f: cols.get(f) for f in LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS})
 
     @classmethod
     def single_line_holds(cls, op_ids: np.ndarray, cells: np.ndarray, qtys: np.ndarray,
@@ -135,25 +185,35 @@ class BatchBuilder:
     """Collects ops one by one (the convenient way) and builds an :class:`OpBatch`."""
 
     def __init__(self) -> None:
-        self._rows: list[tuple[int, int, int, int, int, int]] = []
+        self._rows: list[tuple[int, ...]] = []
         self._cells: list[int] = []
         self._qtys: list[int] = []
+        self._caps: list[int] = []
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def _add(self, kind: OpKind, op_id: int, hold_id: int, arg: int,
-             lines: Iterable[tuple[int, int]]) -> "BatchBuilder":
+             lines: Iterable[tuple[int, int]], customer: int = 0, owner: int = 0,
+             share_bp: int = 0, caps: Sequence[int] | None = None) -> "BatchBuilder":
         start = len(self._cells)
         for cell, qty in lines:
             self._cells.append(int(cell))
             self._qtys.append(int(qty))
-        self._rows.append((int(kind), int(op_id), int(hold_id), int(arg), start,
-                           len(self._cells) - start))
+        n = len(self._cells) - start
+        self._caps.extend([0] * n if caps is None else [int(c) for c in caps])
+        if len(self._caps) != len(self._cells):
+            raise ValueError("one cap per line")
+        self._rows.append((int(kind), int(op_id), int(hold_id), int(arg), start, n,
+                           int(customer), int(owner), int(share_bp)))
         return self
 
-    def hold(self, op_id: int, lines: Iterable[tuple[int, int]], ttl_ms: int) -> "BatchBuilder":
-        return self._add(OpKind.HOLD, op_id, -1, ttl_ms, lines)
+    def hold(self, op_id: int, lines: Iterable[tuple[int, int]], ttl_ms: int, *,
+             customer: int = 0, owner: int = 0, share_bp: int = 0,
+             caps: Sequence[int] | None = None) -> "BatchBuilder":
+        """A hold of ``lines`` (cell, qty); optional limits (see :class:`OpBatch`)."""
+        return self._add(OpKind.HOLD, op_id, -1, ttl_ms, lines, customer, owner, share_bp,
+                         caps)
 
     def commit(self, op_id: int, hold_id: int) -> "BatchBuilder":
         return self._add(OpKind.COMMIT, op_id, hold_id, 0, ())
@@ -174,20 +234,23 @@ class BatchBuilder:
     def restock(self, op_id: int, cell: int, qty: int) -> "BatchBuilder":
         return self._add(OpKind.RESTOCK, op_id, -1, 0, [(cell, qty)])
 
-    def return_(self, op_id: int, cell: int, qty: int) -> "BatchBuilder":
-        return self._add(OpKind.RETURN, op_id, -1, 0, [(cell, qty)])
-
     def sync(self, op_id: int, cell: int, on_hand: int, version: int) -> "BatchBuilder":
         return self._add(OpKind.SYNC, op_id, -1, version, [(cell, on_hand)])
 
+    def add(self, kind: OpKind, op_id: int, hold_id: int = -1, arg: int = 0,
+            lines: Iterable[tuple[int, int]] = ()) -> "BatchBuilder":
+        """Any op by kind (e.g. RETURN)."""
+        return self._add(kind, op_id, hold_id, arg, lines)
+
     def build(self, now_ms: int) -> OpBatch:
-        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 6)
+        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 9)
         return OpBatch(
             kind=rows[:, 0].astype(np.uint8), op_id=rows[:, 1].copy(),
             hold_id=rows[:, 2].copy(), arg=rows[:, 3].copy(),
             line_start=rows[:, 4].copy(), line_count=rows[:, 5].copy(),
             l_cell=np.array(self._cells, np.int64), l_qty=np.array(self._qtys, np.int64),
-            now_ms=int(now_ms),
+            now_ms=int(now_ms), customer=rows[:, 6].copy(), owner=rows[:, 7].copy(),
+            share_bp=rows[:, 8].copy(), l_cap=np.array(self._caps, np.int64),
         )
 
 
