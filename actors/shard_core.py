@@ -159,6 +159,7 @@ class ShardCore:
             self._count(batch, res)
             self._maybe_snapshot(ledger)
             cells = np.unique(batch.l_cell)
+            cells = cells[(cells >= 0) & (cells < ledger.n_cells)]
             return {"code": res.code, "value": res.value, "detail": res.detail,
                     "replayed": res.replayed, "epoch": self.epoch, "now": now,
                     "cells": cells, "avail": ledger.available[cells]}
