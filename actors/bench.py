@@ -1,4 +1,4 @@
-"""``allocator bench actors``: holds through AllocatorClient → shard actors, journal on,
+"""``allocator bench actors``: holds through the shard client → shard actors, journal on,
 against the usual flash-sale practice on the same Redis: a Lua check-and-decrement
 script per order, pipelined from Python.
 """
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from actors.client import AllocatorClient
+from actors.client import BlockingClient
 from actors.cluster import Cluster, ClusterConfig
 from actors.shard_core import ShardConfig
 from allocator.bench.core import zipf_skus
@@ -31,7 +31,7 @@ return 0
 """
 
 
-def _drive(client: AllocatorClient, gidx: np.ndarray, wh: np.ndarray, op_base: int,
+def _drive(client: BlockingClient, gidx: np.ndarray, wh: np.ndarray, op_base: int,
            chunk: int = 16_384) -> tuple[float, int]:
     """Submit every line in chunks (all in flight at once); return seconds and holds ok."""
     n = len(gidx)
@@ -60,7 +60,7 @@ def _lua_baseline(redis_url: str, n: int, stock: int, pipeline: int = 1000) -> f
     return n / (time.perf_counter() - t0)
 
 
-def _recovery_s(cluster: Cluster, client: AllocatorClient, shard: str) -> float:
+def _recovery_s(cluster: Cluster, client: BlockingClient, shard: str) -> float:
     """Kill a shard (Ray restarts it) and time until it answers a call again."""
     actor = cluster.shard(shard)
     ray.get(actor.ping.remote())
@@ -78,7 +78,7 @@ def _recovery_s(cluster: Cluster, client: AllocatorClient, shard: str) -> float:
 
 def bench_actors(n_skus: int = 10_000, zipf_lines: int = 1_000_000,
                  hot_lines: int = 600_000, shards: int = 2, events: bool = False,
-                 window_ms: float = 1.0) -> dict[str, Any]:
+                 max_inflight: int = 4) -> dict[str, Any]:
     catalog = demo_catalog(n_skus)
     nwh = len(catalog.warehouses)
     config = ClusterConfig(data_dir=tempfile.mkdtemp(prefix="allocator-bench-"),
@@ -92,7 +92,7 @@ def bench_actors(n_skus: int = 10_000, zipf_lines: int = 1_000_000,
         stock[hot_sku] = [hot_lines // nwh + 1] * nwh  # every hot line can succeed, as in Lua
         cluster.seed(stock)
         ray.get(cluster.directory.pin.remote([hot_sku]))
-        client = AllocatorClient(window_ms=window_ms, max_batch=4096, max_inflight=4)
+        client = cluster.client(max_batch=4096, max_inflight=max_inflight)
         rng = np.random.default_rng(11)
         order = {s: i for i, s in enumerate(client.sku_ids)}
         by_rank = np.array([order[s] for s in catalog.sku_ids[1:]])
@@ -111,7 +111,7 @@ def bench_actors(n_skus: int = 10_000, zipf_lines: int = 1_000_000,
     zipf_rate, hot_rate = zipf_lines / zipf_s, hot_lines / hot_s
     result = {
         "benchmark": "actors", "shards": shards, "skus": n_skus, "warehouses": nwh,
-        "journal": True, "events": events, "window_ms": window_ms,
+        "journal": True, "events": events, "max_inflight": max_inflight,
         "zipf_lines": zipf_lines, "zipf_accepted": zipf_ok,
         "zipf_lines_per_s": round(zipf_rate),
         "hot_lines": hot_lines, "hot_accepted": hot_ok, "hot_lines_per_s": round(hot_rate),

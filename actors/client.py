@@ -1,36 +1,49 @@
-"""AllocatorClient: batches requests per shard and resolves each caller's future.
+"""ShardClient: batches ops per shard on the event loop and answers each caller.
 
-* ``submit`` (one op) queues it for its shard; a flusher thread sends what gathered
-  within ``window_ms`` (or ``max_batch`` ops) as **one call per shard**, with up to
-  ``max_inflight`` batches in flight per shard (pipelining);
-* ``hold_bulk`` takes arrays of single-line holds (high-volume callers, benchmarks)
-  and splits them per shard with numpy, without a Python object per line;
-* a resolver thread waits on the calls; a batch refused as *stale* (older epoch), an
-  op answered *moved*, or a call lost to an actor restart is re-routed and retried
-  with the same op ids (idempotent), a bounded number of times;
+* ``submit`` (one op) returns an asyncio future of its :class:`ShardResult`. Ops queued
+  in one turn of the event loop, or while the shard's previous frames are in flight
+  (at most ``max_inflight``), travel together as **one frame per shard** on the
+  shard's data-plane socket (:mod:`actors.wire`): under load batches grow by
+  themselves, idle they leave at once (group commit, no timer);
+* ``hold_bulk`` takes arrays of single-line holds and splits them per shard with
+  numpy, without a Python object per line;
+* every answer refreshes the client's **availability view** of the cells it touched;
+  ``availability`` reads the view (no I/O) and ``refresh_view`` reads whole shards,
+  coalesced (one read per shard however many callers wait), also every
+  ``view_refresh_s`` in the background;
+* a batch refused as *stale* (older layout epoch), an op answered *moved*, a shard
+  answering *unavailable* or a lost connection (actor restart) re-route and resend
+  with the same op ids (idempotent), a bounded number of times, then
+  :class:`Unavailable`;
 * the queue is bounded: past ``max_queue`` ops, :class:`Overloaded` (retry-after).
+
+Ray carries only control calls here: the directory's layout and each shard's
+endpoint. :class:`BlockingClient` wraps a ShardClient on a private loop for
+synchronous callers (tools, tests, benchmarks).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import itertools
 import threading
 import time
-from collections import defaultdict
-from concurrent.futures import Future
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Sequence
 
 import numpy as np
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from actors import NAMESPACE
 from actors.layout import Layout
-from actors.metrics import ClientMetrics
+from actors.wire import HEADER, frame
+from allocator.codec import unpack
 from allocator.errors import AllocatorError, UnknownSku, UnknownWarehouse
 from allocator.ops import Code, OpKind
 
-COLUMNS = ("kind", "op_id", "hold_id", "arg", "line_start", "line_count", "l_cell", "l_qty")
+Line = tuple[str, str, int]  # sku, warehouse, qty
 
 
 class Overloaded(AllocatorError):
@@ -61,96 +74,154 @@ class ShardResult:
         return self.code == Code.OK
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Anti-scalping limits of a hold (see :class:`allocator.ops.OpBatch`)."""
+
+    customer: int = 0
+    owner: int = 0
+    share_bp: int = 0
+    caps: tuple[int, ...] = ()  # per line; empty = none
+
+
+NO_LIMITS = Limits()
+
+
 @dataclass
 class _Op:
     kind: int
     op_id: int
     hold_id: int
     arg: int
-    lines: list[tuple[str, str, int]]
+    lines: Sequence[Line]
+    limits: Limits
     shard: str | None  # fixed for ops on an existing hold; None: the SKU's owner
-    future: Future
+    future: asyncio.Future
     attempts: int = 0
 
 
 @dataclass
-class _Sent:
-    shard: str
-    columns: dict[str, np.ndarray]
-    on_answer: Callable[[dict[str, Any]], None]
-    on_retry: Callable[[BaseException | None], None]
-    ref: Any = None
+class _Bulk:
+    """A bulk hold in progress: results land in these arrays by input position."""
+
+    gidx: np.ndarray
+    wh: np.ndarray
+    qty: np.ndarray
+    op_id: np.ndarray
+    ttl_ms: int
+    code: np.ndarray
+    value: np.ndarray
+    shard_of: np.ndarray  # index into names
+    names: list[str]
+    left: int
+    future: asyncio.Future
+    attempts: int = 0
 
 
 @dataclass
-class _Bulk:
-    code: np.ndarray
-    value: np.ndarray
-    shard_of: np.ndarray
-    future: Future
-    left: int
-    attempts: dict[int, int] = field(default_factory=dict)
+class _Chunk:
+    bulk: _Bulk
+    pos: np.ndarray  # input positions in this frame
 
 
-class AllocatorClient:
-    """Thread-safe; one per process is plenty."""
+@dataclass
+class _Frame:
+    ops: list[_Op]
+    chunk: _Chunk | None
+    future: asyncio.Future | None = None  # reads (avail)
 
-    def __init__(self, window_ms: float = 1.0, max_batch: int = 4096,
-                 max_queue: int = 100_000, max_inflight: int = 4, max_attempts: int = 8,
-                 namespace: str = NAMESPACE) -> None:
-        self.window_s = window_ms / 1000
+
+@dataclass
+class _Link:
+    """One shard: its queue, its connection and what is in flight on it."""
+
+    name: str
+    queue: list[_Op] = field(default_factory=list)
+    chunks: deque = field(default_factory=deque)
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    inflight: deque = field(default_factory=deque)  # _Frame, in send order
+    connecting: asyncio.Task | None = None
+    view_read: asyncio.Future | None = None
+    rows_read: tuple[set, asyncio.Future] | None = None  # rows asked this loop turn
+    reads_waiting: list = field(default_factory=list)  # view reads before connecting
+    kick_pending: bool = False
+    failures: int = 0
+
+
+class ShardClient:
+    """One per process and event loop. Create with :meth:`connect`."""
+
+    def __init__(self, token: bytes, namespace: str = NAMESPACE, max_batch: int = 8192,
+                 max_queue: int = 200_000, max_inflight: int = 2, max_attempts: int = 8,
+                 view_refresh_s: float = 0.25) -> None:
+        self.token = token
+        self.namespace = namespace
         self.max_batch = max_batch
         self.max_queue = max_queue
         self.max_inflight = max_inflight
         self.max_attempts = max_attempts
-        self.namespace = namespace
-        self._directory = ray.get_actor("directory", namespace=namespace)
-        self._cv = threading.Condition()
-        self._queues: dict[str, list[_Op]] = defaultdict(list)
-        self._ready: list[_Sent] = []  # built batches waiting for an in-flight slot
-        self._queued = 0
-        self._inflight: dict[str, int] = defaultdict(int)
-        self._waiting: dict[Any, _Sent] = {}
+        self.view_refresh_s = view_refresh_s
+        self.queued = 0
+        self.stats = {"frames": 0, "ops": 0, "reconnects": 0, "resends": 0, "view_reads": 0}
+        self._links: dict[str, _Link] = {}
         self._actors: dict[str, Any] = {}
-        self._metrics = ClientMetrics()
-        self._stopped = False
-        self._refresh_lock = threading.Lock()
-        self.refresh()
-        self._threads = [threading.Thread(target=self._flush_loop, daemon=True),
-                         threading.Thread(target=self._resolve_loop, daemon=True)]
-        for t in self._threads:
-            t.start()
+        self._view: dict[str, np.ndarray] = {}
+        self._view_at: dict[str, float] = {}
+        self._ids = itertools.count(1)
+        self._layout_task: asyncio.Task | None = None
+        self._background: asyncio.Task | None = None
+        self._closed = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._directory = ray.get_actor("directory", namespace=namespace)
+
+    @classmethod
+    async def connect(cls, token: bytes, **kwargs: Any) -> "ShardClient":
+        client = cls(token, **kwargs)
+        client.loop = asyncio.get_running_loop()
+        await client.refresh()
+        await asyncio.gather(*(client.refresh_view(n) for n in client.layout.shards))
+        if client.view_refresh_s > 0:
+            client._background = client.loop.create_task(client._refresh_views())
+        return client
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._background is not None:
+            self._background.cancel()
+        for link in self._links.values():
+            if link.writer is not None:
+                link.writer.close()
+            self._fail_link(link, Unavailable("client closed"), requeue=False)
 
     # ------------------------------------------------------------------ layout
-    def refresh(self, min_epoch: int = 0) -> Layout:
-        """Fetch the directory's layout (if ours is older than ``min_epoch`` or forced)."""
-        with self._refresh_lock:
-            if min_epoch and getattr(self, "layout", None) and self.layout.epoch > min_epoch:
-                return self.layout
-            layout = Layout.from_dict(ray.get(self._directory.get_layout.remote()))
-            rows = {name: {s: i for i, s in enumerate(skus)} for name, skus in layout.shards.items()}
-            if not hasattr(self, "sku_ids"):
-                self.sku_ids = [s for n, skus in layout.shards.items() if n.startswith("shard-")
-                                for s in skus]
-                self._gidx = {s: i for i, s in enumerate(self.sku_ids)}
-            names = sorted(layout.shards)
-            owner = np.empty(len(self.sku_ids), np.int64)
-            row = np.empty(len(self.sku_ids), np.int64)
-            for i, sku in enumerate(self.sku_ids):
-                name = layout.owner(sku)
-                owner[i] = names.index(name)
-                row[i] = rows[name][sku]
-            self.layout, self._rows, self._wh = layout, rows, {
-                w: j for j, w in enumerate(layout.warehouses)}
-            self._names, self._owner, self._row = names, owner, row
-            self._metrics.hot_skus.set(len(layout.hot))
-            return layout
+    async def refresh(self, min_epoch: int = 0) -> Layout:
+        """Fetch the directory's layout (coalesced; skipped if ours is newer than
+        ``min_epoch``)."""
+        if min_epoch and self.layout.epoch > min_epoch:
+            return self.layout
+        if self._layout_task is None or self._layout_task.done():
+            self._layout_task = asyncio.get_running_loop().create_task(self._fetch_layout())
+        return await asyncio.shield(self._layout_task)
 
-    def actor(self, name: str):
-        handle = self._actors.get(name)
-        if handle is None:
-            handle = self._actors[name] = ray.get_actor(name, namespace=self.namespace)
-        return handle
+    async def _fetch_layout(self) -> Layout:
+        layout = Layout.from_dict(await self._directory.get_layout.remote())
+        self._install(layout)
+        return layout
+
+    def _install(self, layout: Layout) -> None:
+        rows = {name: {s: i for i, s in enumerate(skus)} for name, skus in layout.shards.items()}
+        if not hasattr(self, "sku_ids"):
+            self.sku_ids = [s for n, skus in layout.shards.items() if n.startswith("shard-")
+                            for s in skus]
+            self.sku_index = {s: i for i, s in enumerate(self.sku_ids)}
+            self.warehouses = list(layout.warehouses)
+            self.wh_index = {w: j for j, w in enumerate(self.warehouses)}
+        names = sorted(layout.shards)
+        owner_of = [layout.owner(s) for s in self.sku_ids]
+        self._owner = np.array([names.index(n) for n in owner_of], np.int64)
+        self._row = np.array([rows[n][s] for n, s in zip(owner_of, self.sku_ids)], np.int64)
+        self.layout, self._rows, self.names = layout, rows, names
 
     def owner(self, sku: str) -> str:
         return self.layout.owner(sku)
@@ -158,244 +229,475 @@ class AllocatorClient:
     def check(self, sku: str, warehouse: str | None = None) -> int:
         """The SKU's index in :attr:`sku_ids`; UnknownSku / UnknownWarehouse if either
         is not in the layout."""
-        idx = self._gidx.get(sku)
+        idx = self.sku_index.get(sku)
         if idx is None:
             raise UnknownSku(f"unknown SKU {sku!r}", sku=sku)
-        if warehouse is not None and warehouse not in self._wh:
+        if warehouse is not None and warehouse not in self.wh_index:
             raise UnknownWarehouse(f"unknown warehouse {warehouse!r}", warehouse=warehouse)
         return idx
 
+    def split_by_shard(self, lines: Sequence[Line]) -> dict[str, list[Line]]:
+        """The lines grouped by the shard that takes their SKU's holds now."""
+        out: dict[str, list[Line]] = {}
+        for line in lines:
+            out.setdefault(self.owner(line[0]), []).append(line)
+        return out
+
+    def actor(self, name: str) -> Any:
+        handle = self._actors.get(name)
+        if handle is None:
+            handle = self._actors[name] = ray.get_actor(name, namespace=self.namespace)
+        return handle
+
+    # -------------------------------------------------------------------- view
+    def availability(self, skus: Sequence[str]) -> dict[str, np.ndarray] | None:
+        """Available units per warehouse (layout order) of each SKU as this client last
+        saw them, or None if a shard's view is missing (call :meth:`refresh_view`)."""
+        out = {}
+        for sku in skus:
+            shard = self.owner(sku)
+            view = self._view.get(shard)
+            if view is None:
+                return None
+            out[sku] = view[self._rows[shard][sku]]
+        return out
+
+    def view_age_s(self, shard: str) -> float:
+        return time.monotonic() - self._view_at.get(shard, 0.0)
+
+    async def refresh_view(self, shard: str) -> None:
+        """Read the shard's whole availability (one read in flight per shard; callers
+        arriving meanwhile wait for it)."""
+        link = self._link(shard)
+        if link.view_read is None or link.view_read.done():
+            link.view_read = asyncio.get_running_loop().create_task(self._read_view(link))
+        await asyncio.shield(link.view_read)
+
+    async def _read_view(self, link: _Link) -> None:
+        self.stats["view_reads"] += 1
+        answer = await self.read(link.name, "avail")
+        self._view[link.name] = answer["avail"]
+        self._view_at[link.name] = time.monotonic()
+
+    async def fresh(self, skus: Sequence[str]) -> dict[str, np.ndarray]:
+        """Read these SKUs' rows from their shards now (requests in one turn of the loop
+        share one read per shard) and return them, as :meth:`availability` would."""
+        waits = []
+        for sku in skus:
+            shard = self.owner(sku)
+            link = self._link(shard)
+            if link.rows_read is None:
+                link.rows_read = (set(), asyncio.get_running_loop().create_future())
+                asyncio.get_running_loop().call_soon(self._read_rows, link)
+            link.rows_read[0].add(self._rows[shard][sku])
+            waits.append(link.rows_read[1])
+        await asyncio.gather(*{id(w): w for w in waits}.values())
+        out = self.availability(skus)
+        assert out is not None
+        return out
+
+    def _read_rows(self, link: _Link) -> None:
+        assert link.rows_read is not None
+        rows, fut = link.rows_read
+        link.rows_read = None
+
+        async def go() -> None:
+            try:
+                answer = await self.read(link.name, "avail", rows=np.array(sorted(rows)))
+                view = self._view.get(link.name)
+                if view is None:
+                    await self.refresh_view(link.name)
+                else:
+                    view[answer["rows"]] = answer["avail"]
+                fut.set_result(None)
+            except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
+                fut.set_exception(exc)
+
+        asyncio.get_running_loop().create_task(go())
+
+    async def _refresh_views(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.view_refresh_s)
+            for name in list(self.layout.shards):
+                if self.view_age_s(name) >= self.view_refresh_s:
+                    try:
+                        await self.refresh_view(name)
+                    except (AllocatorError, OSError):
+                        pass  # the shard is restarting: the next tick tries again
+
+    async def read(self, shard: str, op: str, **args: Any) -> dict[str, Any]:
+        """A read on the shard's data plane (``avail``, ``holds``), outside the batches."""
+        fut = asyncio.get_running_loop().create_future()
+        link = self._link(shard)
+        req = {"op": op, **args}
+        if link.writer is None:
+            link.reads_waiting.append((req, fut))
+            self._ensure_connected(link)
+        else:
+            self._write(link, req, _Frame([], None, fut))
+        return await fut
+
     # ------------------------------------------------------------------ submit
-    def submit(self, kind: OpKind, op_id: int, lines: Sequence[tuple[str, str, int]] = (),
-               hold_id: int = -1, arg: int = 0, shard: str | None = None) -> Future:
-        """Queue one op; its future resolves to a :class:`ShardResult`. All lines of a
-        routed op must belong to one shard (see :meth:`split_by_shard`)."""
-        fut: Future = Future()
-        op = _Op(int(kind), int(op_id), int(hold_id), int(arg), list(lines), shard, fut)
-        with self._cv:
-            if self._queued >= self.max_queue:
-                self._metrics.overloaded.inc()
-                raise Overloaded("too many requests queued", retry_after_s=self._retry_after())
-            self._enqueue(op)
-            self._cv.notify_all()
+    def submit(self, kind: OpKind, op_id: int, lines: Sequence[Line] = (), hold_id: int = -1,
+               arg: int = 0, shard: str | None = None, limits: Limits = NO_LIMITS
+               ) -> asyncio.Future:
+        """Queue one op; the future resolves to its :class:`ShardResult`. All lines of
+        an op without a fixed ``shard`` must belong to one shard (see
+        :meth:`split_by_shard`)."""
+        if self.queued >= self.max_queue:
+            raise Overloaded("too many requests queued", retry_after_s=self._retry_after())
+        fut = asyncio.get_running_loop().create_future()
+        self._enqueue(_Op(int(kind), int(op_id), int(hold_id), int(arg), lines, limits,
+                          shard, fut))
         return fut
 
-    def split_by_shard(self, lines: Sequence[tuple[str, str, int]]
-                       ) -> dict[str, list[tuple[str, str, int]]]:
-        out: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-        for line in lines:
-            out[self.owner(line[0])].append(line)
-        return dict(out)
-
     def _retry_after(self) -> float:
-        return max(0.05, round(self._queued / 200_000, 3))
+        return max(0.05, round(self.queued / 200_000, 3))
 
     def _enqueue(self, op: _Op) -> None:
-        shard = op.shard or self.owner(op.lines[0][0])
-        self._queues[shard].append(op)
-        self._queued += 1
+        link = self._link(op.shard or self.owner(op.lines[0][0]))
+        link.queue.append(op)
+        self.queued += 1
+        self._schedule(link)
 
-    def hold_bulk(self, sku_index: np.ndarray, wh_index: np.ndarray, qty: np.ndarray,
-                  op_ids: np.ndarray, ttl_ms: int) -> Future:
-        """Single-line holds as arrays (``sku_index`` into :attr:`sku_ids`, ``wh_index``
-        into the layout's warehouses). The future gives ``{"code", "value", "shard"}``
-        arrays, one row per input line (value = hold id on its shard)."""
+    async def hold_bulk(self, gidx: np.ndarray, wh: np.ndarray, qty: np.ndarray,
+                        op_ids: np.ndarray, ttl_ms: int) -> dict[str, Any]:
+        """Single-line holds as arrays (``gidx`` into :attr:`sku_ids`, ``wh`` into
+        :attr:`warehouses`). Returns ``{"code", "value", "shard"}``: one row per input
+        line (value = hold id on its shard, shard = index into ``names``) and
+        ``names``, the shard names."""
         n = len(op_ids)
-        with self._cv:
-            if self._queued + n > self.max_queue * 4:
-                raise Overloaded("too many requests queued", retry_after_s=self._retry_after())
-        bulk = _Bulk(np.zeros(n, np.uint8), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                     Future(), n)
-        arrays = (np.asarray(sku_index, np.int64), np.asarray(wh_index, np.int64),
-                  np.asarray(qty, np.int64), np.asarray(op_ids, np.int64))
-        self._send_bulk(bulk, np.arange(n), arrays, ttl_ms)
-        return bulk.future
+        if self.queued + n > self.max_queue * 4:
+            raise Overloaded("too many requests queued", retry_after_s=self._retry_after())
+        bulk = _Bulk(np.asarray(gidx, np.int64), np.asarray(wh, np.int64),
+                     np.asarray(qty, np.int64), np.asarray(op_ids, np.int64), int(ttl_ms),
+                     np.zeros(n, np.uint8), np.zeros(n, np.int64), np.zeros(n, np.int64),
+                     [], n, asyncio.get_running_loop().create_future())
+        if n == 0:
+            return {"code": bulk.code, "value": bulk.value, "shard": bulk.shard_of, "names": []}
+        self._split_bulk(bulk, np.arange(n))
+        return await bulk.future
 
-    def _send_bulk(self, bulk: _Bulk, pos: np.ndarray, arrays: tuple[np.ndarray, ...],
-                   ttl_ms: int) -> None:
-        gidx, wh, qty, ops = arrays
-        owner = self._owner[gidx[pos]]
+    def _split_bulk(self, bulk: _Bulk, pos: np.ndarray) -> None:
+        owner = self._owner[bulk.gidx[pos]]
         order = np.argsort(owner, kind="stable")
         pos, owner = pos[order], owner[order]
         cuts = np.flatnonzero(np.diff(owner)) + 1
-        built = []
         for part in np.split(pos, cuts):
             if not part.size:
                 continue
-            name = self._names[int(self._owner[gidx[part[0]]])]
+            link = self._link(self.names[int(self._owner[bulk.gidx[part[0]]])])
             for s in range(0, len(part), self.max_batch):
-                chunk = part[s:s + self.max_batch]
-                cells = self._row[gidx[chunk]] * len(self._wh) + wh[chunk]
-                m = len(chunk)
-                cols = {"kind": np.full(m, OpKind.HOLD, np.uint8), "op_id": ops[chunk],
-                        "hold_id": np.full(m, -1, np.int64), "arg": np.full(m, ttl_ms, np.int64),
-                        "line_start": np.arange(m, dtype=np.int64),
-                        "line_count": np.ones(m, np.int64), "l_cell": cells, "l_qty": qty[chunk]}
-                built.append(self._bulk_sent(bulk, name, chunk, cols, arrays, ttl_ms))
-        with self._cv:
-            self._ready.extend(built)
-            self._cv.notify_all()
-
-    def _bulk_sent(self, bulk: _Bulk, name: str, chunk: np.ndarray, cols: dict,
-                   arrays: tuple, ttl_ms: int) -> _Sent:
-        def answer(out: dict[str, Any]) -> None:
-            code = out["code"]
-            moved = code == Code.MOVED
-            done = chunk[~moved]
-            bulk.code[done] = code[~moved]
-            bulk.value[done] = out["value"][~moved]
-            bulk.shard_of[done] = self._names.index(name)
-            bulk.left -= len(done)
-            if moved.any():
-                retry(None, chunk[moved])
-            elif bulk.left == 0:
-                bulk.future.set_result({"code": bulk.code, "value": bulk.value,
-                                        "shard": [self._names[i] for i in bulk.shard_of]})
-
-        def retry(exc: BaseException | None, which: np.ndarray = chunk) -> None:
-            tries = bulk.attempts.get(int(which[0]), 0) + 1
-            if tries > self.max_attempts:
-                if not bulk.future.done():
-                    bulk.future.set_exception(Unavailable(f"shard {name} did not answer: {exc}"))
-                return
-            for p in which.tolist():
-                bulk.attempts[p] = tries
-            self._backoff(tries, exc)
-            self._send_bulk(bulk, which, arrays, ttl_ms)
-
-        return _Sent(name, cols, answer, retry)
-
-    def _backoff(self, tries: int, exc: BaseException | None) -> None:
-        if exc is not None:
-            time.sleep(min(0.5, 0.02 * 2 ** tries))
-        self.refresh(min_epoch=self.layout.epoch)
+                link.chunks.append(_Chunk(bulk, part[s:s + self.max_batch]))
+                self.queued += len(part[s:s + self.max_batch])
+            self._schedule(link)
 
     # ------------------------------------------------------------------- flush
-    def _flush_loop(self) -> None:
-        while True:
-            with self._cv:
-                while not self._stopped and not self._queued and not self._sendable():
-                    self._cv.wait()
-                if self._stopped:
-                    return
-                deadline = time.monotonic() + self.window_s
-                while self._queued < self.max_batch and not self._ready:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cv.wait(left)
-                taken = {s: q for s, q in self._queues.items() if q}
-                self._queues = defaultdict(list)
-                self._queued = 0
-                self._metrics.queue_depth.set(0)
-            built = [self._ops_sent(shard, ops[s:s + self.max_batch])
-                     for shard, ops in taken.items() for s in range(0, len(ops), self.max_batch)]
-            with self._cv:
-                self._ready.extend(built)
-            self._dispatch()
+    def _link(self, name: str) -> _Link:
+        link = self._links.get(name)
+        if link is None:
+            link = self._links[name] = _Link(name)
+        return link
 
-    def _sendable(self) -> bool:
-        return any(self._inflight[s.shard] < self.max_inflight for s in self._ready)
+    def _schedule(self, link: _Link) -> None:
+        if not link.kick_pending:
+            link.kick_pending = True
+            asyncio.get_running_loop().call_soon(self._kick, link)
 
-    def _dispatch(self) -> None:
-        with self._cv:
-            keep = []
-            for sent in self._ready:
-                if self._inflight[sent.shard] >= self.max_inflight:
-                    keep.append(sent)
-                    continue
+    def _kick(self, link: _Link) -> None:
+        """Send what is queued for the shard while it has room in flight."""
+        link.kick_pending = False
+        if link.writer is None:
+            if link.queue or link.chunks:
+                self._ensure_connected(link)
+            return
+        while len(link.inflight) < self.max_inflight and (link.queue or link.chunks):
+            if link.chunks:
+                chunk = link.chunks.popleft()
+                self.queued -= len(chunk.pos)
+                self._write(link, {"op": "apply", "epoch": self.layout.epoch,
+                                   "cols": self._chunk_columns(link.name, chunk)},
+                            _Frame([], chunk))
+            else:
+                ops, link.queue = link.queue[:self.max_batch], link.queue[self.max_batch:]
+                self.queued -= len(ops)
                 try:
-                    sent.ref = self.actor(sent.shard).apply.remote(sent.columns,
-                                                                    self.layout.epoch)
-                except ValueError as exc:  # the actor is not there (yet)
-                    threading.Thread(target=sent.on_retry, args=(exc,), daemon=True).start()
+                    cols = self._op_columns(link.name, ops)
+                except KeyError:  # an op routed with an older layout: route it again
+                    self._reroute(ops)
                     continue
-                self._inflight[sent.shard] += 1
-                self._waiting[sent.ref] = sent
-            self._ready = keep
-            self._cv.notify_all()
+                self._write(link, {"op": "apply", "epoch": self.layout.epoch, "cols": cols},
+                            _Frame(ops, None))
 
-    def _ops_sent(self, shard: str, ops: list[_Op]) -> _Sent:
-        nwh = len(self._wh)
-        rows = self._rows.get(shard, {})
-        starts, counts, cells, qtys = [], [], [], []
+    def _write(self, link: _Link, req: dict[str, Any], fr: _Frame) -> None:
+        req["id"] = next(self._ids)
+        link.inflight.append(fr)
+        self.stats["frames"] += 1
+        self.stats["ops"] += len(fr.ops) + (len(fr.chunk.pos) if fr.chunk else 0)
+        assert link.writer is not None
+        link.writer.write(frame(req))
+
+    def _op_columns(self, shard: str, ops: list[_Op]) -> dict[str, np.ndarray]:
+        nwh = len(self.warehouses)
+        rows, whs = self._rows[shard], self.wh_index
+        starts, counts, cells, qtys, caps = [], [], [], [], []
+        limited = False
         for op in ops:
             starts.append(len(cells))
             counts.append(len(op.lines))
             for sku, wh, q in op.lines:
-                cells.append(rows[sku] * nwh + self._wh[wh])
+                cells.append(rows[sku] * nwh + whs[wh])
                 qtys.append(q)
+            if op.limits is not NO_LIMITS:
+                limited = True
+                caps.extend(op.limits.caps or [0] * len(op.lines))
+            else:
+                caps.extend([0] * len(op.lines))
         cols = {"kind": np.array([o.kind for o in ops], np.uint8),
                 "op_id": np.array([o.op_id for o in ops], np.int64),
                 "hold_id": np.array([o.hold_id for o in ops], np.int64),
                 "arg": np.array([o.arg for o in ops], np.int64),
-                "line_start": np.array(starts, np.int64), "line_count": np.array(counts, np.int64),
+                "line_start": np.array(starts, np.int64),
+                "line_count": np.array(counts, np.int64),
                 "l_cell": np.array(cells, np.int64), "l_qty": np.array(qtys, np.int64)}
+        if limited:
+            cols["customer"] = np.array([o.limits.customer for o in ops], np.int64)
+            cols["owner"] = np.array([o.limits.owner for o in ops], np.int64)
+            cols["share_bp"] = np.array([o.limits.share_bp for o in ops], np.int64)
+            cols["l_cap"] = np.array(caps, np.int64)
+        return cols
 
-        def answer(out: dict[str, Any]) -> None:
-            again = []
-            for i, op in enumerate(ops):
-                code = Code(int(out["code"][i]))
-                if code == Code.MOVED and op.shard is None:
-                    again.append(op)
-                    continue
-                op.future.set_result(ShardResult(shard, code, int(out["value"][i]),
-                                                 int(out["detail"][i]),
-                                                 bool(out["replayed"][i]), int(out["now"])))
-            if again:
-                requeue(None, again)
+    def _chunk_columns(self, shard: str, chunk: _Chunk) -> dict[str, np.ndarray]:
+        b, pos = chunk.bulk, chunk.pos
+        m = len(pos)
+        return {"kind": np.full(m, OpKind.HOLD, np.uint8), "op_id": b.op_id[pos],
+                "hold_id": np.full(m, -1, np.int64), "arg": np.full(m, b.ttl_ms, np.int64),
+                "line_start": np.arange(m, dtype=np.int64), "line_count": np.ones(m, np.int64),
+                "l_cell": self._row[b.gidx[pos]] * len(self.warehouses) + b.wh[pos],
+                "l_qty": b.qty[pos]}
 
-        def requeue(exc: BaseException | None, which: list[_Op] = ops) -> None:
-            live = []
-            for op in which:
-                op.attempts += 1
-                if op.attempts > self.max_attempts:
-                    op.future.set_exception(Unavailable(f"shard {shard} did not answer: {exc}"))
-                else:
-                    live.append(op)
-            if not live:
-                return
-            self._backoff(max(o.attempts for o in live), exc)
-            with self._cv:
-                for op in live:
-                    self._enqueue(op)
-                self._cv.notify_all()
+    # ------------------------------------------------------------- connections
+    def _ensure_connected(self, link: _Link) -> None:
+        if link.connecting is None or link.connecting.done():
+            link.connecting = asyncio.get_running_loop().create_task(self._connect(link))
 
-        return _Sent(shard, cols, answer, requeue)
-
-    # ----------------------------------------------------------------- resolve
-    def _resolve_loop(self) -> None:
-        while True:
-            with self._cv:
-                while not self._stopped and not self._waiting:
-                    self._cv.wait(0.1)
-                if self._stopped:
+    async def _connect(self, link: _Link) -> None:
+        while not self._closed:
+            try:
+                host, port = await self.actor(link.name).endpoint.remote()
+                reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
+                writer.write(frame({"op": "hello", "id": 0, "token": self.token}))
+                hello = await _read_frame(reader)
+                if hello is None or not hello.get("ok"):
+                    raise ConnectionError(f"shard {link.name} refused the wire token")
+            except (OSError, ConnectionError, ray.exceptions.RayError, ValueError) as exc:
+                self._actors.pop(link.name, None)
+                link.failures += 1
+                if link.failures > self.max_attempts:
+                    self._fail_link(link, Unavailable(f"shard {link.name} is unreachable: {exc}"))
+                    link.failures = 0
                     return
-                refs = list(self._waiting)
-            done, _ = ray.wait(refs, num_returns=1, timeout=0.1)
-            if done:
-                more, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-                done = list({*done, *more})
-            for ref in done:
-                with self._cv:
-                    sent = self._waiting.pop(ref)
-                    self._inflight[sent.shard] -= 1
-                    self._cv.notify_all()
+                await asyncio.sleep(min(0.5, 0.02 * 2 ** link.failures))
+                continue
+            link.reader, link.writer = reader, writer
+            link.failures = 0
+            self.stats["reconnects"] += 1
+            asyncio.get_running_loop().create_task(self._read_answers(link, reader))
+            for req, fut in link.reads_waiting:
+                self._write(link, req, _Frame([], None, fut))
+            link.reads_waiting = []
+            self._kick(link)
+            return
+
+    def _fail_link(self, link: _Link, exc: AllocatorError, requeue: bool = False) -> None:
+        """Answer every op waiting on this link with ``exc``."""
+        waiting = list(link.inflight)
+        link.inflight.clear()
+        ops = link.queue + [op for fr in waiting for op in fr.ops]
+        link.queue = []
+        chunks = list(link.chunks) + [fr.chunk for fr in waiting if fr.chunk is not None]
+        link.chunks.clear()
+        for op in ops:
+            if not op.future.done():
+                op.future.set_exception(exc)
+        for chunk in chunks:
+            if not chunk.bulk.future.done():
+                chunk.bulk.future.set_exception(exc)
+        reads = [fr.future for fr in waiting if fr.future is not None]
+        reads += [fut for _, fut in link.reads_waiting]
+        link.reads_waiting = []
+        for fut in reads:
+            if not fut.done():
+                fut.set_exception(exc)
+        self.queued = sum(len(lk.queue) + sum(len(c.pos) for c in lk.chunks)
+                          for lk in self._links.values())
+
+    async def _read_answers(self, link: _Link, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                answer = await _read_frame(reader)
+                if answer is None:
+                    break
+                fr = link.inflight.popleft()
+                self._answered(link, fr, answer)
+                if link.queue or link.chunks:
+                    self._kick(link)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            pass
+        if link.reader is reader:  # lost: resend what was in flight once reconnected
+            link.reader = link.writer = None
+            lost = list(link.inflight)
+            link.inflight.clear()
+            self._actors.pop(link.name, None)
+            for fr in lost:
+                self._retry(link, fr, backoff=True)
+            if not self._closed:
+                self._ensure_connected(link)
+
+    # ----------------------------------------------------------------- answers
+    def _answered(self, link: _Link, fr: _Frame, answer: dict[str, Any]) -> None:
+        if fr.future is not None:  # a read
+            if fr.future.done():
+                return
+            if "error" in answer:
+                fr.future.set_exception(Unavailable(f"shard {link.name}: "
+                                                    f"{answer.get('message', 'read failed')}"))
+            else:
+                fr.future.set_result(answer)
+            return
+        if "error" in answer:
+            self._retry(link, fr, backoff=True, why=answer.get("message", answer["error"]))
+            return
+        if answer.get("stale"):
+            self._retry(link, fr, backoff=False, layout=True)
+            return
+        cells = answer.get("cells")
+        view = self._view.get(link.name)
+        if cells is not None and view is not None and len(cells):
+            view.reshape(-1)[cells] = answer["avail"]
+        code, value = answer["code"], answer["value"]
+        if fr.chunk is not None:
+            self._answer_chunk(link, fr.chunk, code, value)
+            return
+        detail, replayed, now = answer["detail"], answer["replayed"], int(answer["now"])
+        again = []
+        for i, op in enumerate(fr.ops):
+            c = int(code[i])
+            if c == Code.MOVED and op.shard is None:
+                again.append(op)
+            elif not op.future.done():
+                op.future.set_result(ShardResult(link.name, Code(c), int(value[i]),
+                                                 int(detail[i]), bool(replayed[i]), now))
+        if again:
+            self._retry(link, _Frame(again, None), backoff=False, layout=True)
+
+    def _answer_chunk(self, link: _Link, chunk: _Chunk, code: np.ndarray,
+                      value: np.ndarray) -> None:
+        bulk = chunk.bulk
+        moved = code == Code.MOVED
+        done = chunk.pos[~moved]
+        if link.name not in bulk.names:
+            bulk.names.append(link.name)
+        bulk.code[done] = code[~moved]
+        bulk.value[done] = value[~moved]
+        bulk.shard_of[done] = bulk.names.index(link.name)
+        bulk.left -= len(done)
+        if moved.any():
+            self._retry(link, _Frame([], _Chunk(bulk, chunk.pos[moved])), backoff=False,
+                        layout=True)
+        elif bulk.left == 0 and not bulk.future.done():
+            bulk.future.set_result({"code": bulk.code, "value": bulk.value,
+                                    "shard": bulk.shard_of, "names": bulk.names})
+
+    def _retry(self, link: _Link, fr: _Frame, backoff: bool, layout: bool = False,
+               why: str = "connection lost") -> None:
+        """Resend a frame's ops (same op ids) after an optional backoff and, when the
+        layout moved, a refresh; give up after ``max_attempts``."""
+        self.stats["resends"] += 1
+        if fr.future is not None:
+            if not fr.future.done():
+                fr.future.set_exception(Unavailable(f"shard {link.name}: {why}"))
+            return
+        attempts = 1 + max([op.attempts for op in fr.ops] + (
+            [fr.chunk.bulk.attempts] if fr.chunk else [0]))
+        if attempts > self.max_attempts:
+            exc = Unavailable(f"shard {link.name} did not answer: {why}")
+            for op in fr.ops:
+                if not op.future.done():
+                    op.future.set_exception(exc)
+            if fr.chunk is not None and not fr.chunk.bulk.future.done():
+                fr.chunk.bulk.future.set_exception(exc)
+            return
+        for op in fr.ops:
+            op.attempts = attempts
+        if fr.chunk is not None:
+            fr.chunk.bulk.attempts = attempts
+
+        async def later() -> None:
+            if backoff:
+                await asyncio.sleep(min(0.5, 0.02 * 2 ** attempts))
+            if layout:
                 try:
-                    out = ray.get(ref)
-                except (RayActorError, RayTaskError, GetTimeoutError) as exc:
-                    self._actors.pop(sent.shard, None)
-                    threading.Thread(target=sent.on_retry, args=(exc,), daemon=True).start()
-                    continue
-                if out.get("stale"):
-                    threading.Thread(target=sent.on_retry, args=(None,), daemon=True).start()
-                    continue
-                sent.on_answer(out)
-            self._dispatch()
+                    await self.refresh(min_epoch=self.layout.epoch)
+                except ray.exceptions.RayError:
+                    pass
+            self._reroute(fr.ops)
+            if fr.chunk is not None:
+                self._split_bulk(fr.chunk.bulk, fr.chunk.pos)
+
+        asyncio.get_running_loop().create_task(later())
+
+    def _reroute(self, ops: list[_Op]) -> None:
+        for op in ops:
+            self._enqueue(op)
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    try:
+        head = await reader.readexactly(HEADER.size)
+    except asyncio.IncompleteReadError:
+        return None
+    (n,) = HEADER.unpack(head)
+    return unpack(await reader.readexactly(n))
+
+
+class BlockingClient:
+    """A :class:`ShardClient` on a private event loop, for synchronous callers:
+    ``submit`` and ``hold_bulk`` return :class:`concurrent.futures.Future`."""
+
+    def __init__(self, token: bytes, **kwargs: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                        name="shard-client")
+        self._thread.start()
+        self.client: ShardClient = self.call(ShardClient.connect(token, **kwargs))
+
+    def call(self, coro: Awaitable[Any], timeout: float | None = 60) -> Any:
+        """Run a coroutine on the client's loop and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, kind: OpKind, op_id: int, lines: Sequence[Line] = (), hold_id: int = -1,
+               arg: int = 0, shard: str | None = None, limits: Limits = NO_LIMITS
+               ) -> concurrent.futures.Future:
+        async def go() -> ShardResult:
+            return await self.client.submit(kind, op_id, lines, hold_id, arg, shard, limits)
+        return asyncio.run_coroutine_threadsafe(go(), self.loop)
+
+    def hold_bulk(self, gidx: np.ndarray, wh: np.ndarray, qty: np.ndarray,
+                  op_ids: np.ndarray, ttl_ms: int) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(
+            self.client.hold_bulk(gidx, wh, qty, op_ids, ttl_ms), self.loop)
+
+    def refresh(self) -> Layout:
+        return self.call(self.client.refresh())
+
+    def __getattr__(self, name: str) -> Any:  # layout reads: owner, check, sku_ids, …
+        return getattr(self.client, name)
 
     def close(self) -> None:
-        with self._cv:
-            self._stopped = True
-            self._cv.notify_all()
-        for t in self._threads:
-            t.join(timeout=2)
+        try:
+            self.call(self.client.close(), timeout=5)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+

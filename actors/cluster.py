@@ -14,7 +14,9 @@ import ray
 from actors import NAMESPACE
 from actors.shard_core import ShardConfig
 from allocator.catalog import Catalog
-from allocator.storage import EmbeddedRedis, connect, default_data_dir, wait_for_redis
+from allocator.config import Settings
+from allocator.storage import (EmbeddedRedis, cluster_secret, connect, default_data_dir,
+                               wait_for_redis)
 
 
 @dataclass
@@ -36,9 +38,15 @@ class ClusterConfig:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "ClusterConfig":
+        """From the environment: ``RAY_ADDRESS``, ``REDIS_URL``, ``ALLOCATOR_SHARDS``,
+        and the shards' settings from :class:`~allocator.config.Settings`
+        (``ALLOCATOR_IDEMPOTENCY_RETENTION_S``, ``ALLOCATOR_LOW_STOCK_THRESHOLD``)."""
+        settings = Settings.from_env()
+        shard = ShardConfig(retention_ms=int(settings.idempotency_retention_s * 1000),
+                            low_stock_threshold=settings.low_stock_threshold)
         cfg = cls(address=os.environ.get("RAY_ADDRESS") or None,
                   redis_url=os.environ.get("REDIS_URL", ""),
-                  n_shards=int(os.environ.get("ALLOCATOR_SHARDS", "2")))
+                  n_shards=int(os.environ.get("ALLOCATOR_SHARDS", "2")), shard=shard)
         for k, v in overrides.items():
             if v is not None:
                 setattr(cfg, k, v)
@@ -79,6 +87,13 @@ class Cluster:
 
     def seed(self, stock: dict[str, list[int]], force: bool = False) -> bool:
         return ray.get(self.directory.seed.remote(stock, force))
+
+    def client(self, **kwargs: Any) -> Any:
+        """A :class:`~actors.client.BlockingClient` on this cluster's data plane."""
+        from actors.client import BlockingClient
+        from actors.wire import wire_token
+
+        return BlockingClient(wire_token(cluster_secret(connect(self.redis_url))), **kwargs)
 
     def shard(self, name: str):
         return ray.get_actor(name, namespace=NAMESPACE)

@@ -16,7 +16,8 @@ import ray
 from actors.layout import load_layout
 from actors.metrics import ShardMetrics
 from actors.shard_core import ShardConfig, ShardCore
-from allocator.storage import EventLog, Journal, connect
+from actors.wire import WireServer, wire_token
+from allocator.storage import EventLog, Journal, cluster_secret, connect
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -34,6 +35,10 @@ class ShardActor:
                               cfg)
         self.metrics = ShardMetrics(name)
         self.started = time.time()
+        self.wire = WireServer({"apply": self._wire_apply, "avail": self._wire_avail,
+                                "holds": self._wire_holds, "stock": self._wire_stock},
+                               wire_token(cluster_secret(self.redis, prefix)),
+                               ray.util.get_node_ip_address(), name)
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._background, args=(sweep_interval_s,),
                                          name=f"{name}-sweeper", daemon=True)
@@ -48,6 +53,23 @@ class ShardActor:
                 self.core.publish_events()
             except Exception:  # noqa: BLE001 - Redis down: retried next tick
                 pass
+
+    def endpoint(self) -> tuple[str, int]:
+        """Where this shard's data plane listens (see :mod:`actors.wire`)."""
+        return self.wire.address
+
+    def _wire_apply(self, req: dict[str, Any]) -> dict[str, Any]:
+        return self.apply(req["cols"], int(req["epoch"]))
+
+    def _wire_avail(self, req: dict[str, Any]) -> dict[str, Any]:
+        rows = req.get("rows")
+        return self.core.available_all() if rows is None else self.core.available_rows(rows)
+
+    def _wire_stock(self, req: dict[str, Any]) -> dict[str, Any]:
+        return {"stock": self.core.stock(str(req["sku"]))}
+
+    def _wire_holds(self, req: dict[str, Any]) -> dict[str, Any]:
+        return {"holds": self.core.holds([int(h) for h in req["ids"]])}
 
     def apply(self, columns: dict[str, np.ndarray], epoch: int) -> dict[str, Any]:
         t0 = time.perf_counter()

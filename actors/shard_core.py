@@ -249,6 +249,17 @@ class ShardCore:
             return {"epoch": self.epoch, "now": self.clock(),
                     "avail": ledger.available.reshape(len(self.sku_ids), -1)}
 
+    def available_rows(self, rows: np.ndarray) -> dict[str, Any]:
+        """Available units of some SKU rows (rows × warehouses); unknown rows dropped."""
+        with self.lock:
+            ledger = self._ready()
+            nwh = ledger.n_warehouses
+            rows = np.asarray(rows, np.int64)
+            rows = rows[(rows >= 0) & (rows < len(self.sku_ids))]
+            cells = (rows[:, None] * nwh + np.arange(nwh)).reshape(-1)
+            avail = ledger.on_hand[cells] - ledger.held[cells] - ledger.committed[cells]
+            return {"epoch": self.epoch, "rows": rows, "avail": avail.reshape(-1, nwh)}
+
     def stock(self, sku: str) -> dict[str, dict[str, int]]:
         with self.lock:
             return self._ready().stock(sku)

@@ -43,6 +43,20 @@ class InsufficientStock(AllocatorError):
     code = "insufficient_stock"
 
 
+class PurchaseLimit(AllocatorError):
+    """The customer's per-SKU purchase cap would be exceeded (units pending or
+    committed count against it); ``allowed`` is what the customer may still take."""
+
+    code = "purchase_limit"
+
+
+class ShareLimit(AllocatorError):
+    """The API key's share of a SKU's on-hand units would be exceeded (units in its
+    pending holds count against it); ``allowed`` is what it may still hold."""
+
+    code = "share_limit"
+
+
 class UnknownHold(AllocatorError):
     code = "unknown_hold"
 
@@ -79,3 +93,35 @@ class SkuMoved(AllocatorError):
     """The SKU's stock lives on another shard now; refresh the directory and retry."""
 
     code = "sku_moved"
+
+
+class ReservationsOff(AllocatorError):
+    """The kill switch is on (globally or for one of the order's SKUs)."""
+
+    code = "kill_switch"
+
+
+class IdempotencyMismatch(AllocatorError):
+    """An idempotency key first used with a different request."""
+
+    code = "idempotency_mismatch"
+
+
+class StorageUnavailable(AllocatorError):
+    """Redis cannot be reached: nothing was acknowledged; retry later."""
+
+    code = "storage_unavailable"
+
+
+def error_from(code: str, message: str, details: dict[str, Any] | None = None
+               ) -> AllocatorError:
+    """Rebuild an error from its code (e.g. a stored first answer being replayed)."""
+    todo: list[type[AllocatorError]] = [AllocatorError]
+    while todo:
+        cls = todo.pop()
+        if cls.code == code:
+            return cls(message, **(details or {}))
+        todo.extend(cls.__subclasses__())
+    exc = AllocatorError(message, **(details or {}))
+    exc.code = code
+    return exc

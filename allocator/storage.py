@@ -11,6 +11,7 @@ Keys (``{p}`` is the key prefix, default ``alloc``):
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -18,15 +19,9 @@ from typing import Any, Iterator, Sequence
 import redis
 
 from allocator.codec import pack, unpack
-from allocator.errors import AllocatorError
+from allocator.errors import StorageUnavailable
 
 DEFAULT_PREFIX = "alloc"
-
-
-class StorageUnavailable(AllocatorError):
-    """Redis cannot be reached: nothing was acknowledged; retry later."""
-
-    code = "storage_unavailable"
 
 
 class EmbeddedRedis:
@@ -66,6 +61,14 @@ def connect(url: str, *, timeout_s: float = 2.0, max_connections: int = 64,
         url, max_connections=max_connections, timeout=wait_s, socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s, health_check_interval=10)
     return redis.Redis(connection_pool=pool)
+
+
+def cluster_secret(client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> bytes:
+    """The cluster's 32-byte secret (``{prefix}:secret``), created on first use: keys
+    reservation ids and the shards' wire token."""
+    key = f"{prefix}:secret"
+    client.set(key, secrets.token_bytes(32), nx=True)
+    return bytes(client.get(key))
 
 
 def default_data_dir() -> Path:

@@ -12,20 +12,17 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
-import anyio.to_thread
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import checkout, ops, problems
+from api import admin, checkout, inventory, problems, spec
 from api.auth import KeyRing
-from api.idempotency import IdempotencyStore
-from api.ratelimit import RateLimiter
-from api.service import Service, connect_ray
+from api.render import json_response
 from api.settings import ApiSettings
 from api.spec import problems_for
+from service.bootstrap import ServiceConfig, Services, connect
 
 log = logging.getLogger("allocator.api")
 DESCRIPTION = """Route and reserve inventory at flash-sale load.
@@ -106,33 +103,25 @@ class Measure:
             self.latency.labels(route).observe(time.perf_counter() - t0)
 
 
-def create_app(settings: ApiSettings | None = None, service: Service | None = None) -> FastAPI:
-    """Build the app. Without ``service`` it joins the Ray cluster and Redis named in
-    ``settings`` when it starts (and leaves them running when it stops)."""
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the app. When it starts it joins the Ray cluster and the Redis named in
+    ``settings`` (and leaves them running when it stops)."""
     settings = settings or ApiSettings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = 256
-        own = service is None
-        if own:
-            connect_ray(settings.ray_address)
-            app.state.service = Service(settings.redis_url, settings.prefix,
-                                        int(settings.hold_ttl_s * 1000))
-        else:
-            app.state.service = service
-        redis = app.state.service.redis
-        app.state.idempotency = IdempotencyStore(redis, settings.prefix,
-                                                 settings.idempotency_ttl_s)
-        app.state.limiter = RateLimiter(redis, settings.prefix, settings.rate_per_s,
-                                        settings.burst)
+        services: Services = await connect(ServiceConfig(
+            redis_url=settings.redis_url, ray_address=settings.ray_address,
+            prefix=settings.prefix, hold_ttl_s=settings.hold_ttl_s,
+            answer_ttl_s=settings.idempotency_ttl_s, network_path=settings.network_path,
+            customer_cap=settings.customer_cap))
+        app.state.services = services
         if settings.dev_keys:
             log.warning("ALLOCATOR_API_KEYS is not set: serving with the development keys")
         try:
             yield
         finally:
-            if own:
-                app.state.service.close()
+            await services.close()
 
     app = FastAPI(title="allocator", version="1.0.0", description=DESCRIPTION,
                   lifespan=lifespan)
@@ -140,8 +129,10 @@ def create_app(settings: ApiSettings | None = None, service: Service | None = No
     app.state.keyring = KeyRing(settings.keys)
     problems.install(app)
     app.include_router(checkout.router)
-    app.include_router(ops.router)
+    app.include_router(inventory.router)
+    app.include_router(admin.router)
     _add_health_and_metrics(app)
+    spec.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
@@ -157,26 +148,26 @@ def _add_health_and_metrics(app: FastAPI) -> None:
     app.add_middleware(Measure, requests=requests, latency=latency)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Ray and Redis are reachable",
              responses=problems_for(503))
-    def readyz(request: Request) -> JSONResponse:
-        checks = request.app.state.service.ready()
+    async def readyz(request: Request) -> Response:
+        checks = await request.app.state.services.admin.ready()
         if all(checks.values()):
-            return JSONResponse({"status": "ready", "checks": checks})
+            return json_response({"status": "ready", "checks": checks})
         return problems.problem_response("unavailable", "not ready: " + ", ".join(
             k for k, ok in checks.items() if not ok), "/readyz", checks=checks)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this worker",
              response_class=Response)
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/problems/{slug}", tags=["health"], summary="What a problem type means",
              responses=problems_for(404, 422))
-    def problem_type(slug: str) -> dict[str, Any]:
+    async def problem_type(slug: str) -> dict[str, Any]:
         found = problems.describe(slug)
         if found is None:
             raise problems.Problem("not_found", f"no problem type {slug!r}")

@@ -1,182 +1,165 @@
-"""Checkout endpoints: route, reserve (single and batch), commit, release, get."""
+"""Checkout endpoints: route, reserve (single, batch, bulk columns), commit, release, get.
+
+Every handler is ``async``: nothing leaves the event loop. Bodies are validated from
+their bytes by pydantic-core (the OpenAPI schema is declared with
+:func:`api.spec.body`), the use case runs in :mod:`service.checkout`, and the answer
+is written by orjson.
+"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
-
-from actors.reservations import Reservation
-from allocator.errors import AllocatorError
-from api.auth import require
-from api.models import (BatchIn, BatchItemOut, BatchOut, OrderIn, PlanOut, ReservationOut,
+from allocator.errors import InvalidRequest
+from api import cost
+from api.dependencies import (authorize, body, caller, charge, fingerprint, idempotency_key,
+                              services)
+from api.models import (BatchIn, BatchOut, BulkIn, BulkOut, OrderIn, PlanOut, ReservationOut,
                         ReserveIn)
-from api.problems import Problem, problem_body
-from api.service import Service, pre_routed_lines
-from api.settings import ApiKey
+from api.render import batch_json, json_response, outcome_response, reservation_json
+from api.spec import body as body_spec
 from api.spec import problems_for
+from routing import Order
+from service.checkout import HoldRequest
 
 router = APIRouter(prefix="/v1", tags=["checkout"])
-IDEMPOTENCY_HEADER = Header(
-    default=None, alias="Idempotency-Key", min_length=1, max_length=255,
-    description="Required. A unique key per logical request (e.g. a UUID); a retry with "
-                "the same key and body gets the first response back.")
+MAX_ID = 80
 
 
-def service(request: Request) -> Service:
-    return request.app.state.service
+def order_of(o: OrderIn) -> Order:
+    """The routing order for a request body (validated again by :class:`Order`)."""
+    if o.destination is None:
+        raise InvalidRequest("destination: a pincode is needed to route the order")
+    return Order.from_dict({
+        "lines": [{"sku": l.sku, "qty": l.qty} for l in o.lines],
+        "destination": o.destination, "promise_days": o.promise_days,
+        "hard_promise": o.hard_promise, "max_shipments": o.max_shipments,
+        "allow_substitutes": o.allow_substitutes, "id": o.id or ""})
 
 
-def reservation_out(res: Reservation) -> dict[str, Any]:
-    return ReservationOut(id=res.id, state=res.state,  # type: ignore[arg-type]
-                          lines=[{"sku": s, "warehouse": w, "qty": q} for s, w, q in res.lines],
-                          created_ms=res.created_ms, expires_ms=res.expires_ms,
-                          plan=res.plan).model_dump()
+def hold_request(o: ReserveIn, ttl_s: float | None = None) -> HoldRequest:
+    ttl = o.ttl_s if o.ttl_s is not None else ttl_s
+    ttl_ms = None if ttl is None else max(1, round(ttl * 1000))
+    if o.pre_routed:
+        if not all(line.warehouse for line in o.lines):
+            raise InvalidRequest("lines: either every line names a warehouse (pre-routed) "
+                                 "or none")
+        return HoldRequest(lines=tuple((l.sku, str(l.warehouse), l.qty) for l in o.lines),
+                           ttl_ms=ttl_ms, customer=o.customer_id)
+    return HoldRequest(order=order_of(o), ttl_ms=ttl_ms, customer=o.customer_id)
 
 
-def idempotent(request: Request, key: str | None, owner: ApiKey, body: Any,
-               run: Callable[[], tuple[int, Any]]) -> JSONResponse:
-    """Run ``run`` once per (key owner, Idempotency-Key); replay its response after."""
-    store = request.app.state.idempotency
-    key = store.check_key(key)
-    fp = store.fingerprint(request.method, request.url.path, body)
-    stored = store.begin(owner.name, key, fp)
-    if stored is not None:
-        return _response(stored.status, stored.body, {"Idempotent-Replayed": "true"})
-    try:
-        status, out = run()
-    except AllocatorError as exc:
-        status, out = problem_body(exc.code, exc.message, request.url.path, **exc.details)
-    except BaseException:
-        store.finish(owner.name, key, fp, 500, None)
-        raise
-    store.finish(owner.name, key, fp, status, out)
-    return _response(status, out)
-
-
-def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    headers = dict(headers or {})
-    media = "application/json"
-    if isinstance(body, dict) and str(body.get("type", "")).startswith("/problems/"):
-        media = "application/problem+json"
-        if "retry_after_s" in body:
-            headers["Retry-After"] = str(max(1, round(float(body["retry_after_s"]) + 0.499)))
-    return JSONResponse(body, status_code=status, media_type=media, headers=headers)
-
-
-@router.post("/route", response_model=PlanOut, responses=problems_for(401, 403, 422, 429, 503),
+@router.post("/route", response_model=PlanOut, openapi_extra=body_spec(OrderIn),
+             responses=problems_for(401, 403, 422, 429, 503),
              summary="Quote a plan: who ships what, at what cost, arriving when (nothing held)")
-def route(body: OrderIn, svc: Service = Depends(service),
-          key: ApiKey = Depends(require("checkout"))) -> dict[str, Any]:
-    return svc.quote(body).to_dict()
+async def route(request: Request) -> Response:
+    key = await authorize(request, "checkout", 0)
+    o = await body(request, OrderIn)
+    await charge(request, key, cost.of_order(o))
+    plan = await services(request).checkout.route(order_of(o))
+    return json_response(plan.to_dict())
 
 
 @router.post("/reservations", status_code=201, response_model=ReservationOut,
+             openapi_extra=body_spec(ReserveIn, idempotent=True),
              responses=problems_for(400, 401, 403, 409, 422, 423, 429, 503),
              summary="Route and hold an order, all-or-nothing")
-def reserve(request: Request, body: ReserveIn, svc: Service = Depends(service),
-            key: ApiKey = Depends(require("checkout")),
-            idempotency_key: str | None = IDEMPOTENCY_HEADER) -> JSONResponse:
-    def run() -> tuple[int, Any]:
-        return 201, reservation_out(svc.reserve(body, idempotency_key or "", key.name))
-    return idempotent(request, idempotency_key, key, body.model_dump(mode="json"), run)
+async def reserve(request: Request) -> Response:
+    key = await authorize(request, "checkout", 0)
+    o = await body(request, ReserveIn)
+    await charge(request, key, cost.of_order(o))
+    idem = idempotency_key(request)
+    outcome = await services(request).checkout.reserve(
+        hold_request(o), caller(key), idem, fingerprint(request, o))
+    return outcome_response(outcome, 201, request.url.path)
 
 
 @router.post("/reservations/batch", response_model=BatchOut,
-             responses=problems_for(400, 401, 403, 409, 413, 422, 429, 503),
+             openapi_extra=body_spec(BatchIn, idempotent=True),
+             responses=problems_for(400, 401, 403, 409, 413, 422, 423, 429, 503),
              summary="Reserve many orders in one request (each all-or-nothing on its own)")
-def reserve_batch(request: Request, body: BatchIn, svc: Service = Depends(service),
-                  key: ApiKey = Depends(require("checkout")),
-                  idempotency_key: str | None = IDEMPOTENCY_HEADER) -> JSONResponse:
+async def reserve_batch(request: Request) -> Response:
+    key = await authorize(request, "checkout", 0)
+    b = await body(request, BatchIn)
     limit = request.app.state.settings.max_orders_per_batch
-    if len(body.orders) > limit:
-        raise Problem("invalid_request", f"orders: at most {limit} orders per batch, got "
-                      f"{len(body.orders)}", max_orders=limit)
-
-    def run() -> tuple[int, Any]:
-        return 200, _batch(request, svc, body, f"{idempotency_key}", key).model_dump()
-    return idempotent(request, idempotency_key, key, body.model_dump(mode="json"), run)
-
-
-def _batch(request: Request, svc: Service, body: BatchIn, batch_key: str, key: ApiKey
-           ) -> BatchOut:
-    """Single-line pre-routed orders go through the bulk path; the rest are routed
-    and reserved concurrently (the client batches their holds per shard)."""
-    n = len(body.orders)
-    results: list[Reservation | AllocatorError | None] = [None] * n
-    order_key = [f"{batch_key}:{o.key or i}" for i, o in enumerate(body.orders)]
-    for i, o in enumerate(body.orders):
-        if o.ttl_s is None and body.ttl_s is not None:
-            o.ttl_s = body.ttl_s
-    blocked = svc.kill.state()
-    bulk = []
-    rest = []
-    for i, o in enumerate(body.orders):
-        if blocked["global"] or set(blocked["skus"]) & {line.sku for line in o.lines}:
-            results[i] = Problem("kill_switch", "reservations are switched off for this order")
-        elif o.pre_routed and len(o.lines) == 1:
-            bulk.append(i)
-        else:
-            rest.append(i)
-    by_ttl: dict[float | None, list[int]] = {}
-    for i in bulk:
-        by_ttl.setdefault(body.orders[i].ttl_s, []).append(i)
-    for ttl, idx in by_ttl.items():
-        items = []
-        for i in idx:
-            try:
-                ((sku, wh, qty),) = pre_routed_lines(body.orders[i])
-            except AllocatorError as exc:
-                results[i] = exc
-                continue
-            items.append((i, (order_key[i], sku, wh, qty)))
-        got = svc.reservations.hold_many([it for _, it in items], key.name,
-                                         None if ttl is None else int(ttl * 1000))
-        for (i, _), res in zip(items, got):
-            results[i] = res
-
-    def one(i: int) -> Reservation | AllocatorError:
+    if len(b.orders) > limit:
+        raise InvalidRequest(f"orders: at most {limit} orders per batch, got {len(b.orders)}",
+                             max_orders=limit)
+    labels = [o.key for o in b.orders if o.key is not None]
+    if len(set(labels)) != len(labels):
+        dup = next(k for k in labels if labels.count(k) > 1)
+        raise InvalidRequest(f"orders: key {dup!r} appears more than once; keys label orders "
+                             "and must be unique within a batch", key=dup)
+    await charge(request, key, cost.of_batch(b))
+    idem = idempotency_key(request)
+    requests: list[HoldRequest | Exception] = []
+    for o in b.orders:
         try:
-            return svc.reserve(body.orders[i], order_key[i], key.name, check_kill=False)
-        except AllocatorError as exc:
-            return exc
-    if rest:
-        with ThreadPoolExecutor(min(32, len(rest))) as pool:
-            for i, res in zip(rest, pool.map(one, rest)):
-                results[i] = res
-    items_out = []
-    for i, res in enumerate(results):
-        if isinstance(res, Reservation):
-            items_out.append(BatchItemOut(index=i, status="reserved",
-                                          reservation=reservation_out(res)))
-        else:
-            assert isinstance(res, AllocatorError)
-            _, problem = problem_body(res.code, res.message, **res.details)
-            items_out.append(BatchItemOut(index=i, status="failed", problem=problem))
-    ok = sum(r.status == "reserved" for r in items_out)
-    return BatchOut(reserved=ok, failed=n - ok, results=items_out)
+            requests.append(hold_request(o, b.ttl_s))
+        except InvalidRequest as exc:
+            requests.append(exc)
+    outcome = await services(request).batches.reserve_orders(
+        requests, caller(key), idem, fingerprint(request, b))
+    if outcome.error is None:
+        client = services(request).client
+        outcome.value = batch_json(outcome.value, [o.key for o in b.orders], client.sku_ids,
+                                   client.warehouses)
+    return outcome_response(outcome, 200, request.url.path)
+
+
+@router.post("/reservations/bulk", response_model=BulkOut,
+             openapi_extra=body_spec(BulkIn, idempotent=True),
+             responses=problems_for(400, 401, 403, 409, 413, 422, 423, 429, 503),
+             summary="Reserve single-line pre-routed orders given as columns (the fast path)")
+async def reserve_bulk(request: Request) -> Response:
+    key = await authorize(request, "checkout", 0)
+    b = await body(request, BulkIn)
+    n = len(b.skus)
+    limit = request.app.state.settings.max_orders_per_batch
+    if n > limit:
+        raise InvalidRequest(f"skus: at most {limit} rows per request, got {n}",
+                             max_orders=limit)
+    if len(b.warehouses) != n or len(b.qty) != n:
+        raise InvalidRequest(f"skus, warehouses and qty must have the same length "
+                             f"({n}, {len(b.warehouses)}, {len(b.qty)})")
+    await charge(request, key, cost.of_bulk(n))
+    idem = idempotency_key(request)
+    ttl_ms = None if b.ttl_s is None else max(1, round(b.ttl_s * 1000))
+    outcome = await services(request).batches.reserve_columns(
+        b.skus, b.warehouses, b.qty, ttl_ms, caller(key), idem, fingerprint(request, b))
+    if outcome.error is None:
+        outcome.value = outcome.value.columns_json()
+    return outcome_response(outcome, 200, request.url.path)
+
+
+def _rid(reservation_id: str) -> str:
+    if len(reservation_id) > MAX_ID:
+        raise InvalidRequest(f"reservation_id: at most {MAX_ID} characters")
+    return reservation_id
 
 
 @router.post("/reservations/{reservation_id}/commit", response_model=ReservationOut,
              responses=problems_for(401, 403, 404, 409, 410, 422, 429, 503),
              summary="Payment captured: commit every hold of the reservation")
-def commit(reservation_id: str, svc: Service = Depends(service),
-           key: ApiKey = Depends(require("checkout"))) -> dict[str, Any]:
-    return reservation_out(svc.reservations.commit(reservation_id, key.name))
+async def commit(reservation_id: str, request: Request) -> Response:
+    key = await authorize(request, "checkout")
+    res = await services(request).checkout.commit(_rid(reservation_id), key.name)
+    return json_response(reservation_json(res))
 
 
 @router.post("/reservations/{reservation_id}/release", response_model=ReservationOut,
              responses=problems_for(401, 403, 404, 409, 422, 429, 503),
              summary="Cart abandoned: release every hold (idempotent)")
-def release(reservation_id: str, svc: Service = Depends(service),
-            key: ApiKey = Depends(require("checkout"))) -> dict[str, Any]:
-    return reservation_out(svc.reservations.release(reservation_id, key.name))
+async def release(reservation_id: str, request: Request) -> Response:
+    key = await authorize(request, "checkout")
+    res = await services(request).checkout.release(_rid(reservation_id), key.name)
+    return json_response(reservation_json(res))
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut,
             responses=problems_for(401, 403, 404, 422, 429, 503), summary="A reservation's state")
-def get_reservation(reservation_id: str, svc: Service = Depends(service),
-                    key: ApiKey = Depends(require("checkout"))) -> dict[str, Any]:
-    return reservation_out(svc.reservations.get(reservation_id, key.name))
+async def get_reservation(reservation_id: str, request: Request) -> Response:
+    key = await authorize(request, "checkout")
+    res = await services(request).checkout.get(_rid(reservation_id), key.name)
+    return json_response(reservation_json(res))
+

@@ -14,7 +14,10 @@ EXAMPLE_ORDER = {"lines": [{"sku": "SKU-00007", "qty": 2}, {"sku": "SKU-00042", 
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown fields are refused, and no value is coerced: ``"5"`` or ``true`` is not
+    a quantity."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class LineIn(Strict):
@@ -29,7 +32,8 @@ class LineIn(Strict):
 class OrderIn(Strict):
     """An order to route or reserve."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_ORDER]})
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"examples": [EXAMPLE_ORDER]})
 
     lines: list[LineIn] = Field(min_length=1, max_length=LIMITS.max_lines_per_order)
     destination: str | None = Field(default=None, min_length=1, max_length=16,
@@ -46,20 +50,51 @@ class OrderIn(Strict):
         return any(line.warehouse for line in self.lines)
 
 
+TTL_FIELD = Field(default=None, ge=0.001, le=LIMITS.max_ttl_ms / 1000,
+                  description="Hold time to live in seconds, 0.001 to 86400 (default 600)")
+
+
 class ReserveIn(OrderIn):
-    ttl_s: float | None = Field(default=None, gt=0, le=LIMITS.max_ttl_ms / 1000,
-                                description="Hold time to live (default 600 s)")
+    ttl_s: float | None = TTL_FIELD
+    customer_id: str | None = Field(
+        default=None, min_length=1, max_length=128,
+        description="Your customer (buyer) id: purchase limits per customer and SKU apply")
 
 
 class BatchOrderIn(ReserveIn):
     key: str | None = Field(default=None, min_length=1, max_length=255,
-                            description="This order's idempotency key inside the batch "
-                                        "(default: its position)")
+                            description="Your label for this order, echoed in its result; "
+                                        "unique within the batch")
 
 
 class BatchIn(Strict):
     orders: list[BatchOrderIn] = Field(min_length=1)
-    ttl_s: float | None = Field(default=None, gt=0, le=LIMITS.max_ttl_ms / 1000)
+    ttl_s: float | None = TTL_FIELD
+
+
+class BulkIn(Strict):
+    """Single-line pre-routed holds as columns: order ``i`` holds ``qty[i]`` units of
+    ``skus[i]`` at ``warehouses[i]``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"skus": ["SKU-00007", "SKU-00042"], "warehouses": ["WH-BLR", "WH-DEL"],
+         "qty": [1, 2]}]})
+    skus: list[str] = Field(min_length=1)
+    warehouses: list[str]
+    qty: list[int]
+    ttl_s: float | None = TTL_FIELD
+
+
+class BulkOut(BaseModel):
+    """One entry per input row: ``ids[i]`` is the reservation (null if refused) and
+    ``errors[i]`` the refusal's code (null if reserved)."""
+
+    reserved: int
+    failed: int
+    ids: list[str | None]
+    errors: list[str | None]
+    created_ms: int
+    expires_ms: int
 
 
 class HeldLine(BaseModel):
@@ -81,6 +116,7 @@ class ReservationOut(BaseModel):
 
 class BatchItemOut(BaseModel):
     index: int
+    key: str | None = None
     status: Literal["reserved", "failed"]
     reservation: ReservationOut | None = None
     problem: dict[str, Any] | None = None

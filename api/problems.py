@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from allocator.errors import AllocatorError
@@ -36,12 +38,12 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "idempotency_conflict": (409, "conflict", "Conflicting request"),
     "idempotency_mismatch": (422, "idempotency-key-reused",
                              "Idempotency-Key reused with a different request"),
-    "idempotency_in_flight": (409, "idempotency-key-in-flight",
-                              "A request with this Idempotency-Key is still in flight"),
     "idempotency_key_missing": (400, "idempotency-key-missing", "Idempotency-Key required"),
     "stale_version": (409, "stale-version", "Stale inventory version"),
     "sku_moved": (503, "overloaded", "Temporarily unavailable"),
     "kill_switch": (423, "kill-switch", "Reservations are switched off"),
+    "purchase_limit": (409, "purchase-limit", "Purchase limit per customer reached"),
+    "share_limit": (429, "key-share-limit", "This API key holds its share of the stock"),
     "rate_limited": (429, "rate-limited", "Too many requests"),
     "overloaded": (503, "overloaded", "Overloaded, retry later"),
     "unavailable": (503, "unavailable", "A backend is unavailable"),
@@ -76,35 +78,36 @@ def problem_body(code: str, detail: str, instance: str = "", **extra: Any) -> tu
     return status, body
 
 
-def problem_response(code: str, detail: str, instance: str = "", **extra: Any) -> JSONResponse:
+def problem_response(code: str, detail: str, instance: str = "",
+                     headers: dict[str, str] | None = None, **extra: Any) -> Response:
     """A problem+json response; ``retry_after_s`` also sets ``Retry-After``."""
     status, body = problem_body(code, detail, instance, **extra)
-    headers = {}
+    headers = dict(headers or {})
     if status in (429, 503) and "retry_after_s" not in body:
         body["retry_after_s"] = 1.0
     if "retry_after_s" in body:
         headers["Retry-After"] = str(max(1, round(float(body["retry_after_s"]) + 0.499)))
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return Response(orjson.dumps(body, default=str), status, headers=headers,
+                    media_type=MEDIA_TYPE)
 
 
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
     @app.exception_handler(AllocatorError)
-    async def allocator_error(request: Request, exc: AllocatorError) -> JSONResponse:
+    async def allocator_error(request: Request, exc: AllocatorError) -> Response:
         return problem_response(exc.code, exc.message, request.url.path, **exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
-                   "type": e.get("type", "")} for e in exc.errors()]
-        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
-        where = ".".join(first["loc"][1:] if first["loc"][:1] == ["body"] else first["loc"])
-        return problem_response("invalid_request", f"{where}: {first['msg']}" if where
-                                else first["msg"], request.url.path, errors=errors)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _invalid(exc.errors(), request.url.path)
+
+    @app.exception_handler(ValidationError)
+    async def body_error(request: Request, exc: ValidationError) -> Response:
+        return _invalid(exc.errors(include_url=False, include_input=False), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         cause = _wrapped_error(exc)
         if cause is not None:
             return problem_response(cause.code, cause.message, request.url.path,
@@ -123,10 +126,20 @@ def install(app: FastAPI) -> None:
         return problem_response(code, str(exc.detail), request.url.path)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response("internal", "an internal error occurred; it has been logged",
                                 request.url.path)
+
+
+def _invalid(raw: Any, instance: str) -> Response:
+    """422 with every validation error and the first one in ``detail``."""
+    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
+               "type": e.get("type", "")} for e in raw]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+    where = ".".join(first["loc"][1:] if first["loc"][:1] == ["body"] else first["loc"])
+    return problem_response("invalid_request", f"{where}: {first['msg']}" if where
+                            else first["msg"], instance, errors=errors)
 
 
 def _wrapped_error(exc: BaseException) -> AllocatorError | None:

@@ -62,18 +62,20 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def client(cluster):
-    from actors.client import AllocatorClient
-
-    c = AllocatorClient(window_ms=1.0)
+    """A BlockingClient on the shards' data plane."""
+    c = cluster.client()
     yield c
     c.close()
 
 
 @pytest.fixture(scope="session")
-def reservations(cluster, client):
-    from actors.reservations import Reservations
+def svc(cluster):
+    """The service layer (as an API process wires it), driven synchronously."""
+    from tests.support import SyncServices
 
-    return Reservations(client, cluster.redis_url, hold_ttl_ms=60_000)
+    s = SyncServices(cluster.redis_url)
+    yield s
+    s.close()
 
 
 class SkuPool:

@@ -10,57 +10,22 @@ import numpy as np
 import pytest
 import ray
 
-from allocator.errors import HoldExpired, InsufficientStock
+from allocator.errors import HoldExpired, InsufficientStock, UnknownHold
 from allocator.ops import Code, OpKind, op_key
+from tests.support import assert_audit_clean, call_when_up, restock, stock_of
 
 pytestmark = pytest.mark.integration
 WHS = ["WH-DEL", "WH-BOM"]
 
 
-def restock(client, sku, wh, qty):
-    res = client.submit(OpKind.RESTOCK, op_key(f"restock:{sku}:{wh}:{time.time_ns()}"),
-                        [(sku, wh, qty)]).result(30)
-    assert res.ok, res
-
-
-def stock_of(cluster, client, sku):
-    """Per warehouse on_hand/held/committed summed over every shard that has the SKU."""
-    total: dict[str, dict[str, int]] = {}
-    for name, skus in client.refresh().shards.items():
-        if sku in skus:
-            for wh, row in ray.get(cluster.shard(name).stock.remote(sku)).items():
-                t = total.setdefault(wh, {"on_hand": 0, "held": 0, "committed": 0})
-                for k in t:
-                    t[k] += row[k]
-    return total
-
-
-def call_when_up(cluster, shard, method, *args, timeout_s=30.0):
-    """Call a shard method, waiting out a restart in progress."""
-    deadline = time.time() + timeout_s
-    while True:
-        try:
-            return ray.get(getattr(cluster.shard(shard), method).remote(*args), timeout=5)
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError, ValueError):
-            if time.time() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def assert_audit_clean(cluster):
-    report = cluster.audit()
-    assert report["ok"], report
-    assert report["oversold_units"] == 0
-
-
 def test_many_concurrent_reservers_on_one_hot_sku_never_oversell(cluster, client,
-                                                                 reservations, skus):
+                                                                 svc, skus):
     (sku,) = skus.take()
     restock(client, sku, "WH-DEL", 120)
 
     def buyer(i):
         try:
-            reservations.hold([(sku, "WH-DEL", 1 + i % 2)], key=f"hot-buyer-{i}")
+            svc.hold([(sku, "WH-DEL", 1 + i % 2)], key=f"hot-buyer-{i}")
             return 1 + i % 2
         except InsufficientStock:
             return 0
@@ -77,63 +42,62 @@ def test_many_concurrent_reservers_on_one_hot_sku_never_oversell(cluster, client
 def test_bulk_holds_are_fcfs_and_exact(cluster, client, skus):
     (sku,) = skus.take()
     restock(client, sku, "WH-BOM", 1000)
-    gidx = client.sku_ids.index(sku)
+    gidx = client.sku_index[sku]
     n = 3000
     ops = np.array([op_key(f"bulk:{sku}:{i}") for i in range(n)], np.int64)
-    out = client.hold_bulk(np.full(n, gidx), np.full(n, client._wh["WH-BOM"]),
+    out = client.hold_bulk(np.full(n, gidx), np.full(n, client.wh_index["WH-BOM"]),
                            np.ones(n, np.int64), ops, 60_000).result(60)
     ok = out["code"] == Code.OK
     assert ok.sum() == 1000 and ok[:1000].all()  # first come, first served
     assert stock_of(cluster, client, sku)["WH-BOM"]["held"] == 1000
-    again = client.hold_bulk(np.full(n, gidx), np.full(n, client._wh["WH-BOM"]),
+    again = client.hold_bulk(np.full(n, gidx), np.full(n, client.wh_index["WH-BOM"]),
                              np.ones(n, np.int64), ops, 60_000).result(60)
     assert np.array_equal(again["code"], out["code"])  # replays: the first answers
     assert np.array_equal(again["value"], out["value"])
 
 
 def test_multi_shard_order_that_fails_on_one_shard_leaves_no_hold(cluster, client,
-                                                                  reservations, skus):
+                                                                  svc, skus):
     pool = skus.take(12)
     a = pool[0]
     b = next(s for s in pool[1:] if client.owner(s) != client.owner(a))
     restock(client, a, "WH-DEL", 5)
     restock(client, b, "WH-DEL", 1)
     with pytest.raises(InsufficientStock) as err:
-        reservations.hold([(a, "WH-DEL", 2), (b, "WH-DEL", 3)], key="multi-fail")
+        svc.hold([(a, "WH-DEL", 2), (b, "WH-DEL", 3)], key="multi-fail")
     assert err.value.details["sku"] == b
     assert stock_of(cluster, client, a)["WH-DEL"]["held"] == 0
     assert stock_of(cluster, client, b)["WH-DEL"]["held"] == 0
-    res = reservations.hold([(a, "WH-DEL", 2), (b, "WH-DEL", 1)], key="multi-ok")
+    res = svc.hold([(a, "WH-DEL", 2), (b, "WH-DEL", 1)], key="multi-ok")
     assert len({s for s, _ in res.holds}) == 2
-    assert reservations.commit(res.id).state == "committed"
+    assert svc.commit(res.id).state.value == "committed"
     assert stock_of(cluster, client, b)["WH-DEL"]["committed"] == 1
     assert_audit_clean(cluster)
 
 
-def test_holds_expire_and_release_their_units(cluster, client, reservations, skus):
+def test_holds_expire_and_release_their_units(cluster, client, svc, skus):
     (sku,) = skus.take()
     restock(client, sku, "WH-DEL", 3)
-    res = reservations.hold([(sku, "WH-DEL", 3)], key="short", ttl_ms=300)
+    res = svc.hold([(sku, "WH-DEL", 3)], key="short", ttl_ms=300)
     assert stock_of(cluster, client, sku)["WH-DEL"]["held"] == 3
     deadline = time.time() + 10
     while stock_of(cluster, client, sku)["WH-DEL"]["held"] and time.time() < deadline:
         time.sleep(0.1)
     assert stock_of(cluster, client, sku)["WH-DEL"]["held"] == 0  # the sweep ran
-    assert reservations.get(res.id).state == "expired"
+    assert svc.get(res.id).state.value == "expired"
     with pytest.raises(HoldExpired):
-        reservations.commit(res.id)
-    reservations.hold([(sku, "WH-DEL", 3)], key="after-expiry")  # units are back
+        svc.commit(res.id)
+    svc.hold([(sku, "WH-DEL", 3)], key="after-expiry")  # units are back
 
 
-def test_reservation_ids_are_bound_to_their_owner(reservations, client, skus):
+def test_reservation_ids_are_bound_to_their_owner(svc, client, skus):
     (sku,) = skus.take()
     restock(client, sku, "WH-DEL", 2)
-    res = reservations.hold([(sku, "WH-DEL", 1)], key="owned", owner="key-a")
-    assert reservations.hold([(sku, "WH-DEL", 1)], key="owned", owner="key-a").id == res.id
-    from allocator.errors import UnknownHold
+    res = svc.hold([(sku, "WH-DEL", 1)], key="owned", owner="key-a")
+    assert svc.hold([(sku, "WH-DEL", 1)], key="owned", owner="key-a").id == res.id
     with pytest.raises(UnknownHold):
-        reservations.get(res.id, owner="key-b")
-    assert reservations.get(res.id, owner="key-a").state == "pending"
+        svc.get(res.id, owner="key-b")
+    assert svc.get(res.id, owner="key-a").state.value == "pending"
 
 
 def test_killing_a_shard_mid_burst_loses_nothing_acknowledged(cluster, client, skus):
@@ -176,19 +140,19 @@ def test_killing_a_shard_mid_burst_loses_nothing_acknowledged(cluster, client, s
     assert_audit_clean(cluster)
 
 
-def test_hot_sku_promotion_mid_burst_keeps_every_invariant(cluster, client, reservations,
+def test_hot_sku_promotion_mid_burst_keeps_every_invariant(cluster, client, svc,
                                                            skus):
     (sku,) = skus.take()
     restock(client, sku, "WH-DEL", 150)
     restock(client, sku, "WH-BOM", 50)
-    early = reservations.hold([(sku, "WH-DEL", 5)], key="before-promotion")
+    early = svc.hold([(sku, "WH-DEL", 5)], key="before-promotion")
     sold = []
     lock = threading.Lock()
 
     def buyer(i):
         wh = WHS[i % 2]
         try:
-            reservations.hold([(sku, wh, 1)], key=f"promo-{i}")
+            svc.hold([(sku, wh, 1)], key=f"promo-{i}")
             with lock:
                 sold.append(1)
         except InsufficientStock:
@@ -202,7 +166,7 @@ def test_hot_sku_promotion_mid_burst_keeps_every_invariant(cluster, client, rese
         for f in futs:
             f.result(120)
     assert client.refresh().hot[sku] == f"hot-{sku}"
-    assert reservations.commit(early.id).state == "committed"  # old holds finish at home
+    assert svc.commit(early.id).state.value == "committed"  # old holds finish at home
     st = stock_of(cluster, client, sku)
     on_hand = sum(v["on_hand"] for v in st.values())
     held = sum(v["held"] for v in st.values())

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from actors.reservations import Reservations
-from actors.routed import RoutedPlanner
 from allocator.errors import InsufficientStock, UnknownSku
-from routing import Order, demo_network
-from tests.integration.test_actors import assert_audit_clean, restock, stock_of
+from routing import Order
+from tests.support import assert_audit_clean, restock, stock_of
 
 pytestmark = pytest.mark.integration
 DELHI = "110001"
 
 
 @pytest.fixture(scope="module")
-def planner(cluster):
-    return RoutedPlanner(demo_network(), cluster.catalog)
-
-
-@pytest.fixture(scope="module")
-def routed(cluster, client, planner):
-    return Reservations(client, cluster.redis_url, hold_ttl_ms=60_000, planner=planner)
+def routed(svc):
+    return svc
 
 
 def order(*lines, dest=DELHI, **kw):
@@ -38,7 +31,7 @@ def test_reserve_holds_the_cheapest_plan(cluster, client, routed, skus):
     restock(client, sku, "WH-DEL", 5)
     restock(client, sku, "WH-BLR", 5)
     res = routed.reserve(order((sku, 2)), key="near-delhi", owner="k1")
-    assert res.state == "pending"
+    assert res.state.value == "pending"
     assert res.lines == [(sku, "WH-DEL", 2)]
     assert res.plan["shipments"][0]["warehouse"] == "WH-DEL"
     assert res.plan["runner_up"]["shipments"][0]["warehouse"] == "WH-BLR"
@@ -46,7 +39,7 @@ def test_reserve_holds_the_cheapest_plan(cluster, client, routed, skus):
     # a replay of the same key returns the same reservation, holding nothing more
     again = routed.reserve(order((sku, 2)), key="near-delhi", owner="k1")
     assert again.id == res.id and held_at(cluster, client, sku) == {"WH-DEL": 2}
-    assert routed.commit(res.id, owner="k1").state == "committed"
+    assert routed.commit(res.id, owner="k1").state.value == "committed"
     routed.reserve(order((sku, 5)), key="takes-blr", owner="k2")
     routed.reserve(order((sku, 3)), key="takes-del", owner="k2")
     # sold out now, yet a replay still answers the first reservation
@@ -86,23 +79,25 @@ def test_unknown_sku_is_rejected_before_anything_is_read(routed):
         routed.reserve(order(("NOPE-1", 1)), key="bad", owner="k1")
 
 
-def test_stock_taken_between_route_and_hold_reroutes(cluster, client, planner, skus):
+def test_stock_taken_between_route_and_hold_reroutes(cluster, client, svc, skus):
     (sku,) = skus.take()
     restock(client, sku, "WH-DEL", 2)
     restock(client, sku, "WH-BLR", 2)
+    checkout = svc.checkout
     calls = []
+    real_hold = checkout._hold
 
-    def racing_planner(o, available):
-        lines, plan = planner(o, available)
+    async def racing_hold(rid, caller, lines, *args):
         if not calls:  # a rival takes the planned units before our hold lands
-            rival.hold(lines, key="rival", owner="rival")
+            await real_hold(rid + "-rival", caller, lines, *args)
         calls.append(lines)
-        return lines, plan
+        return await real_hold(rid, caller, lines, *args)
 
-    rival = Reservations(client, cluster.redis_url, hold_ttl_ms=60_000)
-    routed = Reservations(client, cluster.redis_url, hold_ttl_ms=60_000,
-                          planner=racing_planner)
-    res = routed.reserve(order((sku, 2)), key="raced", owner="k1")
+    checkout._hold = racing_hold
+    try:
+        res = svc.reserve(order((sku, 2)), key="raced", owner="k1")
+    finally:
+        del checkout._hold
     assert calls[0] == [(sku, "WH-DEL", 2)]
     assert res.lines == [(sku, "WH-BLR", 2)]
     assert held_at(cluster, client, sku) == {"WH-DEL": 2, "WH-BLR": 2}

@@ -1,4 +1,4 @@
-"""API building blocks on a real (embedded) Redis: keys, problems, idempotency, rate limit."""
+"""API building blocks: keys and their settings, problem types, request costs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import json
 import pytest
 
 from allocator import errors
-from api.idempotency import IdempotencyStore
-from api.problems import PROBLEMS, Problem, problem_body
-from api.ratelimit import RateLimiter
+from api import cost
+from api.auth import KeyRing
+from api.models import BatchIn, ReserveIn
+from api.problems import PROBLEMS, problem_body
 from api.settings import ApiKey, ApiSettings, parse_keys
 
 
@@ -43,68 +44,57 @@ def test_problem_body_is_rfc9457_shaped():
 def test_settings_keys_from_env_and_their_errors(tmp_path):
     keys = {"secret-checkout": {"name": "shop", "scopes": ["checkout"], "rate": 5}}
     s = ApiSettings.from_env({"ALLOCATOR_API_KEYS": json.dumps(keys), "ALLOCATOR_API_RATE": "7"})
-    assert s.keys["secret-checkout"] == ApiKey("shop", frozenset({"checkout"}), 5, None)
+    assert s.keys["secret-checkout"] == ApiKey("shop", frozenset({"checkout"}), 5, None, 0.0)
     assert s.rate_per_s == 7.0 and not s.dev_keys
     path = tmp_path / "keys.json"
     path.write_text(json.dumps(keys))
     assert ApiSettings.from_env({"ALLOCATOR_API_KEYS": f"@{path}"}).keys.keys() == keys.keys()
     assert ApiSettings.from_env({}).dev_keys
     with pytest.raises(errors.InvalidRequest, match="unknown scopes"):
-        parse_keys({"secret-123": {"scopes": ["root"]}})
+        parse_keys({"secret-123": {"name": "a", "scopes": ["root"]}})
     with pytest.raises(errors.InvalidRequest, match="8 characters"):
-        parse_keys({"short": {"scopes": ["read"]}})
+        parse_keys({"short": {"name": "a", "scopes": ["read"]}})
     with pytest.raises(errors.InvalidRequest, match="non-empty"):
         parse_keys([])
 
 
-@pytest.fixture
-def redis(tmp_path):
-    from allocator.storage import EmbeddedRedis, connect
-
-    server = EmbeddedRedis(tmp_path)
-    yield connect(server.url)
-    server.stop()
-
-
-def test_idempotency_first_replay_mismatch_in_flight_and_retryable(redis):
-    store = IdempotencyStore(redis, "t", ttl_s=60)
-    fp = store.fingerprint("POST", "/v1/x", {"a": 1})
-    assert store.fingerprint("POST", "/v1/x", {"a": 1}) == fp
-    assert store.begin("k", "key-1", fp) is None
-    with pytest.raises(Problem) as busy:
-        store.begin("k", "key-1", fp)
-    assert busy.value.code == "idempotency_in_flight"
-    store.finish("k", "key-1", fp, 201, {"id": "r1"})
-    replay = store.begin("k", "key-1", fp)
-    assert (replay.status, replay.body) == (201, {"id": "r1"})
-    with pytest.raises(Problem) as other:
-        store.begin("k", "key-1", store.fingerprint("POST", "/v1/x", {"a": 2}))
-    assert other.value.code == "idempotency_mismatch"
-    assert store.begin("other-owner", "key-1", fp) is None  # keys are per API key
-    assert 0 < redis.ttl("t:idem:k:key-1") <= 60
-    for status in (503, 429):  # a retryable failure frees the key
-        assert store.begin("k", f"key-{status}", fp) is None
-        store.finish("k", f"key-{status}", fp, status, {})
-        assert store.begin("k", f"key-{status}", fp) is None
-    with pytest.raises(Problem):
-        store.check_key("")
-    with pytest.raises(Problem):
-        store.check_key("x" * 300)
+def test_a_key_needs_its_own_name_and_errors_never_show_its_secret():
+    with pytest.raises(errors.InvalidRequest) as nameless:
+        parse_keys({"super-secret-1": {"scopes": ["read"]}})
+    assert "name" in nameless.value.message and "super-secret" not in nameless.value.message
+    with pytest.raises(errors.InvalidRequest, match="share this name"):
+        parse_keys({"secret-one-1": {"name": "shop", "scopes": ["read"]},
+                    "secret-two-2": {"name": "shop", "scopes": ["read"]}})
+    with pytest.raises(errors.InvalidRequest, match="max_share"):
+        parse_keys({"secret-one-1": {"name": "shop", "scopes": ["read"], "max_share": 2}})
+    keys = parse_keys({"secret-one-1": {"name": "shop", "scopes": ["read"]}}, max_share=0.2)
+    assert keys["secret-one-1"].max_share == 0.2
+    ring = KeyRing(keys)
+    assert ring.lookup("secret-one-1").name == "shop" and ring.lookup("secret-one-2") is None
 
 
-def test_token_bucket_limits_and_refills(redis):
-    limiter = RateLimiter(redis, "t", rate_per_s=1000, burst=3)
-    slow = ApiKey("slow", frozenset({"read"}), rate=0.5, burst=2)
-    limiter.take(slow)
-    limiter.take(slow)
-    with pytest.raises(Problem) as err:
-        limiter.take(slow)
-    assert err.value.code == "rate_limited" and err.value.details["retry_after_s"] > 0
-    fast = ApiKey("fast", frozenset({"read"}))
-    for _ in range(3):
-        limiter.take(fast)
-    with pytest.raises(Problem):
-        limiter.take(fast)
-    off = ApiKey("off", frozenset({"read"}), rate=0)
-    for _ in range(50):
-        limiter.take(off)
+def test_request_costs_grow_with_routing_work():
+    def order(n, routed=True, **kw):
+        lines = [{"sku": f"S{i}", "qty": 1, **({} if routed else {"warehouse": "W"})}
+                 for i in range(n)]
+        return ReserveIn.model_validate({"lines": lines, **kw})
+
+    assert cost.of_order(order(1, routed=False)) == 1
+    assert cost.of_order(order(1, destination="1")) == 1
+    assert cost.of_order(order(5, destination="1")) == 3
+    assert cost.of_order(order(5, destination="1", allow_substitutes=True)) == 4
+    batch = BatchIn.model_validate({"orders": [
+        {"lines": [{"sku": "A", "qty": 1, "warehouse": "W"}]} for _ in range(100)]})
+    assert cost.of_batch(batch) == pytest.approx(10)
+    assert cost.of_bulk(5000) == 100 and cost.of_bulk(3) == 1
+
+
+def test_bodies_refuse_coerced_values():
+    from pydantic import ValidationError
+
+    for bad in ('{"lines":[{"sku":"A","qty":"5"}]}', '{"lines":[{"sku":"A","qty":true}]}',
+                '{"lines":[{"sku":"A","qty":1}],"ttl_s":0.0001}',
+                '{"lines":[{"sku":"A","qty":1}],"hard_promise":"yes"}'):
+        with pytest.raises(ValidationError):
+            ReserveIn.model_validate_json(bad)
+    assert ReserveIn.model_validate_json('{"lines":[{"sku":"A","qty":1}],"ttl_s":1}').ttl_s == 1

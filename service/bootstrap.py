@@ -1,0 +1,105 @@
+"""Wire the service layer in an API process: Ray (control), the shards' data plane,
+Redis (records, first answers, kill switch, rate limits), catalog, network, planner."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from actors import NAMESPACE
+from actors.client import ShardClient
+from actors.wire import wire_token
+from allocator.catalog import Catalog
+from allocator.errors import AllocatorError
+from routing import Network, demo_network
+from service.admin import Admin
+from service.batches import Batches
+from service.checkout import Checkout, Settings
+from service.ids import Ids
+from service.inventory import Inventory
+from service.killswitch import KillSwitch
+from service.planner import RoutedPlanner
+from storage.coalesce import Coalescer
+from storage.killswitch import KillSwitchStore
+from storage.ratelimit import TokenLeases
+from storage.records import Records
+
+
+@dataclass
+class ServiceConfig:
+    redis_url: str
+    ray_address: str = "auto"
+    prefix: str = "alloc"
+    hold_ttl_s: float = 600.0
+    answer_ttl_s: int = 24 * 3600
+    network_path: str = ""
+    customer_cap: int = 0
+    checkout: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Services:
+    checkout: Checkout
+    batches: Batches
+    inventory: Inventory
+    admin: Admin
+    catalog: Catalog
+    client: ShardClient
+    redis: Coalescer
+    limiter: TokenLeases
+    kill: KillSwitch
+
+    async def close(self) -> None:
+        await self.kill.stop()
+        await self.client.close()
+        await self.redis.client.aclose()
+
+
+def connect_ray(address: str) -> None:
+    """Join the running cluster as a driver (idempotent)."""
+    if not ray.is_initialized():
+        keep = signal.getsignal(signal.SIGTERM)  # ray.init replaces the server's handler
+        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR",
+                 log_to_driver=False)
+        if keep is not None:
+            signal.signal(signal.SIGTERM, keep)
+
+
+def async_redis(url: str) -> aioredis.Redis:
+    """An asyncio client that fails fast when Redis is down (the caller answers 503)."""
+    return aioredis.from_url(url, max_connections=64, socket_timeout=2.0,
+                             socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1),
+                             health_check_interval=10)
+
+
+async def connect(config: ServiceConfig) -> Services:
+    connect_ray(config.ray_address)
+    redis = Coalescer(async_redis(config.redis_url))
+    raw = await redis.run("GET", f"{config.prefix}:catalog")
+    if raw is None:
+        raise AllocatorError("no catalog in Redis: start the cluster with 'allocator serve'")
+    catalog = Catalog.from_dict(json.loads(raw))
+    key = f"{config.prefix}:secret"
+    await redis.run("SET", key, os.urandom(32), "NX")
+    secret = bytes(await redis.run("GET", key))
+    client = await ShardClient.connect(wire_token(secret))
+    network = Network.load(config.network_path) if config.network_path else demo_network()
+    planner = RoutedPlanner(network, catalog, client.warehouses)
+    kill = KillSwitch(KillSwitchStore(redis, config.prefix))
+    await kill.start()
+    records = Records(redis, config.prefix, config.answer_ttl_s)
+    settings = Settings(hold_ttl_ms=int(config.hold_ttl_s * 1000),
+                        customer_cap=config.customer_cap, **config.checkout)
+    caps = {s.id: s.max_per_customer for s in catalog.skus
+            if getattr(s, "max_per_customer", 0)}
+    checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps)
+    return Services(checkout, Batches(checkout), Inventory(client, checkout), Admin(client, catalog, kill, redis),
+                    catalog, client, redis, TokenLeases(redis, config.prefix), kill)
