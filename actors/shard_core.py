@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from allocator.errors import UnknownHold
 from allocator.ledger import Ledger
 from allocator.ops import BatchResult, Code, OpBatch, OpKind
 from allocator.storage import EventLog, Journal, StorageUnavailable, stream_id_min
@@ -38,6 +39,10 @@ class ShardConfig:
     capacity: int = 1 << 16
     events: bool = True
     max_events_per_publish: int = 20_000
+    # Retention: idempotency records and finished holds older than this are forgotten
+    # (ALLOCATOR_IDEMPOTENCY_RETENTION_S), checked every retention_every_ms.
+    retention_ms: int = 24 * 3600 * 1000
+    retention_every_ms: int = 60_000
 
 
 class ShardUnavailable(StorageUnavailable):
@@ -67,6 +72,7 @@ class ShardCore:
         self.outbox: deque[tuple[str, dict]] = deque()
         self.demand = np.zeros((config.demand_window_s, len(self.sku_ids)), np.int64)
         self.demand_slot = 0
+        self.last_forget: int | None = None  # clock of the last retention pass
         self.stats = {"batches": 0, "holds_ok": 0, "holds_refused": 0, "replays": 0,
                       "recoveries": 0, "journal_ms": 0.0}
         self.recover()
@@ -78,12 +84,15 @@ class ShardCore:
         t0 = time.perf_counter()
         with self.lock:
             self.ledger = None
+            self.last_forget = None
             snap, entries = self.journal.load()
             if snap is None:
                 ledger = Ledger(self.sku_ids, self.warehouse_ids, capacity=self.config.capacity)
             else:
                 ledger = Ledger.from_snapshot(snap, capacity=self.config.capacity)
                 self.epoch = int(snap.get("epoch", 0))
+                last_forget = snap.get("last_forget", -1)
+                self.last_forget = None if last_forget < 0 else int(last_forget)
             last = "0-0"
             for entry_id, record in entries:
                 self._replay(ledger, record)
@@ -110,6 +119,9 @@ class ShardCore:
         elif kind == "accept":
             ledger.set_accepting(record["sku"], bool(record["on"]))
             self.epoch = max(self.epoch, int(record["epoch"]))
+        elif kind == "forget":
+            ledger.forget_before(int(record["before"]))
+            self.last_forget = int(record["now"])
         else:
             raise RuntimeError(f"{self.name}: unknown journal record {kind!r}")
 
@@ -188,17 +200,36 @@ class ShardCore:
         np.add.at(self.demand[slot], rows, 1)
 
     def expire_due(self) -> int:
-        """The expiry sweep: expire due holds and journal it; returns how many."""
+        """The expiry sweep: expire due holds and journal it; returns how many. Also
+        runs retention when it is due (:meth:`forget_due`)."""
         with self.lock:
             ledger = self._ready()
             now = self.clock()
-            due = ledger.pending_holds()
-            if not (ledger.holds["expires"][due] <= now).any():
-                return 0
-            expired = ledger.expire(now)
-            self._journal({"t": "x", "now": now, "ids": expired})
-            self._maybe_snapshot(ledger)
+            expired = np.zeros(0, np.int64)
+            if ledger.has_due(now):
+                expired = ledger.expire(now)
+                self._journal({"t": "x", "now": now, "ids": expired})
+                self._maybe_snapshot(ledger)
+            self.forget_due()
             return len(expired)
+
+    def forget_due(self, force: bool = False) -> dict[str, int] | None:
+        """Retention, at most every ``retention_every_ms`` (or now with ``force``):
+        forget idempotency records and compact finished holds older than
+        ``retention_ms``. Journaled before it is applied, so replay forgets at the
+        same point. Returns what was dropped, or None when not due."""
+        with self.lock:
+            ledger = self._ready()
+            now = self.clock()
+            if (not force and self.last_forget is not None
+                    and now - self.last_forget < self.config.retention_every_ms):
+                return None
+            before = now - self.config.retention_ms
+            self._journal({"t": "forget", "now": now, "before": before})
+            self.last_forget = now
+            dropped = ledger.forget_before(before)
+            self._maybe_snapshot(ledger)
+            return dropped
 
     def receive_stock(self, qty: np.ndarray) -> None:
         with self.lock:
@@ -223,6 +254,7 @@ class ShardCore:
             ledger = self._ready()
             snap = ledger.snapshot()
             snap["epoch"] = self.epoch
+            snap["last_forget"] = -1 if self.last_forget is None else self.last_forget
             keep = self.last_id
             if self.events is not None:
                 keep = stream_id_min(keep, self.events.cursor(self.name))
@@ -269,10 +301,11 @@ class ShardCore:
             ledger = self._ready()
             out: list[dict[str, Any] | None] = []
             for hid in hold_ids:
-                if not 0 <= hid < ledger.holds.size:
+                try:
+                    v = ledger.hold_view(hid)
+                except UnknownHold:  # never taken here, or finished and compacted away
                     out.append(None)
                     continue
-                v = ledger.hold_view(hid)
                 out.append({"hold_id": hid, "state": v.state.name.lower(),
                             "created_ms": v.created_ms, "expires_ms": v.expires_ms,
                             "lines": [list(x) for x in v.lines]})
@@ -300,6 +333,7 @@ class ShardCore:
             return {"name": self.name, "skus": len(self.sku_ids), "epoch": self.epoch,
                     "ready": led is not None,
                     "pending_holds": int(len(led.pending_holds())) if led else None,
+                    "tables": led.sizes() if led else None,
                     "journal_last_id": self.last_id, "outbox": len(self.outbox),
                     **self.stats}
 

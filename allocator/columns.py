@@ -26,6 +26,10 @@ class Columns:
     def names(self) -> list[str]:
         return list(self._data)
 
+    @property
+    def capacity(self) -> int:
+        return int(next(iter(self._data.values())).shape[0])
+
     def append(self, n: int, **values: np.ndarray | int) -> int:
         """Append ``n`` rows (every column given, arrays of length n or scalars).
 
@@ -45,13 +49,37 @@ class Columns:
         self.size = end
         return start
 
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the rows where ``mask`` is true, in order, in place (the capacity
+        stays: appends after a compaction still never reallocate)."""
+        m = int(np.count_nonzero(mask))
+        for arr in self._data.values():
+            arr[:m] = arr[: self.size][mask]
+        self.size = m
+
+    def drop_prefix(self, k: int) -> None:
+        """Drop the first ``k`` rows in place (the rest move down)."""
+        k = min(max(0, int(k)), self.size)
+        if k == 0:
+            return
+        m = self.size - k
+        for arr in self._data.values():
+            arr[:m] = arr[k: self.size].copy()
+        self.size = m
+
     def to_dict(self) -> dict[str, np.ndarray]:
         return {name: self[name].copy() for name in self._data}
 
     @classmethod
-    def from_dict(cls, arrays: Mapping[str, np.ndarray], capacity: int = 1024) -> "Columns":
+    def from_dict(cls, arrays: Mapping[str, np.ndarray], capacity: int = 1024,
+                  dtypes: Mapping[str, np.dtype | type] | None = None) -> "Columns":
+        """A table holding ``arrays``. With ``dtypes``, the table has exactly those
+        columns: missing ones (an older snapshot) are filled with zeros, unknown ones
+        are dropped."""
         n = len(next(iter(arrays.values()))) if arrays else 0
-        table = cls({k: v.dtype for k, v in arrays.items()}, capacity=max(2 * n, capacity))
+        if dtypes is None:
+            dtypes = {k: v.dtype for k, v in arrays.items()}
+        table = cls(dtypes, capacity=max(2 * n, capacity))
         if n:
-            table.append(n, **arrays)
+            table.append(n, **{k: arrays.get(k, 0) for k in dtypes})
         return table

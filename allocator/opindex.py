@@ -3,6 +3,9 @@
 Idempotency needs "have I seen these 4,096 op ids?" and "remember them" per batch.
 A Python dict pays for a boxed int and a pointer chase per key; this table does
 both steps as a few vectorised gathers and scatters (linear probing, load ≤ 1/2).
+
+Removal (retention) leaves a tombstone: probes walk past it, inserts never reuse it,
+and the table is rebuilt at the same size once tombstones take too many slots.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 _EMPTY = -1
+_TOMB = -2  # a removed key: never equal to a key (keys are ≥ 0), never empty
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _U64 = (1 << 64) - 1
 
@@ -21,10 +25,11 @@ class OpIndex:
         """``capacity`` is the number of keys expected; the table gets twice the slots."""
         bits = max(4, int(2 * capacity - 1).bit_length())
         self._alloc(bits)
-        self.size = 0
+        self.size = 0  # live keys
 
     def _alloc(self, bits: int) -> None:
         self._bits = bits
+        self._used = 0  # live keys + tombstones: what probing sees as occupied
         self._mask = (1 << bits) - 1
         self._keys = np.full(1 << bits, _EMPTY, np.int64)
         self._vals = np.full(1 << bits, 0, np.int64)
@@ -67,7 +72,7 @@ class OpIndex:
     def insert_if_all_new(self, keys: np.ndarray, vals: np.ndarray) -> bool:
         """Insert distinct keys unless one is already present (then change nothing and
         return False). One probe pass: insertion starts where the lookup's probes ended."""
-        if 2 * (self.size + len(keys)) > len(self._keys):
+        if 2 * (self._used + len(keys)) > len(self._keys):
             self._rehash(self.size + len(keys))
         pos = self._home(keys)
         k, v, done_k, done_v, done_p = keys, vals, [], [], []
@@ -86,14 +91,16 @@ class OpIndex:
         else:
             self._place(np.concatenate(done_k), np.concatenate(done_v), np.concatenate(done_p))
         self.size += len(keys)
+        self._used += len(keys)
         return True
 
     def insert(self, keys: np.ndarray, vals: np.ndarray) -> None:
         """Insert keys that are absent and distinct from each other (caller checks)."""
-        if 2 * (self.size + len(keys)) > len(self._keys):
+        if 2 * (self._used + len(keys)) > len(self._keys):
             self._rehash(self.size + len(keys))
         self._place(keys, vals)
         self.size += len(keys)
+        self._used += len(keys)
 
     def set(self, key: int, val: int) -> None:
         """Insert one absent key."""
@@ -111,15 +118,56 @@ class OpIndex:
             lost = ~won
             k, v, pos = k[lost], v[lost], (pos[lost] + 1) & self._mask
 
+    def _find(self, keys: np.ndarray) -> np.ndarray:
+        """Slot of every key (-1 where absent), vectorised."""
+        out = np.full(len(keys), -1, np.int64)
+        todo = np.arange(len(keys))
+        k = keys
+        pos = self._home(keys)
+        while todo.size:
+            slot = self._keys[pos]
+            hit = slot == k
+            if hit.any():
+                out[todo[hit]] = pos[hit]
+            more = ~hit & (slot != _EMPTY)
+            todo, k, pos = todo[more], k[more], (pos[more] + 1) & self._mask
+        return out
+
+    def remove(self, keys: np.ndarray, vals: np.ndarray | None = None) -> int:
+        """Remove the given keys (those absent, or, with ``vals``, mapped to another
+        value, are left alone); returns how many were removed."""
+        keys = np.asarray(keys, np.int64)
+        ok = keys >= 0
+        if vals is not None:
+            vals = np.asarray(vals, np.int64)[ok]
+        keys = keys[ok]
+        if not keys.size:
+            return 0
+        pos = self._find(keys)
+        found = pos >= 0
+        if vals is not None:
+            found &= self._vals[np.where(found, pos, 0)] == vals
+        pos = np.unique(pos[found])
+        self._keys[pos] = _TOMB
+        self.size -= len(pos)
+        if 4 * (self._used - self.size) > len(self._keys):  # too many tombstones
+            self._rehash(self.size)
+        return len(pos)
+
     def _rehash(self, need: int) -> None:
+        """Rebuild without tombstones; grow (never shrink) so that ``need`` keys fill
+        at most 3/8 of the slots, leaving room before the next rebuild."""
         keys, vals = self.items()
-        bits = max(self._bits + 1, int(2 * need - 1).bit_length())
+        bits = max(self._bits, int(2 * need - 1).bit_length())
+        if 8 * need > 3 * (1 << bits):
+            bits += 1
         self._alloc(bits)
         self._place(keys, vals)
+        self._used = len(keys)
 
     def items(self) -> tuple[np.ndarray, np.ndarray]:
         """All (keys, values), in table order."""
-        used = self._keys != _EMPTY
+        used = self._keys >= 0
         return self._keys[used].copy(), self._vals[used].copy()
 
     @classmethod

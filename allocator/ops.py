@@ -45,6 +45,11 @@ class Code(IntEnum):
     ILLEGAL = 6  # illegal state transition; detail = the hold's current state
     STALE_VERSION = 7  # sync version not newer; value = the applied version
     MOVED = 8  # a line's SKU no longer takes holds on this shard; detail = line index
+    # Anti-scalping limits of a HOLD (recorded for idempotency, like INSUFFICIENT):
+    CUSTOMER_LIMIT = 9  # value = units this customer may still take of the line's SKU,
+    #                     detail = the line's index
+    SHARE_LIMIT = 10  # value = units this owner may still hold of the line's SKU,
+    #                   detail = the line's index
 
 
 class HoldState(IntEnum):
@@ -147,7 +152,9 @@ class OpBatch:
         """The wire and journal form: one array per field (limit columns only when
         some op carries a limit)."""
         cols = {f: getattr(self, f) for f in OP_FIELDS + LINE_FIELDS}
-        if self.limited or self.owner.any():  # type: ignore[union-attr]
+        if (self.limited or self.owner.any()  # type: ignore[union-attr]
+                or self.l_cap.any()):  # type: ignore[union-attr]
+            # (a cap alone changes the op's fingerprint: it must reach the journal too)
             cols.update({f: getattr(self, f) for f in LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS})
         return cols
 

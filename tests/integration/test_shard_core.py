@@ -103,3 +103,29 @@ def test_redis_down_refuses_and_loses_nothing_acknowledged(tmp_path):
         assert again["code"][0] == Code.OK and not again["replayed"][0]
     finally:
         server.stop()
+
+
+def test_limits_survive_a_restart_exactly(redis_client, prefix):
+    """Anti-scalping counts are rebuilt from snapshot + journal; a limited op replays
+    after a restart (its limit columns, even a lone cap, reached the journal)."""
+    clock = Clock()
+    core = make(redis_client, prefix, clock, snapshot_every_records=2)
+    core.receive_stock(np.full(6, 20))
+    b = (BatchBuilder().hold(1, [(0, 3)], 60_000, customer=5, caps=[4])
+         .hold(2, [(1, 2)], 60_000, customer=5, caps=[4])  # same SKU A: 3 + 2 > 4
+         .hold(3, [(2, 2)], 60_000, owner=8, share_bp=1000)  # 10 % of B's 40: 4
+         .hold(4, [(3, 3)], 60_000, owner=8, share_bp=1000)
+         .hold(5, [(4, 1)], 60_000, caps=[9]))  # a cap without a customer
+    first = core.apply(b.build(0).to_columns(), 0)
+    assert [Code(c) for c in first["code"]] == [Code.OK, Code.CUSTOMER_LIMIT, Code.OK,
+                                                Code.SHARE_LIMIT, Code.OK]
+    assert first["value"][1] == 1 and first["value"][3] == 2
+    core.apply(BatchBuilder().commit(6, int(first["value"][0])).build(0).to_columns(), 0)
+    counts = core.ledger.limit_counts()
+    assert counts == ({(5, 0): 3}, {(8, 1): 2})
+    again = make(redis_client, prefix, clock, snapshot_every_records=2)  # a restart
+    assert again.ledger.limit_counts() == counts
+    replay = again.apply(b.build(0).to_columns(), 0)
+    assert replay["replayed"].all()
+    assert np.array_equal(replay["code"], first["code"])
+    assert np.array_equal(replay["value"], first["value"])

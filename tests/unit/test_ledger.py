@@ -211,10 +211,10 @@ def test_same_op_id_with_another_payload_is_a_conflict(ledger):
         ledger.restock(10, "A", "W1", 4, 0)
 
 
-def test_forget_ops_before_drops_old_idempotency_records(ledger):
+def test_forget_before_drops_old_idempotency_records(ledger):
     ledger.hold(10, [("A", "W1", 1)], 0, TTL)
     ledger.hold(11, [("A", "W1", 1)], 5000, TTL)
-    assert ledger.forget_ops_before(1000) == 4  # three restocks at t=0 and op 10
+    assert ledger.forget_before(1000)["ops"] == 4  # three restocks at t=0 and op 10
     assert ledger.hold(10, [("A", "W1", 1)], 6000, TTL) == 2  # a new hold now
 
 

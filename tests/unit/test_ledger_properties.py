@@ -159,8 +159,26 @@ TestLedgerMachine = LedgerMachine.TestCase
 
 # ---------------------------------------------------------------- batch ≡ sequential
 
+NO_LIMITS = (0, 0, 0)
+customers = st.sampled_from([0, 0, 0, 1, 2, -1])  # -1: invalid
+owners = st.sampled_from([0, 0, 3, 4])
+shares = st.sampled_from([0, 0, 0, 2500, 10_001])  # 10_001: invalid
+caps_ = st.sampled_from([0, 0, 3, 5, -1])  # -1: invalid
+
+
 @st.composite
 def op_rows(draw):
+    """One op as (kind, op_id, hold_id, arg, cells, qtys, (customer, owner, share_bp),
+    caps), biased to single-line holds; holds sometimes carry anti-scalping limits."""
+    kind, op_id, hold_id, arg, cs, qs = draw(plain_op_rows())
+    if kind != OpKind.HOLD or draw(st.booleans()):
+        return kind, op_id, hold_id, arg, cs, qs, NO_LIMITS, [0] * len(cs)
+    limits = (draw(customers), draw(owners), draw(shares))
+    return kind, op_id, hold_id, arg, cs, qs, limits, [draw(caps_) for _ in cs]
+
+
+@st.composite
+def plain_op_rows(draw):
     """One op as (kind, op_id, hold_id, arg, cells, qtys), biased to single-line holds."""
     kind = draw(st.sampled_from([OpKind.HOLD] * 6 + [OpKind.COMMIT, OpKind.RELEASE,
                                                      OpKind.SHIP, OpKind.CANCEL,
@@ -180,25 +198,31 @@ def op_rows(draw):
 
 
 def build_batch(rows, now):
-    starts, counts, lc, lq = [], [], [], []
-    for _, _, _, _, cs, qs in rows:
+    starts, counts, lc, lq, caps = [], [], [], [], []
+    for _, _, _, _, cs, qs, _, cap in rows:
         starts.append(len(lc))
         counts.append(len(cs))
         lc += cs
         lq += qs
+        caps += cap
     return OpBatch(
         kind=np.array([r[0] for r in rows], np.uint8),
         op_id=np.array([r[1] for r in rows], np.int64),
         hold_id=np.array([r[2] for r in rows], np.int64),
         arg=np.array([r[3] for r in rows], np.int64),
         line_start=np.array(starts, np.int64), line_count=np.array(counts, np.int64),
-        l_cell=np.array(lc, np.int64), l_qty=np.array(lq, np.int64), now_ms=now)
+        l_cell=np.array(lc, np.int64), l_qty=np.array(lq, np.int64), now_ms=now,
+        customer=np.array([r[6][0] for r in rows], np.int64),
+        owner=np.array([r[6][1] for r in rows], np.int64),
+        share_bp=np.array([r[6][2] for r in rows], np.int64),
+        l_cap=np.array(caps, np.int64))
 
 
 def assert_same_state(a: Ledger, b: Ledger) -> None:
     sa, sb = a.snapshot(), b.snapshot()
     for name in sa["stock"]:
         assert np.array_equal(sa["stock"][name], sb["stock"][name]), name
+    assert a.limit_counts() == b.limit_counts()
     for table in ("holds", "lines", "results", "drift"):
         for col in sa[table]:
             assert np.array_equal(sa[table][col], sb[table][col]), (table, col)
@@ -222,9 +246,10 @@ def test_batch_apply_equals_one_at_a_time(stock, batches, gaps, closed):
     now = 0
     for rows, gap in zip(batches, gaps):
         got = vec.apply(build_batch(rows, now))
-        for i, (kind, op_id, hold_id, arg, cs, qs) in enumerate(rows):
+        for i, (kind, op_id, hold_id, arg, cs, qs, (cust, own, share), caps) in enumerate(rows):
             want = ref.apply_one(kind, op_id, hold_id, arg, np.array(cs, np.int64),
-                                 np.array(qs, np.int64), now)
+                                 np.array(qs, np.int64), now, customer=cust, owner=own,
+                                 share_bp=share, caps=np.array(caps, np.int64))
             assert got.row(i) == want, (i, rows[i])
         now += gap
         assert np.array_equal(vec.expire(now), ref.expire(now))
