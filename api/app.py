@@ -7,6 +7,7 @@ metrics), health, Prometheus metrics, problem types, and the /v1 routers.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -25,6 +26,11 @@ from api.spec import problems_for
 from service.bootstrap import ServiceConfig, Services, connect
 
 log = logging.getLogger("allocator.api")
+# FastAPI ≥ 0.165 asks OpenTelemetry on every request whether it is configured: we
+# export Prometheus metrics instead, so that per-request check is switched off.
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {})
 DESCRIPTION = """Route and reserve inventory at flash-sale load.
 
 * **route** quotes the cheapest, fastest plan for an order (nothing is held);
@@ -124,7 +130,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             await services.close()
 
     app = FastAPI(title="allocator", version="1.0.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, **_NO_TELEMETRY)
     app.state.settings = settings
     app.state.keyring = KeyRing(settings.keys)
     problems.install(app)

@@ -1,34 +1,36 @@
-"""``allocator bench api``: reserve → commit over HTTP against a bare FastAPI endpoint.
+"""``allocator bench api``: reserve → commit over HTTP against two baselines.
 
 One run starts a local cluster (Ray, embedded Redis, directory, 2 shards), seeds
-plenty of stock, then serves two uvicorn processes with the same settings (workers,
+plenty of stock, then serves three uvicorn processes with the same settings (workers,
 log level, default loop and HTTP parser):
 
 * the allocator API (``api.app:create_app``), joined to that cluster;
-* the baseline, :func:`echo_app`: one ``GET /echo`` returning a fixed JSON.
+* the echo baseline, :func:`echo_app`: one ``GET /echo`` returning a fixed JSON;
+* the peer baseline, :func:`peer_app`: the flash-sale endpoint most teams write
+  (async FastAPI, pydantic body and ``Header`` parameters, an idempotency ``SET NX``
+  and one ``redis.asyncio`` EVALSHA check-and-decrement per request) on the same Redis.
 
-The same load generator drives both: ``clients`` processes, each an asyncio loop (uvloop
-when installed) holding ``connections / clients`` keep-alive HTTP/1.1 connections with
-hand-written requests (closed loop: a connection sends its next request when the last
-answer is in). After a warm-up, ``seconds`` of each kind of load -- echo, reserve →
-commit routed (the server plans the order), reserve → commit pre-routed (the line names
-its warehouse) -- run interleaved in ``rounds`` slices (echo, routed, pre-routed, echo,
-...), so that both servers see the same machine; then a batch phase posts
-``batch_orders`` single-line pre-routed orders per request. A rate is per connection
+The same load generator drives them all: ``clients`` processes, each an asyncio loop
+(uvloop when installed) holding ``connections / clients`` keep-alive HTTP/1.1
+connections with hand-written requests (closed loop: a connection sends its next
+request when the last answer is in). After a warm-up, ``seconds`` of each kind of load
+-- echo, peer, reserve → commit routed (the server plans the order), reserve → commit
+pre-routed (the line names its warehouse) -- run interleaved in ``rounds`` slices, so
+that every server sees the same machine; then a bulk phase posts ``batch_orders``
+single-line rows per ``POST /v1/reservations/bulk``. A rate is per connection
 (completions over the time from the common start to its last completion), summed.
 The JSON also gives each server's CPU use (cores) and the generator's, so a saturated
-client would show.
+client would show. With several ``workers`` counts the whole run repeats per count.
 
 Keys (see also the ``definitions`` key of the result):
 
-* ``echo_rps``: HTTP requests/s answered by ``GET /echo``;
-* ``reserve_rps``: HTTP requests/s of the routed reserve → commit mix (both requests
-  count), i.e. like for like with ``echo_rps``; ``reserve_commit_tps`` is
-  reserve → commit transactions/s (half of it);
-* ``ratio`` = ``reserve_rps / echo_rps``;
+* ``echo_rps``, ``peer_rps``: requests/s of the baselines;
+* ``reserve_rps`` (``pre_rps``): HTTP requests/s of the routed (pre-routed) reserve →
+  commit mix, both requests counted; ``reserve_commit_tps`` is transactions/s;
+* ``ratio`` = ``reserve_rps / echo_rps``; ``ratio_vs_peer_routed`` =
+  ``reserve_rps / peer_rps``; ``ratio_vs_peer_pre`` = ``pre_rps / peer_rps``;
 * ``p50_ms``/``p99_ms``: latency of ``POST /v1/reservations`` (routed) at that rate;
-* ``batch_lines_per_s``: lines reserved (status ``reserved``) per second through
-  ``POST /v1/reservations/batch``.
+* ``batch_lines_per_s``: lines reserved per second through the bulk endpoint.
 """
 
 from __future__ import annotations
@@ -49,11 +51,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from api.server import free_port, start_uvicorn, wait_until_ready
 
-TARGET_RATIO = 0.8
-TARGET_P99_MS = 50.0
-TARGET_BATCH_LINES_PER_S = 100_000
 BENCH_KEY = "bench-key-123"
 PINCODES = ("110001", "400001", "560001")
 ECHO_PAYLOAD = {"status": "ok", "service": "echo", "items": [1, 2, 3]}
@@ -75,6 +76,59 @@ def echo_app() -> Any:
     def echo_sync() -> dict[str, Any]:
         """The same in a plain ``def`` (run in the threadpool, like the API's handlers)."""
         return ECHO_PAYLOAD
+
+    return app
+
+
+# ------------------------------------------------------------------------- peer app
+PEER_CHECK_AND_DECREMENT = """
+local left = tonumber(redis.call('GET', KEYS[1]) or '0')
+local want = tonumber(ARGV[1])
+if left < want then return -1 end
+return redis.call('DECRBY', KEYS[1], want)
+"""
+
+
+def peer_stock_key(sku: str, warehouse: str) -> str:
+    return f"peer:stock:{sku}:{warehouse}"
+
+
+class PeerLine(BaseModel):
+    sku: str
+    qty: int
+    warehouse: str
+
+
+class PeerOrder(BaseModel):
+    lines: list[PeerLine]
+
+
+def peer_app() -> Any:
+    """The peer baseline: what most teams build for a flash sale
+    (``uvicorn --factory api.bench:peer_app``): an ``async def`` FastAPI endpoint, the
+    body as a pydantic parameter and the key as a ``Header`` parameter, an idempotency
+    ``SET NX`` and one ``redis.asyncio`` EVALSHA check-and-decrement per request, on
+    the same Redis as the allocator (``REDIS_URL``)."""
+    import redis.asyncio as aioredis
+    from fastapi import FastAPI, Header, HTTPException
+
+    app = FastAPI(title="peer")
+    client = aioredis.from_url(os.environ["REDIS_URL"], max_connections=64)
+    script = client.register_script(PEER_CHECK_AND_DECREMENT)
+
+    @app.get("/echo")
+    async def ready() -> dict[str, Any]:
+        return ECHO_PAYLOAD
+
+    @app.post("/v1/reservations", status_code=201)
+    async def reserve(order: PeerOrder, idempotency_key: str = Header()) -> dict[str, Any]:
+        if not await client.set(f"peer:idem:{idempotency_key}", "1", nx=True, ex=86400):
+            raise HTTPException(409, "Idempotency-Key already used")
+        line = order.lines[0]
+        left = await script(keys=[peer_stock_key(line.sku, line.warehouse)], args=[line.qty])
+        if int(left) < 0:
+            raise HTTPException(409, "sold out")
+        return {"id": idempotency_key, "state": "pending", "lines": [line.model_dump()]}
 
     return app
 
@@ -243,9 +297,20 @@ async def _run_conn(kind: str, p: dict[str, Any], c: int, stats: _Stats,
                     continue
                 stats.ok(c, "commit", t1b, t2)
                 stats.ok(c, "txn", t0, t2)
+            elif kind == "peer":
+                order = {"lines": [{"sku": rng.choice(skus), "qty": 1,
+                                    "warehouse": rng.choice(whs)}]}
+                req = _post("/v1/reservations", json.dumps(order).encode(), host, f"{tag}-{n}")
+                t0 = now()
+                status, _ = await conn.request(req)
+                if status == 201:
+                    stats.ok(c, "peer", t0, now())
+                else:
+                    stats.error("peer", status)
             elif kind == "batch":
                 body = batch_bodies[(c + n) % len(batch_bodies)]
-                req = _post("/v1/reservations/batch", body, host, f"{tag}-{n}")
+                req = _post(p.get("batch_path", "/v1/reservations/bulk"), body, host,
+                            f"{tag}-{n}")
                 t0 = now()
                 status, resp = await conn.request(req)
                 t1 = now()
@@ -382,12 +447,14 @@ def _stop(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=10)
 
 
-def _batch_bodies(skus: list[str], warehouses: list[str], n_orders: int, k: int = 4,
-                  seed: int = 3) -> list[bytes]:
+def _bulk_bodies(skus: list[str], warehouses: list[str], n_orders: int, k: int = 4,
+                 seed: int = 3) -> list[bytes]:
+    """Columnar bodies for ``POST /v1/reservations/bulk``."""
     rng = random.Random(seed)
-    return [json.dumps({"orders": [
-        {"lines": [{"sku": rng.choice(skus), "qty": 1, "warehouse": rng.choice(warehouses)}]}
-        for _ in range(n_orders)]}, separators=(",", ":")).encode() for _ in range(k)]
+    return [json.dumps({"skus": [rng.choice(skus) for _ in range(n_orders)],
+                        "warehouses": [rng.choice(warehouses) for _ in range(n_orders)],
+                        "qty": [1] * n_orders}, separators=(",", ":")).encode()
+            for _ in range(k)]
 
 
 def _figures(phase: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -422,26 +489,59 @@ def _mix(phase: dict[str, Any], echo_rps: float) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------- bench
-def bench_api(connections: int = 32, seconds: float = 10.0, workers: int = 1,
+def _servers(env: dict[str, str], workers: int) -> dict[str, subprocess.Popen]:
+    """The allocator API, the echo baseline and the peer baseline, same settings."""
+    ports = {name: free_port() for name in ("api", "echo", "peer")}
+    procs = {"api": start_uvicorn(ports["api"], env, workers=workers),
+             "echo": start_uvicorn(ports["echo"], env, "api.bench:echo_app", workers),
+             "peer": start_uvicorn(ports["peer"], env, "api.bench:peer_app", workers)}
+    for name, proc in procs.items():
+        proc.port = ports[name]  # type: ignore[attr-defined]
+        wait_until_ready(f"http://127.0.0.1:{ports[name]}", proc, 120,
+                         "/readyz" if name == "api" else "/echo")
+    return procs
+
+
+def _measure(gen: _Generator, procs: dict[str, subprocess.Popen], common: dict[str, Any],
+             connections: int, seconds: float, rounds: int, warmup_s: float,
+             kinds: tuple[str, ...], echo_path: str, tag: str) -> dict[str, Any]:
+    """Interleaved rounds of each kind of load; their merged figures by kind."""
+    server = {"echo": "echo", "peer": "peer", "routed": "api", "pre_routed": "api"}
+    plan = [(kind, dict(common, port=procs[server[kind]].port,  # type: ignore[attr-defined]
+                        tag=f"{tag}-{kind}", echo_path=echo_path), procs[server[kind]].pid)
+            for kind in kinds]
+    if warmup_s > 0:
+        for kind, p, _ in plan:
+            gen.run(kind, dict(p, tag=f"{p['tag']}-warm"), connections, warmup_s)
+    slices: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    for r in range(rounds):
+        for kind, p, pid in plan:
+            slices[kind].append(gen.run(kind, dict(p, tag=f"{p['tag']}{r}"), connections,
+                                        seconds / rounds, server_pid=pid))
+    return {kind: _merge(parts) for kind, parts in slices.items()}
+
+
+def bench_api(connections: int = 32, seconds: float = 10.0, workers: tuple[int, ...] = (1,),
               clients: int = 1, warmup_s: float = 2.0, rounds: int = 2,
               batch_orders: int = 5_000, batch_connections: int = 2,
               batch_seconds: float | None = None, pre_routed: bool = True,
-              stock_per_cell: int = 100_000, shards: int = 2,
+              stock_per_cell: int = 1_000_000, shards: int = 2,
               sync_echo: bool = False) -> dict[str, Any]:
     """Run every phase and return one JSON-able summary (see the module doc).
 
-    ``seconds`` is the measured time of each kind of load (echo, routed, pre-routed),
-    split into ``rounds`` interleaved slices (echo, routed, pre-routed, echo, ...) so
-    that both sides see the same machine; ``batch_seconds`` (default ``seconds``) is
-    the batch phase. ``sync_echo`` makes the baseline a plain ``def`` endpoint
-    (threadpool) instead of ``async def``."""
+    ``seconds`` is the measured time of each kind of load (echo, peer, routed,
+    pre-routed), split into ``rounds`` interleaved slices so that every server sees the
+    same machine; ``batch_seconds`` (default ``seconds``) is the bulk phase. The main
+    figures are those of the first worker count; the others are under ``by_workers``."""
     import ray
 
     from actors.cluster import Cluster, ClusterConfig
     from actors.shard_core import ShardConfig
     from allocator.catalog import demo_catalog
+    from allocator.storage import connect
 
-    if connections < 1 or seconds <= 0 or workers < 1 or clients < 1 or rounds < 1:
+    workers = tuple(workers) or (1,)
+    if connections < 1 or seconds <= 0 or min(workers) < 1 or clients < 1 or rounds < 1:
         raise ValueError("connections, seconds, workers, clients and rounds must be positive")
     batch_seconds = seconds if batch_seconds is None else batch_seconds
     catalog = demo_catalog()
@@ -450,7 +550,6 @@ def bench_api(connections: int = 32, seconds: float = 10.0, workers: int = 1,
     data_dir = tempfile.mkdtemp(prefix="allocator-bench-api-")
     config = ClusterConfig(data_dir=Path(data_dir), n_shards=shards, num_cpus=2,
                            shard=ShardConfig(capacity=1 << 20))
-    api_proc = echo_proc = None
     gen: _Generator | None = None
     echo_path = "/echo-sync" if sync_echo else "/echo"
     joined = os.environ.pop("RAY_ADDRESS", None)  # always a fresh local cluster
@@ -459,101 +558,118 @@ def bench_api(connections: int = 32, seconds: float = 10.0, workers: int = 1,
     finally:
         if joined is not None:
             os.environ["RAY_ADDRESS"] = joined
+    runs: dict[int, dict[str, Any]] = {}
     try:
         cluster.seed({s: [stock_per_cell] * len(warehouses) for s in skus})
+        redis = connect(cluster.redis_url)
+        pipe = redis.pipeline(transaction=False)
+        for sku in skus:
+            for wh in warehouses:
+                pipe.set(peer_stock_key(sku, wh), stock_per_cell)
+        pipe.execute()
         keys = {BENCH_KEY: {"name": "bench", "scopes": ["checkout", "read"], "rate": 0}}
         env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address,
                    REDIS_URL=cluster.redis_url, ALLOCATOR_API_KEYS=json.dumps(keys),
                    ALLOCATOR_API_RATE="0",
                    ALLOCATOR_API_MAX_BODY_BYTES=str(max(16 << 20, batch_orders * 200)),
                    ALLOCATOR_API_MAX_BATCH_ORDERS=str(max(10_000, batch_orders)))
-        api_port, echo_port = free_port(), free_port()
-        api_proc = start_uvicorn(api_port, env, workers=workers)
-        echo_proc = start_uvicorn(echo_port, env, "api.bench:echo_app", workers)
         gen = _Generator(clients)
-        wait_until_ready(f"http://127.0.0.1:{echo_port}", echo_proc, 120, "/echo")
-        wait_until_ready(f"http://127.0.0.1:{api_port}", api_proc, 120)
-
         common = {"host": "127.0.0.1", "skus": skus, "warehouses": warehouses, "seed": 1}
-        plan: list[tuple[str, dict[str, Any], int]] = [
-            ("echo", dict(common, port=echo_port, tag="echo", echo_path=echo_path),
-             echo_proc.pid),
-            ("routed", dict(common, port=api_port, tag="routed"), api_proc.pid)]
-        if pre_routed:
-            plan.append(("pre_routed", dict(common, port=api_port, tag="pre"), api_proc.pid))
-        if warmup_s > 0:
-            for kind, p, _ in plan:
-                gen.run(kind, dict(p, tag=f"warm-{kind}"), connections, warmup_s)
-        slices: dict[str, list[dict[str, Any]]] = {kind: [] for kind, _, _ in plan}
-        for r in range(rounds):
-            for kind, p, pid in plan:
-                slices[kind].append(gen.run(kind, dict(p, tag=f"{p['tag']}{r}"), connections,
-                                            seconds / rounds, server_pid=pid))
-        phases = {kind: _merge(parts) for kind, parts in slices.items()}
-        bodies = _batch_bodies(skus, warehouses, batch_orders)
-        batch = gen.run("batch", dict(common, port=api_port, tag="batch", batch_bodies=bodies),
-                        batch_connections, batch_seconds, server_pid=api_proc.pid)
+        kinds = ("echo", "peer", "routed") + (("pre_routed",) if pre_routed else ())
+        bodies = _bulk_bodies(skus, warehouses, batch_orders)
+        for w in workers:
+            procs = _servers(env, w)
+            try:
+                phases = _measure(gen, procs, common, connections, seconds, rounds, warmup_s,
+                                  kinds, echo_path, f"w{w}")
+                batch = gen.run("batch", dict(common, port=procs["api"].port,  # type: ignore[attr-defined]
+                                              tag=f"w{w}-bulk", batch_bodies=bodies),
+                                batch_connections, batch_seconds, server_pid=procs["api"].pid)
+            finally:
+                for proc in procs.values():
+                    _stop(proc)
+            runs[w] = _summary(phases, batch, batch_orders, batch_connections, pre_routed)
         audit = cluster.audit()
     finally:
         if gen is not None:
             gen.close()
-        _stop(api_proc)
-        _stop(echo_proc)
         cluster.shutdown()
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    e = _figures(phases["echo"], ("echo",))
-    echo_rps = e["echo_per_s"]
-    routed = _mix(phases["routed"], echo_rps)
-    b = _figures(batch, ("batch",))
-    batch_lines = round(batch["rates"].get("lines", 0.0))
-    result: dict[str, Any] = {
-        "benchmark": "api",
-        "reserve_rps": routed["http_rps"], "echo_rps": echo_rps, "ratio": routed["ratio"],
-        "p50_ms": routed["reserve_p50_ms"], "p99_ms": routed["reserve_p99_ms"],
-        "batch_lines_per_s": batch_lines,
-        "reserve_commit_tps": routed["reserve_commit_tps"],
-        "reserve_mode": "routed",
-        "echo_endpoint": "def" if sync_echo else "async def",
-        "routed": routed,
-    }
-    if pre_routed:
-        result["pre_routed"] = _mix(phases["pre_routed"], echo_rps)
-    result["echo"] = {"rps": echo_rps, "p50_ms": e["echo_p50_ms"], "p99_ms": e["echo_p99_ms"],
-                      "requests": phases["echo"]["n"].get("echo", 0),
-                      **{k: v for k, v in e.items() if not k.startswith("echo_")}}
-    result["batch"] = {"orders_per_request": batch_orders, "connections": batch_connections,
-                       "requests": batch["n"].get("batch", 0),
-                       "requests_per_s": b["batch_per_s"],
-                       "request_p50_ms": b["batch_p50_ms"], "request_p99_ms": b["batch_p99_ms"],
-                       **{k: v for k, v in b.items() if not k.startswith("batch_")}}
-    p99 = routed["reserve_p99_ms"]
+    result = {"benchmark": "api", **runs[workers[0]]}
+    if len(workers) > 1:
+        result["by_workers"] = {str(w): {k: v for k, v in r.items()
+                                         if not isinstance(v, dict)} for w, r in runs.items()}
     result.update({
         "audit_ok": audit["ok"], "oversold_units": audit["oversold_units"],
         "connections": connections, "seconds": seconds, "rounds": rounds,
-        "warmup_s": warmup_s, "workers": workers, "client_procs": clients, "shards": shards,
-        "cpu_count": os.cpu_count(), "skus": len(skus), "warehouses": len(warehouses),
+        "warmup_s": warmup_s, "workers": workers[0], "client_procs": clients,
+        "shards": shards, "cpu_count": os.cpu_count(), "skus": len(skus),
+        "warehouses": len(warehouses),
         "definitions": {
             "echo_rps": f"GET {echo_path} on a bare FastAPI app ("
                         f"{'def, threadpool' if sync_echo else 'async def'}, fixed JSON), "
                         "requests/s",
+            "peer_rps": "POST /v1/reservations on the peer baseline (api.bench:peer_app: "
+                        "async FastAPI, pydantic body + Header parameters, one SET NX and "
+                        "one EVALSHA check-and-decrement on the same Redis), requests/s",
             "reserve_rps": "HTTP requests/s of the routed reserve -> commit mix: "
                            "POST /v1/reservations {lines, destination} then "
                            "POST /v1/reservations/{id}/commit, both counted",
-            "reserve_commit_tps": "completed routed reserve -> commit transactions/s",
+            "pre_rps": "the same with pre-routed lines (each names its warehouse)",
             "ratio": "reserve_rps / echo_rps",
+            "ratio_vs_peer_pre": "pre_rps / peer_rps",
+            "ratio_vs_peer_routed": "reserve_rps / peer_rps",
             "p50_ms, p99_ms": "latency of POST /v1/reservations (routed) at that load",
-            "batch_lines_per_s": "lines reserved/s via POST /v1/reservations/batch "
-                                 "(single-line pre-routed orders, the bulk path)",
+            "batch_lines_per_s": "lines reserved/s via POST /v1/reservations/bulk "
+                                 f"({batch_orders} single-line pre-routed rows per request)",
             "server_cpu_cores": "CPU seconds of that server process per wall second",
             "load": f"{connections} keep-alive HTTP/1.1 connections, closed loop, "
-                    f"{clients} generator process(es); both servers: uvicorn, "
-                    f"{workers} worker(s), log level warning, default loop/http",
-        },
-        "targets": {
-            "ratio>=0.8": routed["ratio"] is not None and routed["ratio"] >= TARGET_RATIO,
-            "p99_ms<=50": p99 is not None and p99 <= TARGET_P99_MS,
-            "batch_lines_per_s>=100000": batch_lines >= TARGET_BATCH_LINES_PER_S,
+                    f"{clients} generator process(es); every server: uvicorn, "
+                    f"{workers[0]} worker(s), log level warning, default loop/http",
         },
     })
     return result
+
+
+def _summary(phases: dict[str, Any], batch: dict[str, Any], batch_orders: int,
+             batch_connections: int, pre_routed: bool) -> dict[str, Any]:
+    e = _figures(phases["echo"], ("echo",))
+    echo_rps = e["echo_per_s"]
+    peer = _figures(phases["peer"], ("peer",))
+    peer_rps = peer["peer_per_s"]
+    routed = _mix(phases["routed"], echo_rps)
+    pre = _mix(phases["pre_routed"], echo_rps) if pre_routed else None
+    b = _figures(batch, ("batch",))
+    batch_lines = round(batch["rates"].get("lines", 0.0))
+    ratio_pre = round(pre["http_rps"] / peer_rps, 3) if pre and peer_rps else None
+    ratio_routed = round(routed["http_rps"] / peer_rps, 3) if peer_rps else None
+    out: dict[str, Any] = {
+        "reserve_rps": routed["http_rps"], "pre_rps": pre["http_rps"] if pre else None,
+        "echo_rps": echo_rps, "peer_rps": peer_rps, "ratio": routed["ratio"],
+        "ratio_vs_peer_pre": ratio_pre, "ratio_vs_peer_routed": ratio_routed,
+        "p50_ms": routed["reserve_p50_ms"], "p99_ms": routed["reserve_p99_ms"],
+        "batch_lines_per_s": batch_lines, "reserve_commit_tps": routed["reserve_commit_tps"],
+        "reserve_mode": "routed", "routed": routed,
+    }
+    if pre:
+        out["pre_routed"] = pre
+    out["echo"] = {"rps": echo_rps, "p50_ms": e["echo_p50_ms"], "p99_ms": e["echo_p99_ms"],
+                   "requests": phases["echo"]["n"].get("echo", 0),
+                   **{k: v for k, v in e.items() if not k.startswith("echo_")}}
+    out["peer"] = {"rps": peer_rps, "p50_ms": peer["peer_p50_ms"],
+                   "p99_ms": peer["peer_p99_ms"], "requests": phases["peer"]["n"].get("peer", 0),
+                   **{k: v for k, v in peer.items() if not k.startswith("peer_")}}
+    out["batch"] = {"orders_per_request": batch_orders, "connections": batch_connections,
+                    "requests": batch["n"].get("batch", 0), "requests_per_s": b["batch_per_s"],
+                    "request_p50_ms": b["batch_p50_ms"], "request_p99_ms": b["batch_p99_ms"],
+                    **{k: v for k, v in b.items() if not k.startswith("batch_")}}
+    p99 = routed["reserve_p99_ms"]
+    out["targets"] = {
+        "ratio_vs_peer_pre>=1.5": ratio_pre is not None and ratio_pre >= 1.5,
+        "ratio_vs_peer_routed>=1.0": ratio_routed is not None and ratio_routed >= 1.0,
+        "ratio>=0.3": routed["ratio"] is not None and routed["ratio"] >= 0.3,
+        "p99_ms<=50": p99 is not None and p99 <= 50.0,
+        "batch_lines_per_s>=200000": batch_lines >= 200_000,
+    }
+    return out

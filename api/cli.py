@@ -18,16 +18,17 @@ def add_bench_api_command(bench: Any) -> None:
     p.add_argument("--rounds", type=int, default=2,
                    help="interleaved echo / reserve slices the seconds are split into")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per phase")
-    p.add_argument("--workers", type=int, default=1,
-                   help="uvicorn workers of both servers (default 1)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1],
+                   help="uvicorn workers of every server; several counts run one after "
+                        "the other, the first gives the main figures (default 1)")
     p.add_argument("--clients", type=int, default=1,
                    help="load-generator processes (default 1)")
     p.add_argument("--batch-orders", type=int, default=5_000,
-                   help="single-line orders per batch request (default 5000)")
+                   help="rows per bulk request (default 5000)")
     p.add_argument("--batch-connections", type=int, default=2,
-                   help="concurrent batch requests (default 2)")
+                   help="concurrent bulk requests (default 2)")
     p.add_argument("--batch-seconds", type=float,
-                   help="measured seconds of the batch phase (default --seconds)")
+                   help="measured seconds of the bulk phase (default --seconds)")
     p.add_argument("--no-pre-routed", action="store_true",
                    help="skip the pre-routed reserve → commit phase")
     p.add_argument("--sync-echo", action="store_true",
@@ -38,7 +39,7 @@ def add_bench_api_command(bench: Any) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from api.bench import bench_api
 
-    emit(bench_api(connections=args.connections, seconds=args.seconds, workers=args.workers,
+    emit(bench_api(connections=args.connections, seconds=args.seconds, workers=tuple(args.workers),
                    clients=args.clients, warmup_s=args.warmup, rounds=args.rounds,
                    batch_orders=args.batch_orders,
                    batch_connections=args.batch_connections,

@@ -14,6 +14,7 @@ Transitions are decided by the reservation's primary hold (see
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import struct
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from actors.client import NO_LIMITS, Limits, ShardClient, ShardResult, Unavailable
+from allocator.aio import spawn
 from allocator.errors import (
     AllocatorError, HoldExpired, IdempotencyMismatch, IllegalTransition, InsufficientStock,
     InvalidRequest, UnknownHold, error_from,
@@ -34,6 +36,8 @@ from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
 from service.reservation import Line, Reservation, State, combined_state
 from storage.records import Records, pack, unpack
+
+log = logging.getLogger("allocator.checkout")
 
 #: Answers stored for an idempotency key: the outcome of the work. Refusals that a
 #: retry with the same key may get past (kill switch, rate limits, overload, outages)
@@ -85,6 +89,7 @@ class Settings:
     op_timeout_s: float = 10.0
     answer_cache: int = 50_000
     customer_cap: int = 0  # units per customer per SKU (0: no cap) unless the catalog says
+    undo_retry_s: float = 120.0  # how long an undo refused by an outage is retried
 
 
 @dataclass
@@ -240,7 +245,11 @@ class Checkout:
                                    arg=ttl if i == 0 else ttl + grace,
                                    limits=self._limits(caller, part, customer))
                 for i, (shard, part) in enumerate(parts.items())]
-        results = await self.wait(futs)
+        try:
+            results = await self.wait(futs)
+        except AllocatorError:  # answered 503: holds landing later must be given back
+            self._give_back_late(rid, futs, f"late:{nonce.hex()}:{attempt}")
+            raise
         failed = [(shard, r) for shard, r in zip(parts, results) if not r.ok]
         if failed:
             taken = [(shard, r.value) for shard, r in zip(parts, results) if r.ok]
@@ -256,11 +265,15 @@ class Checkout:
                            now, now + ttl, plan)
 
     async def wait(self, futs: Sequence[asyncio.Future]) -> list[ShardResult]:
-        try:
-            return list(await asyncio.wait_for(asyncio.gather(*futs),
-                                               self.settings.op_timeout_s))
-        except asyncio.TimeoutError:
-            raise Unavailable("the shards did not answer in time", retry_after_s=1.0) from None
+        """The ops' answers, or Unavailable after ``op_timeout_s`` — without cancelling
+        them: an op already sent may still be applied, and whoever gave up on it must be
+        able to see that (see :meth:`_give_back_late`)."""
+        if not futs:
+            return []
+        _, pending = await asyncio.wait(futs, timeout=self.settings.op_timeout_s)
+        if pending:
+            raise Unavailable("the shards did not answer in time", retry_after_s=1.0)
+        return [f.result() for f in futs]
 
     async def _release_all(self, rid: str, holds: Sequence[tuple[str, int]], tag: str) -> None:
         if holds:
@@ -269,11 +282,42 @@ class Checkout:
                               for shard, hid in holds])
 
     async def undo(self, res: Reservation, tag: str) -> None:
-        """Release every hold of ``res`` (best effort: they expire anyway)."""
+        """Release every hold of ``res`` that nobody was told about. If the shards cannot
+        take it now (Redis down), keep trying in the background for ``undo_retry_s``
+        rather than leave the units held until they expire."""
         try:
             await self._release_all(res.id, res.holds, tag)
         except AllocatorError:
-            pass  # they expire on their own
+            spawn(self._undo_later(res, tag))
+
+    def _give_back_late(self, rid: str, futs: Sequence[asyncio.Future], tag: str) -> None:
+        """A hold the caller stopped waiting for may still be taken (the client resends
+        until the shard answers): release it when it lands."""
+        def landed(fut: asyncio.Future) -> None:
+            if fut.cancelled() or fut.exception() is not None or not fut.result().ok:
+                return
+            r = fut.result()
+            res = Reservation(rid, "", [], [(r.shard, r.value)], 0, 0)
+            spawn(self.undo(res, tag))
+
+        for fut in futs:
+            if fut.done():
+                landed(fut)
+            else:
+                fut.add_done_callback(landed)
+
+    async def _undo_later(self, res: Reservation, tag: str) -> None:
+        deadline = time.monotonic() + self.settings.undo_retry_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            try:
+                await self._release_all(res.id, res.holds, tag)
+                return
+            except AllocatorError:
+                continue
+            except BaseException:
+                log.exception("undo of %s failed", res.id)
+                raise
 
     async def give_back(self, mine: Reservation, first: dict[str, Any] | None) -> None:
         """Release the holds of ``mine`` that the first answer does not name."""

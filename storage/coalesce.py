@@ -14,6 +14,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from allocator.aio import spawn
 from allocator.errors import StorageUnavailable
 
 #: What a lost or restarting Redis raises (connection refused, timeouts, loading).
@@ -49,7 +50,7 @@ class Coalescer:
             return
         batch, self._pending = self._pending, []
         self._inflight += 1
-        asyncio.get_running_loop().create_task(self._send(batch))
+        spawn(self._send(batch))
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future]]) -> None:
         self.stats["pipelines"] += 1
