@@ -49,6 +49,18 @@ class Columns:
         self.size = end
         return start
 
+    def append_one(self, **values: int) -> int:
+        """Append one row of scalars (every column given); returns its index."""
+        start = self.size
+        data = self._data
+        if start >= next(iter(data.values())).shape[0]:
+            self.append(1, **values)
+            return start
+        for name, arr in data.items():
+            arr[start] = values[name]
+        self.size = start + 1
+        return start
+
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the rows where ``mask`` is true, in order, in place (the capacity
         stays: appends after a compaction still never reallocate)."""

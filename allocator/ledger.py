@@ -43,7 +43,7 @@ from allocator.errors import (
 )
 from allocator.ops import (
     CELL_OPS, HOLD_OPS, BatchResult, Code, HoldState, OpBatch, OpKind, OpResult,
-    fingerprint,
+    fingerprint, fingerprint_one,
 )
 
 MAX_UNITS_PER_MOVE = 10_000_000
@@ -348,7 +348,7 @@ class Ledger:
                   if kind == OpKind.HOLD else None)
         if self._invalid_reason(kind, op_id, hold_id, arg, cells, qtys, limits) is not None:
             return OpResult(Code.INVALID)
-        fp = int(self._fingerprint_one(kind, hold_id, arg, cells, qtys, limits))
+        fp = self._fingerprint_one(kind, hold_id, arg, cells, qtys, limits)
         first = self._seen.get(int(op_id))
         if first >= 0:
             r = self.results
@@ -366,8 +366,8 @@ class Ledger:
                                    int(now_ms))
         if res.code == Code.MOVED:  # nothing happened here: the caller retries elsewhere
             return res
-        idx = self.results.append(1, code=res.code, value=res.value, detail=res.detail,
-                                  fp=np.uint64(fp), at=now_ms, op=op_id)
+        idx = self.results.append_one(code=res.code, value=res.value, detail=res.detail,
+                                      fp=fp, at=now_ms, op=op_id)
         self._seen.set(int(op_id), self._result_base + idx)
         return res
 
@@ -379,7 +379,9 @@ class Ledger:
             return "operation ids are non-negative integers"
         if len(qtys) != n:
             return "lines and quantities differ in length"
-        in_range = bool(((cells >= 0) & (cells < self.n_cells)).all())
+        cl, ql = cells.tolist(), qtys.tolist()  # plain ints: one op's checks are cheap
+        n_cells = self.n_cells
+        in_range = all(0 <= c < n_cells for c in cl)
         if kind == OpKind.HOLD:
             if n == 0:
                 return "an order needs at least one line"
@@ -387,9 +389,10 @@ class Ledger:
                 return f"an order has at most {lim.max_lines_per_order} lines, got {n}"
             if not in_range:
                 return "a line names a SKU or warehouse outside this shard"
-            if len(np.unique(cells)) != n:
+            if n > 1 and len(set(cl)) != n:
                 return "duplicate lines for the same SKU and warehouse"
-            if not ((qtys > 0) & (qtys <= lim.max_qty_per_line)).all():
+            top = lim.max_qty_per_line
+            if not all(0 < q <= top for q in ql):
                 return f"quantities must be between 1 and {lim.max_qty_per_line}"
             if not 0 < arg <= lim.max_ttl_ms:
                 return f"hold TTL must be between 1 ms and {lim.max_ttl_ms} ms"
@@ -412,27 +415,28 @@ class Ledger:
             if n != 1 or not in_range:
                 return "a stock movement names exactly one known SKU and warehouse"
             if kind == OpKind.SYNC:
-                if not 0 <= qtys[0] <= MAX_ON_HAND:
+                if not 0 <= ql[0] <= MAX_ON_HAND:
                     return f"on_hand must be between 0 and {MAX_ON_HAND}"
                 return None if arg > 0 else "sync version must be positive"
-            if not 0 < qtys[0] <= MAX_UNITS_PER_MOVE:
+            if not 0 < ql[0] <= MAX_UNITS_PER_MOVE:
                 return f"quantity must be between 1 and {MAX_UNITS_PER_MOVE}"
             return None
         return f"unknown operation kind {kind}"
 
     @staticmethod
     def _fingerprint_one(kind: int, hold_id: int, arg: int, cells: np.ndarray,
-                         qtys: np.ndarray, limits: HoldLimits | None = None) -> np.uint64:
-        one = lambda x: np.array([x], np.int64)  # noqa: E731
-        extra = []
+                         qtys: np.ndarray, limits: HoldLimits | None = None) -> int:
+        extra: list[int] = []
         if limits is not None:  # same positions as the vectorised path's extra columns
             customer, owner, share_bp, caps = limits
-            extra = [one(customer), one(owner), one(share_bp), *(one(c) for c in caps)]
-        return fingerprint(np.array([kind], np.uint8), one(hold_id), one(arg),
-                           [one(c) for c in cells], [one(q) for q in qtys], extra)[0]
+            extra = [customer, owner, share_bp, *caps.tolist()]
+        return fingerprint_one(int(kind), int(hold_id), int(arg), cells.tolist(),
+                               qtys.tolist(), extra)
 
     def _do_hold(self, op_id: int, cells: np.ndarray, qtys: np.ndarray, ttl_ms: int,
                  now_ms: int, limits: HoldLimits | None = None) -> OpResult:
+        if len(cells) == 1 and limits is None:
+            return self._do_hold_one(op_id, int(cells[0]), int(qtys[0]), ttl_ms, now_ms)
         moved = np.flatnonzero(~self.accepting[cells // self.n_warehouses])
         if moved.size:
             return OpResult(Code.MOVED, 0, int(moved[0]))
@@ -457,6 +461,21 @@ class Ledger:
             self._count(self._customer_units, customer, cells, qtys, 1)
         if owner:
             self._count(self._owner_units, owner, cells, qtys, 1)
+        return OpResult(Code.OK, row - self._n_sparse + self._id0)
+
+    def _do_hold_one(self, op_id: int, cell: int, qty: int, ttl_ms: int, now_ms: int
+                     ) -> OpResult:
+        """:meth:`_do_hold` for the common one-line hold without limits, in scalars."""
+        if not self.accepting[cell // self.n_warehouses]:
+            return OpResult(Code.MOVED, 0, 0)
+        avail = int(self.on_hand[cell] - self.held[cell] - self.committed[cell])
+        if qty > avail:
+            return OpResult(Code.INSUFFICIENT, avail, 0)
+        self.held[cell] += qty
+        line0 = self.lines.append_one(cell=cell, qty=qty)
+        row = self.holds.append_one(state=HoldState.PENDING, op_id=op_id, created=now_ms,
+                                    expires=now_ms + ttl_ms, line_start=line0, line_count=1,
+                                    customer=0, owner=0)
         return OpResult(Code.OK, row - self._n_sparse + self._id0)
 
     def _check_limits(self, cells: np.ndarray, qtys: np.ndarray, customer: int, owner: int,
@@ -666,26 +685,33 @@ class Ledger:
         bounds = [0, *edges.tolist(), n]
         limited = bool(batch.customer.any() or batch.owner.any()  # type: ignore[union-attr]
                        or batch.share_bp.any() or batch.l_cap.any())  # type: ignore[union-attr]
+        cols: tuple[list[int], ...] | None = None
         for s, e in zip(bounds[:-1], bounds[1:]):
             if single[s] and e - s >= self.min_vector_run and self._apply_hold_run(batch, s, e, out):
                 continue
+            if cols is None:  # plain ints: reading numpy scalars one by one costs more
+                cols = (batch.kind.tolist(), batch.op_id.tolist(), batch.hold_id.tolist(),
+                        batch.arg.tolist(), batch.line_start.tolist(),
+                        batch.line_count.tolist())
+            kinds, ops, hids, args, starts, counts = cols
+            got = []
             for i in range(s, e):
-                cells, qtys = batch.lines(i)
+                ls, lc = starts[i], counts[i]
+                cells, qtys = batch.l_cell[ls:ls + lc], batch.l_qty[ls:ls + lc]
                 if limited:
-                    ls = int(batch.line_start[i])
-                    r = self.apply_one(
-                        int(batch.kind[i]), int(batch.op_id[i]), int(batch.hold_id[i]),
-                        int(batch.arg[i]), cells, qtys, batch.now_ms,
+                    got.append(self.apply_one(
+                        kinds[i], ops[i], hids[i], args[i], cells, qtys, batch.now_ms,
                         customer=int(batch.customer[i]),  # type: ignore[index]
                         owner=int(batch.owner[i]),  # type: ignore[index]
                         share_bp=int(batch.share_bp[i]),  # type: ignore[index]
-                        caps=batch.l_cap[ls:ls + len(cells)])  # type: ignore[index]
+                        caps=batch.l_cap[ls:ls + lc]))  # type: ignore[index]
                 else:
-                    r = self.apply_one(int(batch.kind[i]), int(batch.op_id[i]),
-                                       int(batch.hold_id[i]), int(batch.arg[i]), cells, qtys,
-                                       batch.now_ms)
-                out.code[i], out.value[i], out.detail[i], out.replayed[i] = (
-                    r.code, r.value, r.detail, r.replayed)
+                    got.append(self.apply_one(kinds[i], ops[i], hids[i], args[i], cells, qtys,
+                                              batch.now_ms))
+            out.code[s:e] = [r.code for r in got]
+            out.value[s:e] = [r.value for r in got]
+            out.detail[s:e] = [r.detail for r in got]
+            out.replayed[s:e] = [r.replayed for r in got]
         return out
 
     def _check_batch(self, b: OpBatch) -> None:

@@ -103,8 +103,17 @@ class OpIndex:
         self._used += len(keys)
 
     def set(self, key: int, val: int) -> None:
-        """Insert one absent key."""
-        self.insert(np.array([key], np.int64), np.array([val], np.int64))
+        """Insert one absent key (scalar probing, like :meth:`get`)."""
+        if 2 * (self._used + 1) > len(self._keys):
+            self._rehash(self.size + 1)
+        pos = ((key * 0x9E3779B97F4A7C15) & _U64) >> (64 - self._bits)
+        keys, mask = self._keys, self._mask
+        while keys[pos] != _EMPTY:  # inserts never reuse a tombstone
+            pos = (pos + 1) & mask
+        keys[pos] = key
+        self._vals[pos] = val
+        self.size += 1
+        self._used += 1
 
     def _place(self, k: np.ndarray, v: np.ndarray, pos: np.ndarray | None = None) -> None:
         """Write absent keys, probing from ``pos`` (default: their home slots)."""

@@ -100,11 +100,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return _invalid(exc.errors(), request.url.path)
+        return invalid_response(exc.errors(), request.url.path)
 
     @app.exception_handler(ValidationError)
     async def body_error(request: Request, exc: ValidationError) -> Response:
-        return _invalid(exc.errors(include_url=False, include_input=False), request.url.path)
+        return invalid_response(exc.errors(include_url=False, include_input=False), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -132,7 +132,7 @@ def install(app: FastAPI) -> None:
                                 request.url.path)
 
 
-def _invalid(raw: Any, instance: str) -> Response:
+def invalid_response(raw: Any, instance: str) -> Response:
     """422 with every validation error and the first one in ``detail``."""
     errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
                "type": e.get("type", "")} for e in raw]

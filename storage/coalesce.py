@@ -9,6 +9,7 @@ at most ``max_inflight`` pipelines at a time, the rest waiting for the next).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import redis
@@ -34,6 +35,7 @@ class Coalescer:
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future]] = []
         self._scheduled = False
         self._inflight = 0
+        self._shas: dict[str, str] = {}
         self.stats = {"pipelines": 0, "commands": 0}
 
     def run(self, *args: Any) -> asyncio.Future:
@@ -43,6 +45,18 @@ class Coalescer:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
         return fut
+
+    async def script(self, source: str, keys: list[Any], args: list[Any]) -> Any:
+        """Run a Lua script by its SHA1 (``EVALSHA``), loading it once if Redis does
+        not know it (first use, or Redis restarted)."""
+        sha = self._shas.get(source)
+        if sha is None:
+            sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
+        try:
+            return await self.run("EVALSHA", sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await self.run("SCRIPT", "LOAD", source)
+            return await self.run("EVALSHA", sha, len(keys), *keys, *args)
 
     def _flush(self) -> None:
         self._scheduled = False

@@ -57,8 +57,8 @@ class TokenLeases:
             return 0.0
         least = max(1, math.ceil(cost - lease.tokens))
         most = max(least, min(burst, math.ceil(rate * self.lease_s)))
-        granted, wait_ms = await self.redis.run(
-            "EVAL", LEASE, 1, f"{self.prefix}:rl:{name}", rate, burst, time.time(), least, most)
+        granted, wait_ms = await self.redis.script(
+            LEASE, [f"{self.prefix}:rl:{name}"], [rate, burst, time.time(), least, most])
         if int(granted) <= 0:
             return int(wait_ms) / 1000
         lease.tokens += int(granted) - cost

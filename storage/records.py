@@ -76,7 +76,7 @@ class Records:
         (owner, key) exists; returns that first answer, or None if ours is first."""
         keys = [self.answer_key(owner, key)] + [k for k, _ in records]
         args = [pack(answer), self.answer_ttl_s, self.record_ttl_s] + [v for _, v in records]
-        first = await self.redis.run("EVAL", SETTLE, len(keys), *keys, *args)
+        first = await self.redis.script(SETTLE, keys, args)
         return None if first is None else unpack(first)
 
     async def answer(self, owner: str, key: str) -> dict[str, Any] | None:
