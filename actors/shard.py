@@ -31,8 +31,10 @@ class ShardActor:
         cfg = ShardConfig(**config)
         layout = load_layout(self.redis, prefix)  # small args: a restart needs no object store
         self.core = ShardCore(name, layout.shards[name], layout.warehouses,
-                              Journal(self.redis, name, prefix), EventLog(self.redis, prefix),
+                              Journal(connect(redis_url, single=True), name, prefix),
+                              EventLog(self.redis, prefix),
                               cfg)
+        self.core.background_snapshots = True
         self.metrics = ShardMetrics(name)
         self.started = time.time()
         self.wire = WireServer({"apply": self._wire_apply, "avail": self._wire_avail,
@@ -50,6 +52,7 @@ class ShardActor:
                 expired = self.core.expire_due()
                 if expired:
                     self.metrics.expired.inc(expired)
+                self.core.snapshot_if_due()
                 self.core.publish_events()
             except Exception:  # noqa: BLE001 - Redis down: retried next tick
                 pass

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import msgpack
 import numpy as np
 
 from allocator.errors import UnknownHold
@@ -39,6 +40,7 @@ class ShardConfig:
     capacity: int = 1 << 16
     events: bool = True
     max_events_per_publish: int = 20_000
+    bulk_events_over: int = 64  # a record with more changes becomes one "bulk" event
     # Retention: idempotency records and finished holds older than this are forgotten
     # (ALLOCATOR_IDEMPOTENCY_RETENTION_S), checked every retention_every_ms.
     retention_ms: int = 24 * 3600 * 1000
@@ -73,6 +75,9 @@ class ShardCore:
         self.demand = np.zeros((config.demand_window_s, len(self.sku_ids)), np.int64)
         self.demand_slot = 0
         self.last_forget: int | None = None  # clock of the last retention pass
+        self.background_snapshots = False  # True: snapshot_if_due() takes them (the actor)
+        self.snapshot_due = False
+        self._snapshot_lock = threading.Lock()
         self.stats = {"batches": 0, "holds_ok": 0, "holds_refused": 0, "replays": 0,
                       "recoveries": 0, "journal_ms": 0.0}
         self.recover()
@@ -187,17 +192,28 @@ class ShardCore:
 
     def _count(self, batch: OpBatch, res: BatchResult) -> None:
         holds = batch.kind == OpKind.HOLD
+        stats = self.stats
+        stats["batches"] += 1
+        if res.replayed.any():
+            stats["replays"] += int(res.replayed.sum())
+        if not holds.any():
+            return
         ok = res.code == Code.OK
-        self.stats["batches"] += 1
-        self.stats["holds_ok"] += int((holds & ok & ~res.replayed).sum())
-        self.stats["holds_refused"] += int((holds & ~ok).sum())
-        self.stats["replays"] += int(res.replayed.sum())
+        stats["holds_ok"] += int((holds & ok & ~res.replayed).sum())
+        stats["holds_refused"] += int((holds & ~ok).sum())
         rows = batch.l_cell[batch.line_start[holds]] // len(self.warehouse_ids)
         slot = (self.clock() // 1000) % self.config.demand_window_s
         if slot != self.demand_slot:
             self.demand[slot] = 0
             self.demand_slot = slot
-        np.add.at(self.demand[slot], rows, 1)
+        demand = self.demand[slot]
+        if len(rows) < 32:
+            for r in rows.tolist():
+                if 0 <= r < len(demand):
+                    demand[r] += 1
+        else:
+            rows = rows[(rows >= 0) & (rows < len(demand))]
+            demand += np.bincount(rows, minlength=len(demand))
 
     def expire_due(self) -> int:
         """The expiry sweep: expire due holds and journal it; returns how many. Also
@@ -247,19 +263,34 @@ class ShardCore:
 
     def _maybe_snapshot(self, ledger: Ledger) -> None:
         if self.records_since_snapshot >= self.config.snapshot_every_records:
-            self.snapshot()
+            if self.background_snapshots:
+                self.snapshot_due = True  # the actor's sweeper takes it, off the hot path
+            else:
+                self.snapshot()
+
+    def snapshot_if_due(self) -> bool:
+        """Take the snapshot :meth:`_maybe_snapshot` asked for, if any."""
+        if not self.snapshot_due:
+            return False
+        self.snapshot()
+        return True
 
     def snapshot(self) -> None:
-        with self.lock:
-            ledger = self._ready()
-            snap = ledger.snapshot()
-            snap["epoch"] = self.epoch
-            snap["last_forget"] = -1 if self.last_forget is None else self.last_forget
-            keep = self.last_id
-            if self.events is not None:
-                keep = stream_id_min(keep, self.events.cursor(self.name))
-            self.journal.save_snapshot(snap, self.last_id, keep)
-            self.records_since_snapshot = 0
+        """Store the ledger's state and trim the journal below it. The state is copied
+        under the lock; packing and writing it (tens of ms for a large shard) happen
+        outside it, so batches keep flowing meanwhile."""
+        with self._snapshot_lock:
+            with self.lock:
+                ledger = self._ready()
+                snap = ledger.snapshot()
+                snap["epoch"] = self.epoch
+                snap["last_forget"] = -1 if self.last_forget is None else self.last_forget
+                last = keep = self.last_id
+                if self.events is not None:
+                    keep = stream_id_min(keep, self.events.cursor(self.name))
+                self.records_since_snapshot = 0
+                self.snapshot_due = False
+            self.journal.save_snapshot(snap, last, keep)
 
     # -------------------------------------------------------------------- reads
     def available(self, skus: list[str]) -> dict[str, list[int]]:
@@ -368,6 +399,31 @@ class ShardCore:
             raise
         return len(events)
 
+    def _bulk_event(self, entry: str, record: dict[str, Any], changed: np.ndarray,
+                    base: dict[str, Any]) -> dict[str, Any]:
+        """One event for many changes (a bulk batch): their columns, msgpack-packed in
+        ``data`` (see docs/EVENTS.md) — thousands of stream entries a second would
+        cost the shard more than the changes themselves."""
+        nwh = len(self.warehouse_ids)
+        kinds = record["kind"][changed]
+        first = record["l_cell"][np.minimum(record["line_start"][changed],
+                                            max(0, len(record["l_cell"]) - 1))]
+        has_line = record["line_count"][changed] > 0
+        hold_id = np.where(kinds == OpKind.HOLD, record["value"][changed],
+                           record["hold_id"][changed])
+        names = {int(k): EVENT_OF[OpKind(int(k))] for k in np.unique(kinds)}
+        data = {"type": [names[k] for k in kinds.tolist()],
+                "op_id": record["op_id"][changed].tolist(), "hold_id": hold_id.tolist(),
+                "sku": [self.sku_ids[c // nwh] if h else "" for c, h in
+                        zip(first.tolist(), has_line.tolist())],
+                "warehouse": [self.warehouse_ids[c % nwh] if h else "" for c, h in
+                              zip(first.tolist(), has_line.tolist())],
+                "qty": np.where(has_line, record["l_qty"][np.minimum(
+                    record["line_start"][changed], max(0, len(record["l_qty"]) - 1))],
+                    0).tolist()}
+        return {**base, "event_id": f"{self.name}:{entry}:bulk", "type": "bulk",
+                "count": len(changed), "data": msgpack.packb(data, use_bin_type=True)}
+
     def _events_of(self, entry: str, record: dict[str, Any]) -> list[dict[str, Any]]:
         nwh = len(self.warehouse_ids)
         base = {"shard": self.name, "at": int(record.get("now", 0))}
@@ -378,7 +434,11 @@ class ShardCore:
 
         if record["t"] == "b":
             codes, kinds = record["code"], record["kind"]
-            for i in np.flatnonzero((codes == Code.OK) & ~record["replayed"]).tolist():
+            changed = np.flatnonzero((codes == Code.OK) & ~record["replayed"])
+            if len(changed) > self.config.bulk_events_over:
+                out.append(self._bulk_event(entry, record, changed, base))
+                changed = changed[:0]
+            for i in changed.tolist():
                 kind = OpKind(int(kinds[i]))
                 ev = {**base, "event_id": f"{self.name}:{entry}:{i}", "type": EVENT_OF[kind],
                       "op_id": int(record["op_id"][i])}

@@ -136,12 +136,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 def connect(url: str, *, timeout_s: float = 2.0, max_connections: int = 64,
-            wait_s: float = 10.0) -> redis.Redis:
+            wait_s: float = 10.0, single: bool = False) -> redis.Redis:
     """A client for ``url`` (``redis://``, ``rediss://`` or ``unix://``), bytes in/out.
 
     Thread-safe: at most ``max_connections`` sockets; a thread finding them all busy
     waits up to ``wait_s`` for one (redis-py's default pool fails at once instead,
-    which hundreds of API threads would hit under load)."""
+    which hundreds of API threads would hit under load). ``single``: one connection
+    held for good (a shard's journal: one writer under the shard's lock, no pool
+    checkout per write)."""
+    if single:
+        return redis.Redis.from_url(url, single_connection_client=True,
+                                    socket_timeout=timeout_s,
+                                    socket_connect_timeout=timeout_s,
+                                    retry=Retry(NoBackoff(), 1))
     pool = redis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=wait_s, socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s, health_check_interval=10)
@@ -236,7 +243,8 @@ class EventLog:
         a crash before it re-publishes the same event ids, which consumers dedupe)."""
         pipe = self.client.pipeline(transaction=True)
         for event in events:
-            pipe.xadd(self.stream, {k: str(v) for k, v in event.items()},
+            pipe.xadd(self.stream, {k: v if isinstance(v, bytes) else str(v)
+                                    for k, v in event.items()},
                       maxlen=self.maxlen, approximate=True)
         pipe.set(f"{self.prefix}:events:cursor:{shard}", cursor)
         try:
@@ -247,7 +255,8 @@ class EventLog:
     def read(self, count: int = 10_000) -> list[dict[str, str]]:
         """Every event (oldest first), decoded; for tests and the audit."""
         rows = self.client.xrange(self.stream, count=count)
-        return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in rows]
+        return [{k.decode(): v if k == b"data" else v.decode() for k, v in fields.items()}
+                for _, fields in rows]
 
 
 def stream_id_min(a: str, b: str) -> str:

@@ -30,6 +30,30 @@ def columns(batch):
                                           "line_count", "l_cell", "l_qty")}
 
 
+def test_a_big_batch_is_one_bulk_event_carrying_every_change(redis_client, prefix):
+    import msgpack
+
+    clock = Clock()
+    core = make(redis_client, prefix, clock, bulk_events_over=4)
+    core.receive_stock(np.full(6, 100))
+    b = BatchBuilder()
+    for i in range(20):
+        b.hold(1000 + i, [(i % 6, 1 + i % 2)], 60_000)
+    out = core.apply(columns(b.build(0)), 0)
+    core.apply(columns(BatchBuilder().commit(2000, int(out["value"][0])).build(0)), 0)
+    core.publish_events()
+    events = EventLog(redis_client, prefix).read()
+    bulk = [e for e in events if e["type"] == "bulk"]
+    assert len(bulk) == 1 and bulk[0]["count"] == "20"
+    data = msgpack.unpackb(bulk[0]["data"], raw=False)
+    assert data["type"] == ["reserved"] * 20
+    assert data["op_id"] == list(range(1000, 1020))
+    assert data["hold_id"] == out["value"].tolist()
+    assert data["sku"][:3] == ["A", "A", "B"] and data["warehouse"][:2] == ["W1", "W2"]
+    assert data["qty"][:2] == [1, 2]
+    assert [e["type"] for e in events if e["type"] != "bulk"] == ["committed"]
+
+
 def test_recovery_restores_every_acknowledged_change(redis_client, prefix):
     clock = Clock()
     core = make(redis_client, prefix, clock, snapshot_every_records=3)
