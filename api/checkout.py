@@ -56,8 +56,7 @@ async def route(request: Request) -> Response:
     key = await authorize(request, "checkout", 0)
     o = await body(request, OrderIn)
     await charge(request, key, cost.of_order(o))
-    plan = await services(request).checkout.route(order_of(o))
-    return json_response(plan.to_dict())
+    return json_response(await services(request).checkout.route(order_of(o)))
 
 
 @router.post("/reservations", status_code=201, response_model=ReservationOut,

@@ -102,11 +102,31 @@ def _distinct(wh: np.ndarray) -> np.ndarray:
     return (s[:, 1:] != s[:, :-1]).all(axis=1)
 
 
+_ONE_LINE = np.ones((1, 1), np.int64)
+
+
+def _solve_one_line(problem: Problem) -> Solution:
+    """The one-line case (most checkout orders): a single block, so the plan and the
+    runner-up are the two cheapest candidates (ties to the lower index, as below)."""
+    if problem.eligible.shape[1] == 0:
+        return Solution("fastpath", "infeasible")
+    cost = problem.block_costs(_ONE_LINE)[0]
+    best = np.argsort(cost, kind="stable")[:2]
+    if cost[best[0]] >= INF:
+        return Solution("fastpath", "infeasible")
+    sol = Solution("fastpath", "optimal", best[:1].copy(), int(cost[best[0]]))
+    if len(best) > 1 and cost[best[1]] < INF:
+        sol.runner_up, sol.runner_up_cost = best[1:2].copy(), int(cost[best[1]])
+    return sol
+
+
 def solve_fast(problem: Problem) -> Solution:
     """Optimal plan and runner-up for an order of at most :data:`MAX_LINES` lines."""
     n = problem.n_lines
     if n > MAX_LINES:
         raise ValueError(f"fast path handles at most {MAX_LINES} lines, got {n}")
+    if n == 1:
+        return _solve_one_line(problem)
     t = tables(n)
     nb, m = len(t.masks), n + 1
     if problem.eligible.shape[1] == 0:

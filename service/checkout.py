@@ -30,7 +30,7 @@ from allocator.errors import (
 )
 from allocator.ops import Code, HoldState, OpKind
 from allocator.outcomes import error_for
-from routing import Order, Plan
+from routing import Order
 from service.ids import Ids, op_id
 from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
@@ -112,13 +112,13 @@ class Checkout:
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     # ------------------------------------------------------------------- route
-    async def route(self, order: Order) -> Plan:
-        """The plan on current availability (nothing is held). The view may be a few
-        ms old; an order it cannot fill is planned again on fresh rows."""
+    async def route(self, order: Order) -> dict[str, Any]:
+        """The plan on current availability (nothing is held), as JSON. The view may be
+        a few ms old; an order it cannot fill is planned again on fresh rows."""
         skus = self.planner.skus_to_read(order)
-        plan = self.planner.plan(order, await self._rows(skus))
-        if not plan.filled:
-            plan = self.planner.plan(order, await self._rows(skus, fresh=True))
+        plan = self.planner.quote(order, await self._rows(skus))
+        if plan["status"] != "planned":
+            plan = self.planner.quote(order, await self._rows(skus, fresh=True))
         return plan
 
     async def _rows(self, skus: Sequence[str], fresh: bool = False) -> dict[str, Any]:
@@ -202,14 +202,16 @@ class Checkout:
         fresh = False
         last: AllocatorError | None = None
         for attempt in range(self.settings.max_reroutes + 1):
-            plan = self.planner.plan(order, await self._rows(skus, fresh))
-            if not plan.filled and not fresh:  # the view may be behind: look again
-                fresh = True
-                plan = self.planner.plan(order, await self._rows(skus, fresh=True))
-            lines = self.planner.lines_of(plan)  # InsufficientStock with the shortfall
             try:
-                res = await self._hold(rid, caller, lines, ttl, nonce, attempt,
-                                       self.planner.plan_json(plan), req.customer)
+                lines, plan = self.planner.choose(order, await self._rows(skus, fresh))
+            except InsufficientStock:
+                if fresh:
+                    raise
+                fresh = True  # the view may be behind: look again
+                lines, plan = self.planner.choose(order, await self._rows(skus, fresh=True))
+            try:
+                res = await self._hold(rid, caller, lines, ttl, nonce, attempt, plan,
+                                       req.customer)
                 return _Taken(res, pack(res.to_record()))
             except InsufficientStock as exc:
                 last, fresh = exc, True  # stock moved since the view: route again

@@ -9,6 +9,8 @@ plan's shortfall (short lines, substitutes, backorder option).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from datetime import date
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -22,10 +24,18 @@ Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout 
 
 
 class RoutedPlanner:
-    """Plans orders over ``network``; availability rows come in ``warehouses`` order."""
+    """Plans orders over ``network``; availability rows come in ``warehouses`` order.
+
+    Filled plans are memoised (``cache_size`` of them, least recently used out) by the
+    order, the day, and the availability *as the cost model sees it*: a warehouse's
+    units only matter up to ``qty + stock-health threshold`` (beyond that it is
+    eligible and costs no stock-health penalty), so a flash sale's many orders for
+    the same SKU and destination plan once while stock is plentiful. Unfillable plans
+    are always computed (their shortfall reports raw availability).
+    """
 
     def __init__(self, network: Network, catalog: Catalog, warehouses: Sequence[str],
-                 router: Router | None = None) -> None:
+                 router: Router | None = None, cache_size: int = 20_000) -> None:
         missing = set(network.warehouse_ids) - set(catalog.warehouse_ids)
         if missing:
             raise CatalogError(f"network warehouses {sorted(missing)} are not in the catalog")
@@ -34,6 +44,9 @@ class RoutedPlanner:
         self.router = router or Router(network, catalog)
         col = {w: j for j, w in enumerate(warehouses)}
         self._take = np.array([col[w] for w in network.warehouse_ids], np.int64)
+        self.cache_size = cache_size
+        self.stats = {"hits": 0, "misses": 0}
+        self._cache: OrderedDict[Any, tuple[list[Line], dict[str, Any]]] = OrderedDict()
 
     def skus_to_read(self, order: Order) -> list[str]:
         """The order's SKUs and their substitutes (UnknownSku for a bad id)."""
@@ -50,6 +63,35 @@ class RoutedPlanner:
         stock = StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
         return self.router.plan(order, stock)
 
+    def choose(self, order: Order, rows: Rows) -> tuple[list[Line], dict[str, Any]]:
+        """The lines to hold and the plan JSON; InsufficientStock with the shortfall
+        when no plan fills the order."""
+        key = self._key(order, rows)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            self.stats["hits"] += 1
+            return hit
+        self.stats["misses"] += 1
+        plan = self.plan(order, rows)
+        out = (self.lines_of(plan), plan.to_dict())
+        self._cache[key] = out
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def quote(self, order: Order, rows: Rows) -> dict[str, Any]:
+        """The plan JSON (nothing is held)."""
+        try:
+            return self.choose(order, rows)[1]
+        except InsufficientStock:
+            return self.plan(order, rows).to_dict()
+
+    def _key(self, order: Order, rows: Rows) -> tuple[Any, ...]:
+        enough = max(line.qty for line in order.lines) + self.network.stock_health_threshold
+        return (order, date.today().toordinal(),
+                tuple((s, np.minimum(r, enough).tobytes()) for s, r in rows.items()))
+
     @staticmethod
     def lines_of(plan: Plan) -> list[Line]:
         """What to hold for a filled plan; InsufficientStock with the shortfall if not."""
@@ -60,5 +102,3 @@ class RoutedPlanner:
                                     shortfall=shortfall.to_dict())
         return [(line.sku, s.warehouse, line.qty) for s in plan.shipments for line in s.lines]
 
-    def plan_json(self, plan: Plan) -> dict[str, Any]:
-        return plan.to_dict()

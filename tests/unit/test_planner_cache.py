@@ -1,0 +1,55 @@
+"""The routed planner's memo: same answers as planning afresh, reused only when the
+cost model cannot tell the availability apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from allocator.catalog import demo_catalog
+from allocator.errors import InsufficientStock
+from routing import Order, demo_network
+from service.planner import RoutedPlanner
+
+
+@pytest.fixture(scope="module")
+def planner():
+    catalog = demo_catalog(50)
+    return RoutedPlanner(demo_network(), catalog, catalog.warehouse_ids)
+
+
+def order(sku, qty=1, dest="110001"):
+    return Order.from_dict({"lines": [{"sku": sku, "qty": qty}], "destination": dest})
+
+
+def rows(planner, sku, units):
+    return {s: np.asarray(units, np.int64) for s in planner.skus_to_read(order(sku))}
+
+
+def test_memoised_plans_equal_fresh_ones_and_are_reused(planner):
+    sku = planner.catalog.sku_ids[0]
+    n = len(planner.catalog.warehouse_ids)
+    plenty, more = rows(planner, sku, [500] * n), rows(planner, sku, [9000] * n)
+    before = dict(planner.stats)
+    lines, plan = planner.choose(order(sku), plenty)
+    assert plan == planner.plan(order(sku), plenty).to_dict() | {"elapsed_ms": plan["elapsed_ms"]}
+    assert planner.choose(order(sku), more) == (lines, plan)  # both beyond what matters
+    assert planner.stats["hits"] == before["hits"] + 1
+    # near the stock-health threshold the cost differs: planned again
+    low = rows(planner, sku, [1] * n)
+    lines_low, plan_low = planner.choose(order(sku), low)
+    assert plan_low["cost"] != plan["cost"]
+    assert planner.stats["misses"] == before["misses"] + 2
+    # another destination, another plan
+    assert planner.choose(order(sku, dest="560001"), plenty)[1] != plan
+
+
+def test_unfillable_orders_are_never_memoised(planner):
+    sku = planner.catalog.sku_ids[1]
+    n = len(planner.catalog.warehouse_ids)
+    empty = rows(planner, sku, [0] * n)
+    for _ in range(2):
+        with pytest.raises(InsufficientStock):
+            planner.choose(order(sku), empty)
+    assert planner.quote(order(sku), empty)["status"] == "unfillable"
+    assert planner.choose(order(sku), rows(planner, sku, [3] * n))[0][0][0] == sku
