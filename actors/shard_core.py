@@ -28,6 +28,11 @@ EVENT_OF = {
 }
 
 
+def _available_at(ledger: Ledger, cells: np.ndarray) -> np.ndarray:
+    """Available units of some cells (not the whole shard's: it may hold millions)."""
+    return ledger.on_hand[cells] - ledger.held[cells] - ledger.committed[cells]
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -40,7 +45,7 @@ class ShardConfig:
     capacity: int = 1 << 16
     events: bool = True
     max_events_per_publish: int = 20_000
-    bulk_events_over: int = 64  # a record with more changes becomes one "bulk" event
+    bulk_events_over: int = 16  # a record with more changes becomes one "bulk" event
     # Retention: idempotency records and finished holds older than this are forgotten
     # (ALLOCATOR_IDEMPOTENCY_RETENTION_S), checked every retention_every_ms.
     retention_ms: int = 24 * 3600 * 1000
@@ -166,29 +171,21 @@ class ShardCore:
                 return {"stale": True, "epoch": self.epoch}
             now = self.clock()
             batch = OpBatch.from_columns(columns, now)
-            before = ledger.available[batch.l_cell] if len(batch.l_cell) else None
+            cells = np.unique(batch.l_cell)
+            cells = cells[(cells >= 0) & (cells < ledger.n_cells)]
+            before = _available_at(ledger, cells)
             res = ledger.apply(batch)
-            low = self._low_stock(ledger, batch, before)
+            after = _available_at(ledger, cells)
+            t = self.config.low_stock_threshold
             record = {"t": "b", "now": now, **batch.to_columns(),
                       "code": res.code, "value": res.value, "replayed": res.replayed,
-                      "detail": res.detail, "low": low}
+                      "detail": res.detail, "low": cells[(before > t) & (after <= t)]}
             self._journal(record)
             self._count(batch, res)
             self._maybe_snapshot(ledger)
-            cells = np.unique(batch.l_cell)
-            cells = cells[(cells >= 0) & (cells < ledger.n_cells)]
             return {"code": res.code, "value": res.value, "detail": res.detail,
                     "replayed": res.replayed, "epoch": self.epoch, "now": now,
-                    "cells": cells, "avail": ledger.available[cells]}
-
-    def _low_stock(self, ledger: Ledger, batch: OpBatch, before: np.ndarray | None
-                   ) -> np.ndarray:
-        """Cells this batch took to (or below) the low-stock threshold."""
-        if before is None:
-            return np.zeros(0, np.int64)
-        t = self.config.low_stock_threshold
-        after = ledger.available[batch.l_cell]
-        return np.unique(batch.l_cell[(before > t) & (after <= t)])
+                    "cells": cells, "avail": after}
 
     def _count(self, batch: OpBatch, res: BatchResult) -> None:
         holds = batch.kind == OpKind.HOLD
