@@ -93,6 +93,7 @@ class Measure:
         self.app = app
         self.requests = requests
         self.latency = latency
+        self._children: dict[tuple[str, ...], Any] = {}  # label lookups cost µs each
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,8 +112,14 @@ class Measure:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.requests.labels(scope["method"], route, str(status)).inc()
-            self.latency.labels(route).observe(time.perf_counter() - t0)
+            key = (scope["method"], route, status)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = (
+                    self.requests.labels(scope["method"], route, str(status)),
+                    self.latency.labels(route))
+            child[0].inc()
+            child[1].observe(time.perf_counter() - t0)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:

@@ -70,7 +70,7 @@ async def reserve(request: Request) -> Response:
     idem = idempotency_key(request)
     outcome = await services(request).checkout.reserve(
         hold_request(o), caller(key), idem, fingerprint(request, o))
-    return outcome_response(outcome, 201, request.url.path)
+    return outcome_response(outcome, 201, request.scope["path"])
 
 
 @router.post("/reservations/batch", response_model=BatchOut,
@@ -103,7 +103,7 @@ async def reserve_batch(request: Request) -> Response:
         client = services(request).client
         outcome.value = batch_json(outcome.value, [o.key for o in b.orders], client.sku_ids,
                                    client.warehouses)
-    return outcome_response(outcome, 200, request.url.path)
+    return outcome_response(outcome, 200, request.scope["path"])
 
 
 @router.post("/reservations/bulk", response_model=BulkOut,
@@ -128,7 +128,7 @@ async def reserve_bulk(request: Request) -> Response:
         b.skus, b.warehouses, b.qty, ttl_ms, caller(key), idem, fingerprint(request, b))
     if outcome.error is None:
         outcome.value = outcome.value.columns_json()
-    return outcome_response(outcome, 200, request.url.path)
+    return outcome_response(outcome, 200, request.scope["path"])
 
 
 def _rid(reservation_id: str) -> str:

@@ -63,4 +63,4 @@ async def movements(request: Request) -> Response:
              for m in b.movements]
     outcome = await services(request).inventory.movements(moves, key.name, idem,
                                                           fingerprint(request, b))
-    return outcome_response(outcome, 200, request.url.path)
+    return outcome_response(outcome, 200, request.scope["path"])

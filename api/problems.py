@@ -96,26 +96,27 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(AllocatorError)
     async def allocator_error(request: Request, exc: AllocatorError) -> Response:
-        return problem_response(exc.code, exc.message, request.url.path, **exc.details)
+        return problem_response(exc.code, exc.message, request.scope["path"], **exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return invalid_response(exc.errors(), request.url.path)
+        return invalid_response(exc.errors(), request.scope["path"])
 
     @app.exception_handler(ValidationError)
     async def body_error(request: Request, exc: ValidationError) -> Response:
-        return invalid_response(exc.errors(include_url=False, include_input=False), request.url.path)
+        return invalid_response(exc.errors(include_url=False, include_input=False),
+                                request.scope["path"])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         cause = _wrapped_error(exc)
         if cause is not None:
-            return problem_response(cause.code, cause.message, request.url.path,
+            return problem_response(cause.code, cause.message, request.scope["path"],
                                     **cause.details)
         if exc.status_code == 400:
             # FastAPI could not read the body (e.g. JSON that is not UTF-8): like any
             # malformed JSON, that is a validation error
-            return problem_response("invalid_request", str(exc.detail), request.url.path)
+            return problem_response("invalid_request", str(exc.detail), request.scope["path"])
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code)
         if code is None:
@@ -123,13 +124,13 @@ def install(app: FastAPI) -> None:
             return JSONResponse({"type": f"/problems/{slug}", "title": str(exc.detail),
                                  "status": status, "detail": str(exc.detail)},
                                 status_code=status, media_type=MEDIA_TYPE)
-        return problem_response(code, str(exc.detail), request.url.path)
+        return problem_response(code, str(exc.detail), request.scope["path"])
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, request.scope["path"])
         return problem_response("internal", "an internal error occurred; it has been logged",
-                                request.url.path)
+                                request.scope["path"])
 
 
 def invalid_response(raw: Any, instance: str) -> Response:

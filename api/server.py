@@ -20,7 +20,7 @@ def serve_http(redis_url: str, ray_address: str, host: str = "127.0.0.1", port: 
     os.environ["REDIS_URL"] = redis_url
     os.environ["RAY_ADDRESS"] = ray_address
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, timeout_graceful_shutdown=5)
+                log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
 
 
 def free_port() -> int:
@@ -34,7 +34,7 @@ def start_uvicorn(port: int, env: dict[str, str], factory: str = "api.app:create
                   workers: int = 1) -> subprocess.Popen:
     """``uvicorn --factory FACTORY`` in its own process on 127.0.0.1:``port``."""
     cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning"]
+           "--port", str(port), "--log-level", "warning", "--no-access-log"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
     return subprocess.Popen(cmd, env=env, cwd=str(Path(__file__).resolve().parents[1]))
