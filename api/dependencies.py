@@ -87,5 +87,5 @@ async def body(request: Request, model: type[M]) -> M:
 def fingerprint(request: Request, parsed: BaseModel) -> str:
     """Equal requests (method, path, same fields and values) give equal fingerprints."""
     canonical = parsed.model_dump_json(exclude_defaults=True).encode()
-    head = f"{request.method} {request.scope["path"]}\n".encode()
+    head = f"{request.method} {request.scope['path']}\n".encode()
     return hashlib.blake2b(head + canonical, digest_size=16).hexdigest()
