@@ -203,16 +203,16 @@ class Checkout:
         last: AllocatorError | None = None
         for attempt in range(self.settings.max_reroutes + 1):
             try:
-                lines, plan = self.planner.choose(order, await self._rows(skus, fresh))
+                choice = self.planner.choose(order, await self._rows(skus, fresh))
             except InsufficientStock:
                 if fresh:
                     raise
                 fresh = True  # the view may be behind: look again
-                lines, plan = self.planner.choose(order, await self._rows(skus, fresh=True))
+                choice = self.planner.choose(order, await self._rows(skus, fresh=True))
             try:
-                res = await self._hold(rid, caller, lines, ttl, nonce, attempt, plan,
-                                       req.customer)
-                return _Taken(res, pack(res.to_record()))
+                res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
+                                       choice.plan, req.customer)
+                return _Taken(res, pack(res.to_record() | {"plan": choice.packed}))
             except InsufficientStock as exc:
                 last, fresh = exc, True  # stock moved since the view: route again
         assert last is not None

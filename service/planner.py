@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import date
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
+import msgpack
 import numpy as np
 
 from allocator.catalog import Catalog
@@ -21,6 +22,12 @@ from routing import Network, Order, Plan, Router, StockMap
 
 Line = tuple[str, str, int]
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
+
+
+class Choice(NamedTuple):
+    lines: list[Line]
+    plan: dict[str, Any]
+    packed: bytes  # the plan, msgpack
 
 
 class RoutedPlanner:
@@ -46,7 +53,7 @@ class RoutedPlanner:
         self._take = np.array([col[w] for w in network.warehouse_ids], np.int64)
         self.cache_size = cache_size
         self.stats = {"hits": 0, "misses": 0}
-        self._cache: OrderedDict[Any, tuple[list[Line], dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[Any, Choice] = OrderedDict()
 
     def skus_to_read(self, order: Order) -> list[str]:
         """The order's SKUs and their substitutes (UnknownSku for a bad id)."""
@@ -63,9 +70,10 @@ class RoutedPlanner:
         stock = StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
         return self.router.plan(order, stock)
 
-    def choose(self, order: Order, rows: Rows) -> tuple[list[Line], dict[str, Any]]:
-        """The lines to hold and the plan JSON; InsufficientStock with the shortfall
-        when no plan fills the order."""
+    def choose(self, order: Order, rows: Rows) -> "Choice":
+        """The lines to hold, the plan JSON and the same msgpack-packed (reservation
+        records store it); InsufficientStock with the shortfall when no plan fills the
+        order."""
         key = self._key(order, rows)
         hit = self._cache.get(key)
         if hit is not None:
@@ -74,7 +82,8 @@ class RoutedPlanner:
             return hit
         self.stats["misses"] += 1
         plan = self.plan(order, rows)
-        out = (self.lines_of(plan), plan.to_dict())
+        as_dict = plan.to_dict()
+        out = Choice(self.lines_of(plan), as_dict, msgpack.packb(as_dict, use_bin_type=True))
         self._cache[key] = out
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -83,7 +92,7 @@ class RoutedPlanner:
     def quote(self, order: Order, rows: Rows) -> dict[str, Any]:
         """The plan JSON (nothing is held)."""
         try:
-            return self.choose(order, rows)[1]
+            return self.choose(order, rows).plan
         except InsufficientStock:
             return self.plan(order, rows).to_dict()
 

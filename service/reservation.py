@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Sequence
 
+import msgpack
+
 from allocator.ops import HoldState
 
 Line = tuple[str, str, int]  # sku, warehouse, qty
@@ -52,9 +54,13 @@ class Reservation:
 
     @classmethod
     def from_record(cls, d: dict[str, Any], state: State = State.PENDING) -> "Reservation":
+        """From :meth:`to_record`'s form (the plan may be stored msgpack-packed)."""
+        plan = d.get("plan")
+        if isinstance(plan, bytes):
+            plan = msgpack.unpackb(plan, raw=False)
         return cls(d["id"], d["owner"], [(s, w, int(q)) for s, w, q in d["lines"]],
                    [(s, int(h)) for s, h in d["holds"]], int(d["created_ms"]),
-                   int(d["expires_ms"]), d.get("plan"), state)
+                   int(d["expires_ms"]), plan, state)
 
     def with_state(self, state: State) -> "Reservation":
         return Reservation(self.id, self.owner, self.lines, self.holds, self.created_ms,
