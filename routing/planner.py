@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from dataclasses import replace
 from datetime import date
@@ -39,12 +40,18 @@ class Router:
         self.catalog = catalog
         self.fast_max_lines = fast_max_lines
         self.time_limit_s = time_limit_s
+        self._budget = threading.local()
 
     # -- public --------------------------------------------------------------
     def plan(self, order: Order, availability: Availability | Any, *,
              capacity_left: np.ndarray | None = None, today: date | None = None,
-             solver: str = "auto") -> Plan:
+             solver: str = "auto", budget_s: float | None = None) -> Plan:
         """Cheapest feasible plan for ``order``, or an unfillable plan with a shortfall.
+
+        ``budget_s`` bounds the work for this order: solver time limits shrink to what
+        is left, and the shortfall's explorations (substitutes, fewer shipments, a
+        partial shipment) stop when it is spent — an order no plan was found for in
+        time is unfillable with reason ``no_plan_found``.
 
         Raises :class:`InvalidRequest` subclasses only for bad input (unknown SKU or
         pincode); running out of stock is a result, not an error.
@@ -52,9 +59,25 @@ class Router:
         t0 = time.perf_counter()
         avail = as_availability(availability, self.network)
         today = today or date.today()
-        plan = self._plan(order, avail, capacity_left, today, solver, explore=True)
+        self._budget.deadline = None if budget_s is None else time.monotonic() + budget_s
+        try:
+            plan = self._plan(order, avail, capacity_left, today, solver, explore=True)
+        finally:
+            self._budget.deadline = None
         plan.elapsed_ms = (time.perf_counter() - t0) * 1e3
         return plan
+
+    @property
+    def _deadline(self) -> float | None:
+        return getattr(self._budget, "deadline", None)
+
+    def _left_s(self) -> float:
+        """Seconds of the current plan's budget left (the solver limit if none); per
+        thread, so plans in a thread pool keep their own budgets."""
+        deadline = self._deadline
+        if deadline is None:
+            return self.time_limit_s
+        return max(0.0, deadline - time.monotonic())
 
     def problem(self, order: Order, availability: Availability | Any, *,
                 capacity_left: np.ndarray | None = None) -> Problem:
@@ -69,7 +92,11 @@ class Router:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         if solver == "fastpath" or (solver == "auto" and problem.n_lines <= self.fast_max_lines):
             return solve_fast(problem)
-        return solve_cpsat(problem, time_limit_s=self.time_limit_s, runner_up=runner_up)
+        left = self._left_s()
+        if left <= 0:
+            return Solution("cpsat", "unknown")
+        limit = min(self.time_limit_s, left / 2 if runner_up else left)
+        return solve_cpsat(problem, time_limit_s=max(0.01, limit), runner_up=runner_up)
 
     # -- internals -----------------------------------------------------------
     def _plan(self, order: Order, avail: Availability, capacity_left: np.ndarray | None,
@@ -90,10 +117,13 @@ class Router:
     def _shortfall(self, problem: Problem, sol: Solution, avail: Availability,
                    capacity_left: np.ndarray | None, today: date, solver: str) -> Plan:
         order = problem.order
+        if self._deadline is not None and self._left_s() <= 0:
+            return self._unfillable(problem, sol, Shortfall(
+                "no_plan_found", "no plan found within this order's routing budget"))
         short = short_lines(problem, self.catalog, avail)
         again = lambda o: self._plan(o, avail, capacity_left, today, solver, explore=False)  # noqa: E731
 
-        if short and order.allow_substitutes:
+        if short and order.allow_substitutes and self._left_s() > 0:
             plan = self._substitute(order, short, again)
             if plan is not None:
                 return plan
@@ -111,7 +141,7 @@ class Router:
                     ship_now.append(OrderLine(line.sku, now))
                 backorder.append(OrderLine(line.sku, line.qty - now))
             shortfall.backorder = backorder
-            if ship_now:
+            if ship_now and self._left_s() > 0:
                 partial = again(order.with_lines(tuple(ship_now)))
                 shortfall.ship_now = partial if partial.filled else None
             return self._unfillable(problem, sol, shortfall)
@@ -120,6 +150,8 @@ class Router:
                 "no_plan_found", f"no plan found within {self.time_limit_s}s"))
         if order.max_shipments is not None:
             for k in range(order.max_shipments + 1, len(order.lines) + 1):
+                if self._left_s() <= 0:
+                    break
                 relaxed = build_problem(replace(order, max_shipments=k), self.network,
                                         self.catalog, avail, capacity_left=capacity_left)
                 if self.solve(relaxed, solver, runner_up=False).assignment is not None:
@@ -140,6 +172,8 @@ class Router:
         best: Plan | None = None
         combos = itertools.product(*[o[1:] for o in options])
         for combo in itertools.islice(combos, MAX_SUBSTITUTION_COMBOS):
+            if self._left_s() <= 0:
+                break
             if len(set(combo)) < len(combo):
                 continue  # two short lines cannot both become the same SKU
             swap = dict(zip((s.sku for s in short), combo))

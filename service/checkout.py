@@ -19,6 +19,7 @@ import os
 import struct
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -90,6 +91,7 @@ class Settings:
     answer_cache: int = 50_000
     customer_cap: int = 0  # units per customer per SKU (0: no cap) unless the catalog says
     undo_retry_s: float = 120.0  # how long an undo refused by an outage is retried
+    routing_threads: int = 2  # big orders plan here, off the event loop
 
 
 @dataclass
@@ -110,16 +112,29 @@ class Checkout:
         self.settings = settings or Settings()
         self.caps = caps or {}
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._routing = ThreadPoolExecutor(self.settings.routing_threads,
+                                           thread_name_prefix="routing")
 
     # ------------------------------------------------------------------- route
     async def route(self, order: Order) -> dict[str, Any]:
         """The plan on current availability (nothing is held), as JSON. The view may be
         a few ms old; an order it cannot fill is planned again on fresh rows."""
         skus = self.planner.skus_to_read(order)
-        plan = self.planner.quote(order, await self._rows(skus))
+        plan = await self._off_loop(order, self.planner.quote, await self._rows(skus))
         if plan["status"] != "planned":
-            plan = self.planner.quote(order, await self._rows(skus, fresh=True))
+            plan = await self._off_loop(order, self.planner.quote,
+                                        await self._rows(skus, fresh=True))
         return plan
+
+    async def _choose(self, order: Order, rows: dict[str, Any]) -> Any:
+        return await self._off_loop(order, self.planner.choose, rows)
+
+    async def _off_loop(self, order: Order, fn: Any, rows: dict[str, Any]) -> Any:
+        """Plan on the event loop when that is quick; big orders (a solver, substitutes
+        to explore) plan in a small thread pool so they cannot stall other requests."""
+        if self.planner.is_quick(order):
+            return fn(order, rows)
+        return await asyncio.get_running_loop().run_in_executor(self._routing, fn, order, rows)
 
     async def _rows(self, skus: Sequence[str], fresh: bool = False) -> dict[str, Any]:
         rows = None if fresh else self.client.availability(skus)
@@ -203,12 +218,12 @@ class Checkout:
         last: AllocatorError | None = None
         for attempt in range(self.settings.max_reroutes + 1):
             try:
-                choice = self.planner.choose(order, await self._rows(skus, fresh))
+                choice = await self._choose(order, await self._rows(skus, fresh))
             except InsufficientStock:
                 if fresh:
                     raise
                 fresh = True  # the view may be behind: look again
-                choice = self.planner.choose(order, await self._rows(skus, fresh=True))
+                choice = await self._choose(order, await self._rows(skus, fresh=True))
             try:
                 res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
                                        choice.plan, req.customer)

@@ -42,7 +42,8 @@ class RoutedPlanner:
     """
 
     def __init__(self, network: Network, catalog: Catalog, warehouses: Sequence[str],
-                 router: Router | None = None, cache_size: int = 20_000) -> None:
+                 router: Router | None = None, cache_size: int = 20_000,
+                 budget_s: float = 0.25) -> None:
         missing = set(network.warehouse_ids) - set(catalog.warehouse_ids)
         if missing:
             raise CatalogError(f"network warehouses {sorted(missing)} are not in the catalog")
@@ -52,6 +53,7 @@ class RoutedPlanner:
         col = {w: j for j, w in enumerate(warehouses)}
         self._take = np.array([col[w] for w in network.warehouse_ids], np.int64)
         self.cache_size = cache_size
+        self.budget_s = budget_s  # routing work per order, at most
         self.stats = {"hits": 0, "misses": 0}
         self._cache: OrderedDict[Any, Choice] = OrderedDict()
 
@@ -68,7 +70,12 @@ class RoutedPlanner:
         """The plan on these availability rows (nothing is held)."""
         self.network.destination_index(order.destination)  # UnknownDestination first
         stock = StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
-        return self.router.plan(order, stock)
+        return self.router.plan(order, stock, budget_s=self.budget_s)
+
+    def is_quick(self, order: Order) -> bool:
+        """Whether planning ``order`` takes well under a millisecond (so it may run on
+        the event loop): one or two lines, no substitutes to explore."""
+        return len(order.lines) <= 2 and not order.allow_substitutes
 
     def choose(self, order: Order, rows: Rows) -> "Choice":
         """The lines to hold, the plan JSON and the same msgpack-packed (reservation
