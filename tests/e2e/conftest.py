@@ -16,7 +16,10 @@ KEYS = {
     "test-ops-key": {"name": "ops", "scopes": ["ops", "read"]},
     "test-admin-key": {"name": "admin", "scopes": ["admin", "ops", "checkout", "read"]},
     "test-slow-key": {"name": "slow", "scopes": ["checkout", "read"], "rate": 1, "burst": 2},
+    "test-share-key": {"name": "reseller", "scopes": ["checkout", "read"], "max_share": 0.1},
+    "test-small-key": {"name": "small", "scopes": ["checkout", "read"], "rate": 5, "burst": 10},
 }
+CUSTOMER_CAP = 3
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +30,8 @@ def server(cluster):
     port = free_port()
     env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address,
                REDIS_URL=cluster.redis_url, ALLOCATOR_API_KEYS=json.dumps(KEYS),
-               ALLOCATOR_API_MAX_BODY_BYTES="200000", ALLOCATOR_API_MAX_BATCH_ORDERS="500")
+               ALLOCATOR_API_MAX_BODY_BYTES="200000", ALLOCATOR_API_MAX_BATCH_ORDERS="500",
+               ALLOCATOR_CUSTOMER_CAP=str(CUSTOMER_CAP))
     proc = start_uvicorn(port, env)
     base = f"http://127.0.0.1:{port}"
     try:
