@@ -12,12 +12,15 @@ from allocator.errors import CatalogError, UnknownSku, UnknownWarehouse
 
 @dataclass(frozen=True)
 class Sku:
-    """A stock-keeping unit. ``unit_weight_g`` drives parcel weight slabs in routing."""
+    """A stock-keeping unit. ``unit_weight_g`` drives parcel weight slabs in routing;
+    ``max_per_customer`` caps the units one customer may hold and buy (0: the
+    deployment's default cap)."""
 
     id: str
     name: str
     unit_weight_g: int
     substitutes: tuple[str, ...] = ()
+    max_per_customer: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Catalog:
         for sku in self.skus:
             if sku.unit_weight_g <= 0:
                 raise CatalogError(f"SKU {sku.id!r} has a non-positive unit weight")
+            if sku.max_per_customer < 0:
+                raise CatalogError(f"SKU {sku.id!r} has a negative max_per_customer")
             for sub in sku.substitutes:
                 if sub not in self._sku_index or sub == sku.id:
                     raise CatalogError(f"SKU {sku.id!r} names an unknown substitute {sub!r}")
@@ -84,7 +89,8 @@ class Catalog:
         return {
             "skus": [
                 {"id": s.id, "name": s.name, "unit_weight_g": s.unit_weight_g,
-                 "substitutes": list(s.substitutes)}
+                 "substitutes": list(s.substitutes),
+                 **({"max_per_customer": s.max_per_customer} if s.max_per_customer else {})}
                 for s in self.skus
             ],
             "warehouses": [
@@ -99,7 +105,8 @@ class Catalog:
         try:
             skus = [
                 Sku(str(s["id"]), str(s.get("name", s["id"])), int(s["unit_weight_g"]),
-                    tuple(str(x) for x in s.get("substitutes", ())))
+                    tuple(str(x) for x in s.get("substitutes", ())),
+                    int(s.get("max_per_customer", 0)))
                 for s in data["skus"]
             ]
             warehouses = [

@@ -98,8 +98,7 @@ async def connect(config: ServiceConfig) -> Services:
     records = Records(redis, config.prefix, config.answer_ttl_s)
     settings = Settings(hold_ttl_ms=int(config.hold_ttl_s * 1000),
                         customer_cap=config.customer_cap, **config.checkout)
-    caps = {s.id: s.max_per_customer for s in catalog.skus
-            if getattr(s, "max_per_customer", 0)}
+    caps = {s.id: s.max_per_customer for s in catalog.skus if s.max_per_customer}
     checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps)
     return Services(checkout, Batches(checkout), Inventory(client, checkout), Admin(client, catalog, kill, redis),
                     catalog, client, redis, TokenLeases(redis, config.prefix), kill)

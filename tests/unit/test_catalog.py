@@ -48,3 +48,16 @@ def test_load_round_trip_and_bad_files(tmp_path):
     (tmp_path / "missing.json").write_text(json.dumps({"skus": [{"id": "A"}], "warehouses": []}))
     with pytest.raises(CatalogError, match="malformed"):
         Catalog.load(tmp_path / "missing.json")
+
+
+def test_a_sku_may_carry_its_purchase_cap():
+    from allocator.catalog import Catalog
+
+    data = demo_catalog(5).to_dict()
+    data["skus"][0]["max_per_customer"] = 2
+    catalog = Catalog.from_dict(data)
+    assert catalog.sku(data["skus"][0]["id"]).max_per_customer == 2
+    assert Catalog.from_dict(catalog.to_dict()).to_dict() == catalog.to_dict()
+    data["skus"][1]["max_per_customer"] = -1
+    with pytest.raises(CatalogError, match="max_per_customer"):
+        Catalog.from_dict(data)
