@@ -32,15 +32,21 @@ return 0
 
 
 def _drive(client: BlockingClient, gidx: np.ndarray, wh: np.ndarray, op_base: int,
-           chunk: int = 16_384) -> tuple[float, int]:
-    """Submit every line in chunks (all in flight at once); return seconds and holds ok."""
+           chunk: int = 16_384, window: int = 16) -> tuple[float, int]:
+    """Submit every line in chunks, ``window`` chunks in flight at a time (the client's
+    queue is bounded); return seconds and holds ok."""
     n = len(gidx)
     ones = np.ones(n, np.int64)
     ops = np.arange(op_base, op_base + n, dtype=np.int64)
     t0 = time.perf_counter()
-    futs = [client.hold_bulk(gidx[s:s + chunk], wh[s:s + chunk], ones[s:s + chunk],
-                             ops[s:s + chunk], 600_000) for s in range(0, n, chunk)]
-    ok = sum(int((f.result(600)["code"] == Code.OK).sum()) for f in futs)
+    ok = 0
+    pending: list = []
+    for s in range(0, n, chunk):
+        pending.append(client.hold_bulk(gidx[s:s + chunk], wh[s:s + chunk], ones[s:s + chunk],
+                                        ops[s:s + chunk], 600_000))
+        if len(pending) >= window:
+            ok += int((pending.pop(0).result(600)["code"] == Code.OK).sum())
+    ok += sum(int((f.result(600)["code"] == Code.OK).sum()) for f in pending)
     return time.perf_counter() - t0, ok
 
 

@@ -22,7 +22,7 @@ from allocator.errors import AllocatorError
 from routing import Network, demo_network
 from service.admin import Admin
 from service.batches import Batches
-from service.checkout import Checkout, Settings
+from service.checkout import Checkout, CheckoutSettings
 from service.ids import Ids
 from service.inventory import Inventory
 from service.killswitch import KillSwitch
@@ -96,7 +96,7 @@ async def connect(config: ServiceConfig) -> Services:
     kill = KillSwitch(KillSwitchStore(redis, config.prefix))
     await kill.start()
     records = Records(redis, config.prefix, config.answer_ttl_s)
-    settings = Settings(hold_ttl_ms=int(config.hold_ttl_s * 1000),
+    settings = CheckoutSettings(hold_ttl_ms=int(config.hold_ttl_s * 1000),
                         customer_cap=config.customer_cap, **config.checkout)
     caps = {s.id: s.max_per_customer for s in catalog.skus if s.max_per_customer}
     checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps)

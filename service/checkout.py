@@ -83,7 +83,7 @@ class Outcome:
 
 
 @dataclass
-class Settings:
+class CheckoutSettings:
     hold_ttl_ms: int = 600_000
     max_reroutes: int = 3
     secondary_grace_ms: int = 2_000  # other shards' holds outlive the primary's by this
@@ -102,14 +102,14 @@ class _Taken:
 
 class Checkout:
     def __init__(self, client: ShardClient, records: Records, ids: Ids,
-                 planner: RoutedPlanner, kill: KillSwitch, settings: Settings | None = None,
+                 planner: RoutedPlanner, kill: KillSwitch, settings: CheckoutSettings | None = None,
                  caps: dict[str, int] | None = None) -> None:
         self.client = client
         self.records = records
         self.ids = ids
         self.planner = planner
         self.kill = kill
-        self.settings = settings or Settings()
+        self.settings = settings or CheckoutSettings()
         self.caps = caps or {}
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._routing = ThreadPoolExecutor(self.settings.routing_threads,
