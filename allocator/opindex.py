@@ -56,18 +56,8 @@ class OpIndex:
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Values for every key (-1 where absent), vectorised."""
-        out = np.full(len(keys), -1, np.int64)
-        todo = np.arange(len(keys))
-        k = keys
-        pos = self._home(keys)
-        while todo.size:
-            slot = self._keys[pos]
-            hit = slot == k
-            if hit.any():
-                out[todo[hit]] = self._vals[pos[hit]]
-            more = ~hit & (slot != _EMPTY)
-            todo, k, pos = todo[more], k[more], (pos[more] + 1) & self._mask
-        return out
+        pos = self._find(keys)
+        return np.where(pos >= 0, self._vals[np.maximum(pos, 0)], -1)
 
     def insert_if_all_new(self, keys: np.ndarray, vals: np.ndarray) -> bool:
         """Insert distinct keys unless one is already present (then change nothing and

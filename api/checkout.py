@@ -80,10 +80,7 @@ async def reserve(request: Request) -> Response:
 async def reserve_batch(request: Request) -> Response:
     key = await authorize(request, "checkout", 0)
     b = await body(request, BatchIn)
-    limit = request.app.state.settings.max_orders_per_batch
-    if len(b.orders) > limit:
-        raise InvalidRequest(f"orders: at most {limit} orders per batch, got {len(b.orders)}",
-                             max_orders=limit)
+    _within_batch_limit(request, "orders", len(b.orders))
     labels = [o.key for o in b.orders if o.key is not None]
     if len(set(labels)) != len(labels):
         dup = next(k for k in labels if labels.count(k) > 1)
@@ -114,10 +111,7 @@ async def reserve_bulk(request: Request) -> Response:
     key = await authorize(request, "checkout", 0)
     b = await body(request, BulkIn)
     n = len(b.skus)
-    limit = request.app.state.settings.max_orders_per_batch
-    if n > limit:
-        raise InvalidRequest(f"skus: at most {limit} rows per request, got {n}",
-                             max_orders=limit)
+    _within_batch_limit(request, "skus", n)
     if len(b.warehouses) != n or len(b.qty) != n:
         raise InvalidRequest(f"skus, warehouses and qty must have the same length "
                              f"({n}, {len(b.warehouses)}, {len(b.qty)})")
@@ -129,6 +123,13 @@ async def reserve_bulk(request: Request) -> Response:
     if outcome.error is None:
         outcome.value = outcome.value.columns_json()
     return outcome_response(outcome, 200, request.scope["path"])
+
+
+def _within_batch_limit(request: Request, field: str, n: int) -> None:
+    limit = request.app.state.settings.max_orders_per_batch
+    if n > limit:
+        raise InvalidRequest(f"{field}: at most {limit} orders per request, got {n}",
+                             max_orders=limit)
 
 
 def _rid(reservation_id: str) -> str:
