@@ -36,11 +36,8 @@ import numpy as np
 from allocator.columns import Columns
 from allocator.config import LIMITS, Limits
 from allocator.opindex import OpIndex
-from allocator.errors import (
-    HoldExpired, IdempotencyConflict, IllegalTransition, InsufficientStock,
-    InvalidRequest, PurchaseLimit, ShareLimit, SkuMoved, StaleVersion, UnknownHold,
-    UnknownSku, UnknownWarehouse,
-)
+from allocator.outcomes import error_for
+from allocator.errors import InvalidRequest, UnknownHold, UnknownSku, UnknownWarehouse
 from allocator.ops import (
     CELL_OPS, HOLD_OPS, BatchResult, Code, HoldState, OpBatch, OpKind, OpResult,
     fingerprint, fingerprint_one,
@@ -300,40 +297,11 @@ class Ledger:
             reason = self._invalid_reason(kind, op_id, hold_id, arg, cells, qtys,
                                           limits) or "invalid op"
             raise InvalidRequest(reason)
-        if res.code in (Code.CUSTOMER_LIMIT, Code.SHARE_LIMIT):
-            sku, wh = self.cell_ids(int(cells[res.detail]))
-            requested = int(qtys[res.detail])
-            if res.code == Code.CUSTOMER_LIMIT:
-                raise PurchaseLimit(
-                    f"this customer may take only {res.value} more units of {sku}",
-                    sku=sku, warehouse=wh, requested=requested, allowed=res.value,
-                    line=res.detail)
-            raise ShareLimit(
-                f"this API key may hold only {res.value} more units of {sku}",
-                sku=sku, warehouse=wh, requested=requested, allowed=res.value,
-                line=res.detail)
-        if res.code == Code.MOVED:
-            sku, _ = self.cell_ids(int(cells[res.detail]))
-            raise SkuMoved(f"SKU {sku} takes no new holds on this shard", sku=sku)
-        if res.code == Code.INSUFFICIENT:
-            sku, wh = self.cell_ids(int(cells[res.detail]))
-            raise InsufficientStock(
-                f"only {res.value} of {int(qtys[res.detail])} units of {sku} at {wh}",
-                sku=sku, warehouse=wh, requested=int(qtys[res.detail]), available=res.value,
-                line=res.detail)
-        if res.code == Code.UNKNOWN_HOLD:
-            raise UnknownHold(f"unknown hold {hold_id}", hold_id=hold_id)
-        if res.code == Code.EXPIRED:
-            raise HoldExpired(f"hold {hold_id} has expired", hold_id=hold_id)
-        if res.code == Code.ILLEGAL:
-            state = HoldState(res.detail).name.lower()
-            raise IllegalTransition(f"cannot {kind.name.lower()} hold {hold_id}: it is {state}",
-                                    hold_id=hold_id, state=state)
-        if res.code == Code.CONFLICT:
-            raise IdempotencyConflict("operation id reused with a different payload")
-        if res.code == Code.STALE_VERSION:
-            raise StaleVersion(f"version {arg} is not newer than {res.value}",
-                               version=arg, current_version=res.value)
+        lines = [(*self.cell_ids(int(c)), int(q)) for c, q in zip(cells, qtys)
+                 if 0 <= int(c) < self.n_cells]
+        exc = error_for(kind, res.code, res.value, res.detail, lines, hold_id, arg)
+        if exc is not None:
+            raise exc
         raise AssertionError(f"unhandled result {res}")  # pragma: no cover
 
     # ------------------------------------------------------ reference, one op

@@ -71,7 +71,11 @@ def test_killing_redis_mid_burst_gives_503s_then_recovers_with_nothing_lost(tmp_
         time.sleep(2.0)
         killed_at = time.monotonic()
         redis_server.suspend()  # first it hangs past every timeout (10 s for an op) ...
-        time.sleep(13.0)
+        time.sleep(2.0)
+        ready = httpx.get(f"{base}/readyz", timeout=30)
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"] is False
+        assert int(ready.headers["Retry-After"]) >= 1
+        time.sleep(11.0)
         redis_server.kill()  # ... then it dies: SIGKILL, no save, no goodbye
         for t in threads:
             t.join(60)

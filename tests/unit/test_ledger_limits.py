@@ -202,12 +202,12 @@ def test_friendly_hold_raises_limit_errors_with_details(led):
         led.hold(11, [("B", "W1", 1), ("A", "W2", 2)], 0, TTL, customer=7, caps=[0, 4])
     assert err.value.code == "purchase_limit"
     assert err.value.details == {"sku": "A", "warehouse": "W2", "requested": 2,
-                                 "allowed": 1, "line": 1}
+                                 "allowed": 1, "line": 1, "limit": "customer"}
     with pytest.raises(ShareLimit) as err:
         led.hold(12, [("A", "W2", 11)], 0, TTL, owner=5, share_bp=1000)
     assert err.value.code == "share_limit"
     assert err.value.details == {"sku": "A", "warehouse": "W2", "requested": 11,
-                                 "allowed": 10, "line": 0}
+                                 "allowed": 10, "line": 0, "limit": "api_key_share"}
     with pytest.raises(InvalidRequest, match="share_bp"):
         led.hold(13, [("A", "W2", 1)], 0, TTL, owner=5, share_bp=20_000)
     with pytest.raises(SkuMoved):
