@@ -187,13 +187,17 @@ class ShardClient:
         return client
 
     async def close(self) -> None:
+        """Stop: connections closed, whatever still waits on them cancelled."""
         self._closed = True
         if self._background is not None:
             self._background.cancel()
         for link in self._links.values():
             if link.writer is not None:
                 link.writer.close()
-            self._fail_link(link, Unavailable("client closed"), requeue=False)
+            for task in (link.connecting, link.view_read):
+                if task is not None:
+                    task.cancel()
+            self._fail_link(link, None)
 
     # ------------------------------------------------------------------ layout
     async def refresh(self, min_epoch: int = 0) -> Layout:
@@ -510,25 +514,23 @@ class ShardClient:
             self._kick(link)
             return
 
-    def _fail_link(self, link: _Link, exc: AllocatorError, requeue: bool = False) -> None:
-        """Answer every op waiting on this link with ``exc``."""
+    def _fail_link(self, link: _Link, exc: AllocatorError | None) -> None:
+        """Answer every op waiting on this link with ``exc`` (None: cancel them)."""
         waiting = list(link.inflight)
         link.inflight.clear()
         ops = link.queue + [op for fr in waiting for op in fr.ops]
         link.queue = []
         chunks = list(link.chunks) + [fr.chunk for fr in waiting if fr.chunk is not None]
         link.chunks.clear()
-        for op in ops:
-            if not op.future.done():
-                op.future.set_exception(exc)
-        for chunk in chunks:
-            if not chunk.bulk.future.done():
-                chunk.bulk.future.set_exception(exc)
         reads = [fr.future for fr in waiting if fr.future is not None]
         reads += [fut for _, fut in link.reads_waiting]
         link.reads_waiting = []
-        for fut in reads:
-            if not fut.done():
+        for fut in [op.future for op in ops] + [c.bulk.future for c in chunks] + reads:
+            if fut.done():
+                continue
+            if exc is None:
+                fut.cancel()
+            else:
                 fut.set_exception(exc)
         self.queued = sum(len(lk.queue) + sum(len(c.pos) for c in lk.chunks)
                           for lk in self._links.values())
