@@ -40,7 +40,10 @@ def now_ms() -> int:
 @dataclass
 class ShardConfig:
     low_stock_threshold: int = 5
-    snapshot_every_records: int = 500
+    snapshot_every_records: int = 500  # at least this many records between snapshots
+    # ... and at least this much replay work (the time batches took to apply since the
+    # last snapshot) per second the last snapshot took: a big shard snapshots less often
+    snapshot_work_ratio: float = 1.0
     demand_window_s: int = 10
     capacity: int = 1 << 16
     events: bool = True
@@ -76,6 +79,8 @@ class ShardCore:
         self.ledger: Ledger | None = None
         self.last_id = "0-0"
         self.records_since_snapshot = 0
+        self.work_since_snapshot_s = 0.0  # applying batches: what a replay would redo
+        self.last_snapshot_s = 0.0
         self.outbox: deque[tuple[str, dict]] = deque()
         self.demand = np.zeros((config.demand_window_s, len(self.sku_ids)), np.int64)
         self.demand_slot = 0
@@ -174,7 +179,9 @@ class ShardCore:
             cells = np.unique(batch.l_cell)
             cells = cells[(cells >= 0) & (cells < ledger.n_cells)]
             before = _available_at(ledger, cells)
+            t0 = time.perf_counter()
             res = ledger.apply(batch)
+            self.work_since_snapshot_s += time.perf_counter() - t0
             after = _available_at(ledger, cells)
             t = self.config.low_stock_threshold
             record = {"t": "b", "now": now, **batch.to_columns(),
@@ -259,7 +266,12 @@ class ShardCore:
             self._journal({"t": "accept", "sku": sku, "on": on, "epoch": epoch})
 
     def _maybe_snapshot(self, ledger: Ledger) -> None:
-        if self.records_since_snapshot >= self.config.snapshot_every_records:
+        """Snapshot when enough has happened since the last one: ``snapshot_every_records``
+        records, and replay work worth ``snapshot_work_ratio`` of what the last snapshot
+        cost (copying a large ledger is not free; replaying a long tail is not either)."""
+        if (self.records_since_snapshot >= self.config.snapshot_every_records
+                and self.work_since_snapshot_s
+                >= self.config.snapshot_work_ratio * self.last_snapshot_s):
             if self.background_snapshots:
                 self.snapshot_due = True  # the actor's sweeper takes it, off the hot path
             else:
@@ -276,6 +288,7 @@ class ShardCore:
         """Store the ledger's state and trim the journal below it. The state is copied
         under the lock; packing and writing it (tens of ms for a large shard) happen
         outside it, so batches keep flowing meanwhile."""
+        t0 = time.perf_counter()
         with self._snapshot_lock:
             with self.lock:
                 ledger = self._ready()
@@ -286,8 +299,10 @@ class ShardCore:
                 if self.events is not None:
                     keep = stream_id_min(keep, self.events.cursor(self.name))
                 self.records_since_snapshot = 0
+                self.work_since_snapshot_s = 0.0
                 self.snapshot_due = False
             self.journal.save_snapshot(snap, last, keep)
+            self.last_snapshot_s = time.perf_counter() - t0
 
     # -------------------------------------------------------------------- reads
     def available(self, skus: list[str]) -> dict[str, list[int]]:
