@@ -434,3 +434,20 @@ def test_solver_choice_and_time_limit_are_exposed():
         ROUTER.solve(ROUTER.problem(o, avail), solver="simplex")
     sol = solve_cpsat(ROUTER.problem(o, avail), time_limit_s=0.5, workers=1)
     assert sol.status == "optimal" and sol.cost == plan(o, avail).cost.total
+
+
+def test_a_routing_budget_bounds_the_work_for_one_order():
+    import time
+
+    rng = np.random.default_rng(8)
+    avail = demo_stock(CAT, NET, seed=1)
+    big = random_order(rng, CAT, NET, 9, max_qty=2, constraints=False)
+    t0 = time.perf_counter()
+    spent = plan(big, avail, budget_s=0.0)
+    assert time.perf_counter() - t0 < 0.5
+    assert not spent.filled and spent.shortfall.reason == "no_plan_found"
+    assert "budget" in spent.shortfall.message
+    # a fast-path order needs no budget to speak of, and a fair one finds the plan
+    assert plan(order(("PHONE-0000", 1)), avail, budget_s=0.0).solver == "fastpath"
+    assert plan(big, avail, budget_s=5.0).solver_status in ("optimal", "feasible",
+                                                             "infeasible")
