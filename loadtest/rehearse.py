@@ -122,7 +122,7 @@ class LocalStack:
             core = actor_self.core
             with core.lock:
                 led = core._ready()
-                return led.holds["expires"][led.pending_holds()].tolist()
+                return led.pending_expiries().tolist()
 
         shards = self.cluster.shards().values()
         return [e for lst in ray.get([a.__ray_call__.remote(expiries) for a in shards])
