@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -29,9 +28,8 @@ from allocator.ops import Code
 from service.checkout import STORED_ERRORS, Caller, Checkout, HoldRequest, Outcome
 from service.ids import bulk_op_ids
 from service.reservation import Reservation
-from storage.records import pack, unpack
+from storage.records import BULK_ROW
 
-ROW = struct.Struct("<8q")  # code, value, shard, sku, warehouse, qty, created_ms, expires_ms
 C_CODE, C_VALUE, C_SHARD, C_SKU, C_WH, C_QTY, C_CREATED, C_EXPIRES = range(8)
 #: A row's code: 0 reserved, else the index of its refusal here.
 REFUSALS = (None, "insufficient_stock", "unknown_sku", "unknown_warehouse", "invalid_request",
@@ -43,7 +41,8 @@ _FROM_SHARD[[9, 10]] = [REFUSALS.index("purchase_limit"), REFUSALS.index("share_
 
 @dataclass
 class BulkRows:
-    """A batch's single-line reservations as columns (see :data:`ROW`)."""
+    """A batch's single-line reservations as columns (see
+    :data:`storage.records.BULK_ROW`)."""
 
     token: str
     rows: np.ndarray  # (n, 8) int64
@@ -143,7 +142,7 @@ class Batches:
                          qty: Sequence[int], ttl: np.ndarray) -> tuple[np.ndarray, list[str]]:
         n = len(skus)
         sku_index, wh_index = self.client.sku_index, self.client.wh_index
-        rows = np.zeros((n, ROW.size // 8), np.int64)
+        rows = np.zeros((n, BULK_ROW.size // 8), np.int64)
         gidx = np.fromiter((sku_index.get(s, -1) for s in skus), np.int64, n)
         wh = np.fromiter((wh_index.get(w, -1) for w in warehouses), np.int64, n)
         q = np.asarray(qty, np.int64)
@@ -177,22 +176,18 @@ class Batches:
     async def _settle(self, caller: Caller, key: str, answer: dict[str, Any],
                       bulk: BulkRows | None, records: list[tuple[str, bytes]]
                       ) -> dict[str, Any] | None:
-        records = list(records)
+        store = self.checkout.records
         if bulk is not None:
-            k = self.checkout.records.bulk_key(bulk.token)
-            records += [(k, np.ascontiguousarray(bulk.rows).tobytes()),
-                        (k + ":meta", pack({"owner": caller.name, "names": bulk.names,
-                                            "n": len(bulk.rows)}))]
-        return await self.checkout.records.settle(caller.name, key, answer, records)
+            records = list(records) + store.bulk_records(
+                bulk.token, bulk.rows, {"owner": caller.name, "names": bulk.names})
+        return await store.settle(caller.name, key, answer, records)
 
     async def _load(self, token: str) -> BulkRows:
-        redis = self.checkout.records.redis
-        k = self.checkout.records.bulk_key(token)
-        blob, meta = await asyncio.gather(redis.run("GET", k), redis.run("GET", k + ":meta"))
-        if blob is None or meta is None:
+        found = await self.checkout.records.bulk(token)
+        if found is None:
             raise UnknownHold(f"batch {token} is no longer stored")
-        m = unpack(meta)
-        return BulkRows(token, np.frombuffer(blob, np.int64).reshape(-1, 8).copy(), m["names"])
+        rows, meta = found
+        return BulkRows(token, rows, meta["names"])
 
     # -------------------------------------------------------------- orders
     async def reserve_orders(self, requests: Sequence[HoldRequest | Exception], caller: Caller,

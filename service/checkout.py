@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import struct
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -365,16 +364,12 @@ class Checkout:
         _, token, index = (rid.split("_") + ["", ""])[:3]
         if len(token) != 24 or not index.isdigit() or len(index) > 9:
             return None
-        i, size = int(index), 64
-        blob, meta = await asyncio.gather(
-            self.records.get_range(token, i * size, i * size + size - 1),
-            self.records.redis.run("GET", self.records.bulk_key(token) + ":meta"))
-        if meta is None or len(blob) != size:
+        found = await self.records.bulk_row(token, int(index))
+        if found is None:
             return None
-        code, value, shard, sku, wh, qty, created, expires = struct.unpack("<8q", blob)
+        (code, value, shard, sku, wh, qty, created, expires), m = found
         if code != 0:
             return None
-        m = unpack(meta)
         record = {"id": rid, "owner": m["owner"],
                   "lines": [[self.client.sku_ids[sku], self.client.warehouses[wh], qty]],
                   "holds": [[m["names"][shard], value]], "created_ms": created,

@@ -5,8 +5,9 @@ Keys (``{p}`` is the key prefix):
 * ``{p}:res:{id}`` — a reservation record (msgpack): lines, holds per shard, times,
   owner, plan. Written once, never changed: a reservation's *state* lives in the
   shards' ledgers, so the record can never disagree with them;
-* ``{p}:resb:{token}`` — a bulk batch's reservations: a header and fixed-width rows
-  (see :mod:`service.bulk`), read by ``GETRANGE`` one row at a time;
+* ``{p}:resb:{token}`` — a bulk batch's reservations: fixed-width rows
+  (:data:`BULK_ROW`), read back by ``GETRANGE`` one row at a time, and
+  ``{p}:resb:{token}:meta``, its header (owner, shard names);
 * ``{p}:idem:{owner}:{key}`` — the first answer to an idempotency key (msgpack):
   the request's fingerprint and the outcome (a record, a batch, or an error).
 
@@ -19,14 +20,19 @@ cache and reads Redis only on a miss.
 
 from __future__ import annotations
 
+import asyncio
+import struct
 from collections import OrderedDict
 from typing import Any, Sequence
 
 import msgpack
+import numpy as np
 
 from storage.coalesce import Coalescer
 
 RECORD_TTL_S = 7 * 24 * 3600
+#: One bulk row: code, value (hold id), shard, sku, warehouse, qty, created_ms, expires_ms.
+BULK_ROW = struct.Struct("<8q")
 
 # KEYS[1]: the idempotency key, KEYS[2..]: records; ARGV[1]: answer, ARGV[2]: its TTL,
 # ARGV[3]: the records' TTL, ARGV[4..]: the records. Returns the answer stored first.
@@ -104,6 +110,31 @@ class Records:
         self.remember(rid, record)
         return record
 
-    async def get_range(self, token: str, start: int, end: int) -> bytes:
-        """Bytes ``start..end`` (inclusive) of a bulk batch's blob (b"" if none)."""
-        return await self.redis.run("GETRANGE", self.bulk_key(token), start, end)
+    def bulk_records(self, token: str, rows: np.ndarray, meta: dict[str, Any]
+                     ) -> list[tuple[str, bytes]]:
+        """A bulk batch as records for :meth:`settle`: its rows (``(n, 8)`` int64, see
+        :data:`BULK_ROW`) as one blob, and its header (owner, shard names)."""
+        key = self.bulk_key(token)
+        return [(key, np.ascontiguousarray(rows, np.int64).tobytes()),
+                (key + ":meta", pack(meta))]
+
+    async def bulk(self, token: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """A bulk batch's rows and header (None if it is no longer stored)."""
+        key = self.bulk_key(token)
+        blob, meta = await asyncio.gather(self.redis.run("GET", key),
+                                          self.redis.run("GET", key + ":meta"))
+        if blob is None or meta is None:
+            return None
+        return np.frombuffer(blob, np.int64).reshape(-1, 8).copy(), unpack(meta)
+
+    async def bulk_row(self, token: str, index: int
+                       ) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        """Row ``index`` of a bulk batch and the batch's header, in one round trip
+        (``GETRANGE``: the blob is not read whole)."""
+        key, size = self.bulk_key(token), BULK_ROW.size
+        blob, meta = await asyncio.gather(
+            self.redis.run("GETRANGE", key, index * size, index * size + size - 1),
+            self.redis.run("GET", key + ":meta"))
+        if meta is None or len(blob) != size:
+            return None
+        return BULK_ROW.unpack(blob), unpack(meta)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from allocator.errors import InsufficientStock, UnknownSku
+from allocator.errors import InsufficientStock, UnknownHold, UnknownSku
 from routing import Order
 from tests.support import assert_audit_clean, restock, stock_of
 
@@ -102,3 +102,24 @@ def test_stock_taken_between_route_and_hold_reroutes(cluster, client, svc, skus)
     assert res.lines == [(sku, "WH-BLR", 2)]
     assert held_at(cluster, client, sku) == {"WH-DEL": 2, "WH-BLR": 2}
     assert_audit_clean(cluster)
+
+
+def test_bulk_rows_are_reservations_read_back_from_redis(cluster, client, svc, skus):
+    from service.checkout import Caller
+
+    a, b = skus.take(2)
+    restock(client, a, "WH-DEL", 2)
+    out = svc.run(svc.services.batches.reserve_columns(
+        [a, a, a, b, "NOPE"], ["WH-DEL"] * 4 + ["WH-DEL"], [1, 1, 1, 1, 1], None,
+        Caller("k1"), "bulk-read-back", "fp"))
+    ids, errors = out.value.ids(), out.value.errors()
+    assert errors == [None, None, "insufficient_stock", "insufficient_stock", "unknown_sku"]
+    svc.checkout.records._cache.clear()  # another process: nothing cached
+    res = svc.get(ids[1], owner="k1")
+    assert res.lines == [(a, "WH-DEL", 1)] and res.state.value == "pending"
+    assert svc.commit(ids[1], owner="k1").state.value == "committed"
+    with pytest.raises(UnknownHold):
+        svc.get(ids[1], owner="k2")
+    with pytest.raises(UnknownHold):
+        svc.get(ids[1][:-1] + "9", owner="k1")  # a row that does not exist
+    assert held_at(cluster, client, a) == {"WH-DEL": 1}
