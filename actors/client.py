@@ -76,7 +76,7 @@ class ShardResult:
 
 
 @dataclass(frozen=True)
-class Limits:
+class OpLimits:
     """Anti-scalping limits of a hold (see :class:`allocator.ops.OpBatch`)."""
 
     customer: int = 0
@@ -85,7 +85,7 @@ class Limits:
     caps: tuple[int, ...] = ()  # per line; empty = none
 
 
-NO_LIMITS = Limits()
+NO_LIMITS = OpLimits()
 
 
 @dataclass
@@ -95,7 +95,7 @@ class _Op:
     hold_id: int
     arg: int
     lines: Sequence[Line]
-    limits: Limits
+    limits: OpLimits
     shard: str | None  # fixed for ops on an existing hold; None: the SKU's owner
     future: asyncio.Future
     attempts: int = 0
@@ -344,7 +344,7 @@ class ShardClient:
 
     # ------------------------------------------------------------------ submit
     def submit(self, kind: OpKind, op_id: int, lines: Sequence[Line] = (), hold_id: int = -1,
-               arg: int = 0, shard: str | None = None, limits: Limits = NO_LIMITS
+               arg: int = 0, shard: str | None = None, limits: OpLimits = NO_LIMITS
                ) -> asyncio.Future:
         """Queue one op; the future resolves to its :class:`ShardResult`. All lines of
         an op without a fixed ``shard`` must belong to one shard (see
@@ -680,7 +680,7 @@ class BlockingClient:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def submit(self, kind: OpKind, op_id: int, lines: Sequence[Line] = (), hold_id: int = -1,
-               arg: int = 0, shard: str | None = None, limits: Limits = NO_LIMITS
+               arg: int = 0, shard: str | None = None, limits: OpLimits = NO_LIMITS
                ) -> concurrent.futures.Future:
         async def go() -> ShardResult:
             return await self.client.submit(kind, op_id, lines, hold_id, arg, shard, limits)

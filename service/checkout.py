@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from actors.client import NO_LIMITS, Limits, ShardClient, ShardResult, Unavailable
+from actors.client import NO_LIMITS, OpLimits, ShardClient, ShardResult, Unavailable
 from allocator.aio import spawn
 from allocator.errors import (
     AllocatorError, HoldExpired, IdempotencyMismatch, IllegalTransition, InsufficientStock,
@@ -243,11 +243,11 @@ class Checkout:
             self.client.check(sku, wh)
         return list(lines)
 
-    def _limits(self, caller: Caller, part: Sequence[Line], customer: str | None) -> Limits:
+    def _limits(self, caller: Caller, part: Sequence[Line], customer: str | None) -> OpLimits:
         if not customer and not caller.share_bp:
             return NO_LIMITS
         caps = tuple(self.caps.get(sku, self.settings.customer_cap) for sku, _, _ in part)
-        return Limits(customer=_nonzero_id("customer", customer) if customer else 0,
+        return OpLimits(customer=_nonzero_id("customer", customer) if customer else 0,
                       owner=_nonzero_id("key", caller.name) if caller.share_bp else 0,
                       share_bp=caller.share_bp, caps=caps)
 

@@ -56,9 +56,6 @@ class KillSwitch:
                 raise ReservationsOff(f"reservations are switched off for {', '.join(hit)}",
                                       skus=hit)
 
-    def blocked(self, skus: Sequence[str]) -> bool:
-        return self.on or bool(self.skus and not self.skus.isdisjoint(skus))
-
     async def set(self, on: bool, skus: Sequence[str] = ()) -> dict[str, Any]:
         await self.store.set(on, skus)
         await self.reload()
