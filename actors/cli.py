@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from allocator.cli import emit
+from allocator.console import emit
 
 
 def add_serve_command(sub: Any) -> None:

@@ -7,16 +7,11 @@ pay for Ray or OR-Tools imports it does not use.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, Callable, Sequence
 
+from allocator.console import emit
 from allocator.errors import AllocatorError
-
-
-def emit(obj: dict[str, Any], as_json: bool) -> None:
-    """Print a result: one compact JSON line with ``--json``, indented otherwise."""
-    print(json.dumps(obj) if as_json else json.dumps(obj, indent=2))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from allocator.cli import emit
+from allocator.console import emit
 
 
 def add_bench_api_command(bench: Any) -> None:

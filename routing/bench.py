@@ -7,7 +7,6 @@ object; docs/ROUTING.md explains every key and the targets.
 from __future__ import annotations
 
 import gc
-import sys
 import time
 from datetime import date
 from typing import Any
@@ -112,14 +111,3 @@ def run_bench(n_orders: int = 1000, seed: int = 7) -> dict[str, Any]:
 
 def format_text(result: dict[str, Any]) -> str:
     return "\n".join(f"{k:>28}: {v}" for k, v in result.items())
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m routing.bench [--json] [--orders N] [--seed S]``."""
-    from routing.cli import main as cli_main
-
-    return cli_main(["bench", "route", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

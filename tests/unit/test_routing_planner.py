@@ -437,15 +437,11 @@ def test_solver_choice_and_time_limit_are_exposed():
 
 
 def test_a_routing_budget_bounds_the_work_for_one_order():
-    import time
-
     rng = np.random.default_rng(8)
     avail = demo_stock(CAT, NET, seed=1)
     big = random_order(rng, CAT, NET, 9, max_qty=2, constraints=False)
-    t0 = time.perf_counter()
-    spent = plan(big, avail, budget_s=0.0)
-    assert time.perf_counter() - t0 < 0.5
-    assert not spent.filled and spent.shortfall.reason == "no_plan_found"
+    spent = plan(big, avail, budget_s=0.0)  # no time at all: no solver runs
+    assert spent.solver_status == "unknown" and not spent.filled and spent.shortfall.reason == "no_plan_found"
     assert "budget" in spent.shortfall.message
     # a fast-path order needs no budget to speak of, and a fair one finds the plan
     assert plan(order(("PHONE-0000", 1)), avail, budget_s=0.0).solver == "fastpath"
