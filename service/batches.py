@@ -238,7 +238,7 @@ class Batches:
                 taken_all.append(got)
                 out.others[i] = got.reservation
                 records.append((self.checkout.records.record_key(got.reservation.id),
-                                got.record))
+                                got.packed))
         for i, v in out.others.items():
             answers[i] = (v.id if isinstance(v, Reservation)
                           else [v.code, v.message, v.details])
@@ -254,7 +254,7 @@ class Batches:
                 await self.checkout.give_back(t.reservation, None)
             return await self._replay_orders(first, fingerprint)
         for t in taken_all:
-            self.checkout.records.remember(t.reservation.id, t.reservation.to_record())
+            self.checkout.records.remember(t.reservation.id, t.record)
         return Outcome(out)
 
     async def _undo(self, taken: list[Any]) -> None:

@@ -95,8 +95,12 @@ class CheckoutSettings:
 
 @dataclass
 class _Taken:
+    """Holds taken for a reservation: the record (kept in this process's cache) and
+    the same packed (stored in Redis)."""
+
     reservation: Reservation
-    record: bytes = b""
+    record: dict[str, Any]
+    packed: bytes
 
 
 class Checkout:
@@ -154,8 +158,8 @@ class Checkout:
         taken: _Taken | None = None
         try:
             taken = await self.take(rid, caller, req, os.urandom(8))
-            answer: dict[str, Any] = {"fp": fingerprint, "record": taken.record}
-            records = [(self.records.record_key(rid), taken.record)]
+            answer: dict[str, Any] = {"fp": fingerprint, "record": taken.packed}
+            records = [(self.records.record_key(rid), taken.packed)]
         except AllocatorError as exc:
             if exc.code not in STORED_ERRORS:
                 raise
@@ -171,7 +175,7 @@ class Checkout:
             self._keep(caller.name, key, answer)
             if taken is None:
                 return self.outcome_of(answer)
-            self.records.remember(rid, taken.reservation.to_record())
+            self.records.remember(rid, taken.record)
             return Outcome(taken.reservation)
         if taken is not None:  # another request with this key answered first
             await self.give_back(taken.reservation, first)
@@ -209,7 +213,8 @@ class Checkout:
         if req.lines is not None:
             lines = self._validated(req.lines)
             res = await self._hold(rid, caller, lines, ttl, nonce, 0, None, req.customer)
-            return _Taken(res, pack(res.to_record()))
+            record = res.to_record()
+            return _Taken(res, record, pack(record))
         order = req.order
         assert order is not None
         skus = self.planner.skus_to_read(order)
@@ -226,7 +231,8 @@ class Checkout:
             try:
                 res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
                                        choice.plan, req.customer)
-                return _Taken(res, pack(res.to_record() | {"plan": choice.packed}))
+                record = res.to_record()
+                return _Taken(res, record, pack(record | {"plan": choice.packed}))
             except InsufficientStock as exc:
                 last, fresh = exc, True  # stock moved since the view: route again
         assert last is not None
