@@ -65,9 +65,9 @@ async def route(request: Request) -> Response:
              summary="Route and hold an order, all-or-nothing")
 async def reserve(request: Request) -> Response:
     key = await authorize(request, "checkout", 0)
+    idem = idempotency_key(request)  # before any work is charged
     o = await body(request, ReserveIn)
     await charge(request, key, cost.of_order(o))
-    idem = idempotency_key(request)
     outcome = await services(request).checkout.reserve(
         hold_request(o), caller(key), idem, fingerprint(request, o))
     return outcome_response(outcome, 201, request.scope["path"])
@@ -79,6 +79,7 @@ async def reserve(request: Request) -> Response:
              summary="Reserve many orders in one request (each all-or-nothing on its own)")
 async def reserve_batch(request: Request) -> Response:
     key = await authorize(request, "checkout", 0)
+    idem = idempotency_key(request)  # before any work is charged
     b = await body(request, BatchIn)
     _within_batch_limit(request, "orders", len(b.orders))
     labels = [o.key for o in b.orders if o.key is not None]
@@ -87,7 +88,6 @@ async def reserve_batch(request: Request) -> Response:
         raise InvalidRequest(f"orders: key {dup!r} appears more than once; keys label orders "
                              "and must be unique within a batch", key=dup)
     await charge(request, key, cost.of_batch(b))
-    idem = idempotency_key(request)
     requests: list[HoldRequest | Exception] = []
     for o in b.orders:
         try:
@@ -109,6 +109,7 @@ async def reserve_batch(request: Request) -> Response:
              summary="Reserve single-line pre-routed orders given as columns (the fast path)")
 async def reserve_bulk(request: Request) -> Response:
     key = await authorize(request, "checkout", 0)
+    idem = idempotency_key(request)  # before any work is charged
     b = await body(request, BulkIn)
     n = len(b.skus)
     _within_batch_limit(request, "skus", n)
@@ -116,7 +117,6 @@ async def reserve_bulk(request: Request) -> Response:
         raise InvalidRequest(f"skus, warehouses and qty must have the same length "
                              f"({n}, {len(b.warehouses)}, {len(b.qty)})")
     await charge(request, key, cost.of_bulk(n))
-    idem = idempotency_key(request)
     ttl_ms = None if b.ttl_s is None else max(1, round(b.ttl_s * 1000))
     outcome = await services(request).batches.reserve_columns(
         b.skus, b.warehouses, b.qty, ttl_ms, caller(key), idem, fingerprint(request, b))

@@ -55,9 +55,9 @@ async def sync(request: Request) -> Response:
              summary="Ship committed reservations, restock or return units (all or none)")
 async def movements(request: Request) -> Response:
     key = await authorize(request, "ops", 0)
+    idem = idempotency_key(request)  # before any work is charged
     b = await body(request, MovementsIn)
     await charge(request, key, max(1.0, len(b.movements) / 10))
-    idem = idempotency_key(request)
     moves = [Movement("ship", reservation_id=m.reservation_id) if isinstance(m, ShipMovement)
              else Movement(m.type, sku=m.sku, warehouse=m.warehouse, qty=m.qty)
              for m in b.movements]
