@@ -428,11 +428,27 @@ class ShardClient:
                 self.queued -= len(ops)
                 try:
                     cols = self._op_columns(link.name, ops)
-                except KeyError:  # an op routed with an older layout: route it again
-                    self._reroute(ops)
+                except KeyError:  # an op routed with an older layout
+                    self._misrouted(link, ops)
                     continue
                 self._write(link, {"op": "apply", "epoch": self.layout.epoch, "cols": cols},
                             _Frame(ops, None))
+
+    def _misrouted(self, link: _Link, ops: list[_Op]) -> None:
+        """Ops this shard cannot take: those whose SKU now lives elsewhere go there; the
+        rest (a line naming something the layout does not know) fail, never loop."""
+        for op in ops:
+            try:
+                self._op_columns(link.name, [op])
+            except KeyError:
+                if op.shard is None and op.lines and self.owner(op.lines[0][0]) != link.name:
+                    self._enqueue(op)
+                elif not op.future.done():
+                    op.future.set_exception(AllocatorError(
+                        f"op {op.op_id} names a SKU or warehouse shard {link.name} lacks"))
+                continue
+            link.queue.append(op)  # fine on its own: goes in the next frame
+            self.queued += 1
 
     def _write(self, link: _Link, req: dict[str, Any], fr: _Frame) -> None:
         req["id"] = next(self._ids)

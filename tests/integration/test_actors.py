@@ -175,3 +175,14 @@ def test_hot_sku_promotion_mid_burst_keeps_every_invariant(cluster, client, svc,
     assert committed == 5 and held == len(sold)
     assert len(sold) == 195  # demand exceeded stock: everything sold, nothing twice
     assert_audit_clean(cluster)
+
+
+def test_an_op_its_shard_cannot_place_fails_instead_of_looping(client, skus):
+    from allocator.errors import AllocatorError
+
+    (sku,) = skus.take()
+    fut = client.submit(OpKind.HOLD, op_key(f"nowhere:{sku}"), [(sku, "WH-NOWHERE", 1)],
+                        arg=60_000)
+    with pytest.raises(AllocatorError, match="lacks"):
+        fut.result(10)
+    restock(client, sku, "WH-DEL", 1)  # the shard's queue still flows
