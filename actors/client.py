@@ -36,11 +36,11 @@ from typing import Any, Awaitable, Sequence
 import numpy as np
 import ray
 
-from actors import NAMESPACE
 from actors.layout import Layout
 from actors.wire import HEADER, frame
 from allocator.aio import spawn
 from allocator.codec import unpack
+from allocator.config import DEFAULT_PREFIX, namespace_for
 from allocator.errors import AllocatorError, UnknownSku, UnknownWarehouse
 from allocator.ops import Code, OpKind
 
@@ -153,7 +153,7 @@ class _Link:
 class ShardClient:
     """One per process and event loop. Create with :meth:`connect`."""
 
-    def __init__(self, token: bytes, namespace: str = NAMESPACE, max_batch: int = 8192,
+    def __init__(self, token: bytes, namespace: str = namespace_for(DEFAULT_PREFIX), max_batch: int = 8192,
                  max_queue: int = 200_000, max_inflight: int = 1, max_attempts: int = 8,
                  view_refresh_s: float = 0.25) -> None:
         self.token = token

@@ -14,10 +14,10 @@ from typing import Any, Callable
 import msgpack
 import numpy as np
 
-from allocator.errors import UnknownHold
+from allocator.errors import StorageUnavailable, UnknownHold
 from allocator.ledger import Ledger
 from allocator.ops import BatchResult, Code, OpBatch, OpKind
-from allocator.storage import EventLog, Journal, StorageUnavailable, stream_id_min
+from storage.journal import EventLog, Journal, stream_id_min
 
 
 EVENT_OF = {
@@ -369,6 +369,11 @@ class ShardCore:
             return {"on_hand": int(led.on_hand.sum()), "held": int(led.held.sum()),
                     "committed": int(led.committed.sum()),
                     "negative_available": int((led.available < 0).sum())}
+
+    def pending_expiries(self) -> list[int]:
+        """Expiry (ms) of every pending hold (the rehearsal waits for them to pass)."""
+        with self.lock:
+            return self._ready().pending_expiries().tolist()
 
     def info(self) -> dict[str, Any]:
         with self.lock:

@@ -18,12 +18,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
@@ -32,6 +31,9 @@ from loadtest.params import Params
 from loadtest.report import (locust_totals, stage_rates, write_chart, write_samples,
                              write_summary)
 from loadtest.shape import build_stages, burst_window
+
+if TYPE_CHECKING:
+    from stack.local import LocalStack
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,73 +74,14 @@ def _destinations() -> list[str]:
         return ["110001", "400001", "560001"]
 
 
-class LocalStack:
-    """Ray + embedded Redis + shards + the API in a uvicorn process, on this machine."""
+def start_local_stack(opts: RehearsalOptions, stock: dict[str, list[int]],
+                      keys: dict[str, dict[str, Any]]) -> "LocalStack":
+    """The whole stack on this machine, the sale's stock seeded, rate limits off."""
+    from stack.local import LocalStack
 
-    def __init__(self, opts: RehearsalOptions, stock: dict[str, list[int]],
-                 keys: dict[str, dict[str, Any]]) -> None:
-        import ray
-
-        from actors.cluster import Cluster, ClusterConfig
-        from actors.shard_core import ShardConfig
-        from allocator.catalog import demo_catalog
-        from api.server import free_port, start_uvicorn, wait_until_ready
-
-        self.data_dir = tempfile.mkdtemp(prefix="allocator-rehearse-")
-        self.proc: subprocess.Popen | None = None
-        self.cluster = Cluster(ClusterConfig(data_dir=Path(self.data_dir), n_shards=opts.shards,
-                                             num_cpus=2, shard=ShardConfig()), demo_catalog())
-        opts.log("cluster up; seeding stock and starting the API …")
-        try:
-            self.cluster.seed(stock)
-            port = free_port()
-            env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address,
-                       REDIS_URL=self.cluster.redis_url, ALLOCATOR_API_KEYS=json.dumps(keys),
-                       ALLOCATOR_API_RATE="0")
-            self.proc = start_uvicorn(port, env, workers=opts.api_workers)
-            self.url = f"http://127.0.0.1:{port}"
-            wait_until_ready(self.url, self.proc, timeout_s=120)
-        except BaseException:
-            self.stop()
-            raise
-
-    def totals(self) -> dict[str, int]:
-        import ray
-
-        out = {"held": 0, "committed": 0, "on_hand": 0, "pending_holds": 0}
-        shards = self.cluster.shards()
-        for t in ray.get([a.totals.remote() for a in shards.values()]):
-            for k in ("held", "committed", "on_hand"):
-                out[k] += t[k]
-        for i in ray.get([a.info.remote() for a in shards.values()]):
-            out["pending_holds"] += i.get("pending_holds") or 0
-        return out
-
-    def pending_expiries(self) -> list[int]:
-        """Expiry (ms) of every pending hold on every shard."""
-        import ray
-
-        def expiries(actor_self: Any) -> list[int]:
-            core = actor_self.core
-            with core.lock:
-                led = core._ready()
-                return led.pending_expiries().tolist()
-
-        shards = self.cluster.shards().values()
-        return [e for lst in ray.get([a.__ray_call__.remote(expiries) for a in shards])
-                for e in lst]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        try:
-            self.cluster.shutdown()
-        finally:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+    return LocalStack(stock, env={"ALLOCATOR_API_KEYS": json.dumps(keys),
+                                  "ALLOCATOR_API_RATE": "0"},
+                      shards=opts.shards, api_workers=opts.api_workers, log=opts.log)
 
 
 def snapshot(client: httpx.Client, skus: list[str]) -> dict[tuple[str, str], dict[str, int]]:
@@ -208,7 +151,7 @@ def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
                  for s in sale}
         stock.update({s: [opts.stock] * len(warehouses) for s in ops_skus})
         log(f"starting Ray, Redis, {opts.shards} shards and the API …")
-        stack = LocalStack(opts, stock, keys)
+        stack = start_local_stack(opts, stock, keys)
         host = stack.url
     else:
         host = opts.host.rstrip("/")
@@ -328,7 +271,7 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
     kw: dict[str, Any] = {}
     if stack is not None:
         kw["pending_expires_ms"] = stack.pending_expiries()
-        kw["ledger_audit"] = stack.cluster.audit()
+        kw["ledger_audit"] = stack.audit()
     else:
         states = {}
         by_key = {}

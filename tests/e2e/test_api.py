@@ -10,33 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.conftest import auth
+from tests.support.http import DELHI, PROBLEM, assert_problem, auth, key, restock
 
 pytestmark = pytest.mark.integration
-PROBLEM = "application/problem+json"
-DELHI = "110001"
-
-
-def key() -> dict[str, str]:
-    return {"Idempotency-Key": str(uuid.uuid4())}
-
-
-def restock(ops_http, sku, wh, qty):
-    r = ops_http.post("/v1/inventory/movements", headers=key(), json={
-        "movements": [{"type": "restock", "sku": sku, "warehouse": wh, "qty": qty}]})
-    assert r.status_code == 200, r.text
-
-
-def assert_problem(r, status, slug):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
-    assert body["type"] == f"/problems/{slug}" and body["status"] == status
-    assert body["title"] and body["detail"]
-    assert "Traceback" not in r.text
-    return body
-
-
 def reserve(http, sku, qty=1, **extra):
     body = {"lines": [{"sku": sku, "qty": qty}], "destination": DELHI, **extra}
     return http.post("/v1/reservations", headers=key(), json=body)

@@ -23,7 +23,7 @@ def test_short_rehearsal_is_clean_and_reports(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "REDIS_URL")}
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "allocator", "rehearse", "--duration", "30", "--multiple", "2",
+        [sys.executable, "-m", "commands", "rehearse", "--duration", "30", "--multiple", "2",
          "--ttl", "8", "--json", "--out", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     elapsed = time.monotonic() - t0

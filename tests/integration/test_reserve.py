@@ -6,7 +6,7 @@ import pytest
 
 from allocator.errors import InsufficientStock, UnknownHold, UnknownSku
 from routing import Order
-from tests.support import assert_audit_clean, restock, stock_of
+from tests.support.cluster import assert_audit_clean, restock, stock_of
 
 pytestmark = pytest.mark.integration
 DELHI = "110001"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from allocator.catalog import demo_catalog
 from routing import allocate_batch, demo_network, greedy_allocate
 from routing.batch import fcfs_plan_allocate
-from routing.scenario import flash_sale, random_catalog, random_network, random_order, \
+from tools.scenario import flash_sale, random_catalog, random_network, random_order, \
     random_stock
 
 

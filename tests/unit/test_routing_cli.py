@@ -1,4 +1,4 @@
-"""``allocator route`` / ``python -m routing``: exit 0 planned, 1 unfillable, 2 bad input
+"""``allocator route``: exit 0 planned, 1 unfillable, 2 bad input
 (one line on stderr, never a traceback); and ``allocator bench route --json``."""
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from allocator.cli import main as allocator_main
-from routing.cli import main as routing_main
+from commands.main import main as allocator_main
 from routing.network import demo_network_path
-from routing.scenario import demo_network_dict
+from tools.scenario import demo_network_dict
 
 ORDER = {"id": "ORD-1001", "destination": "800001", "promise_days": 2,
          "lines": [{"sku": "PHONE-0000", "qty": 1}, {"sku": "KETTLE-0000", "qty": 2}]}
 STOCK = {"stock": {"PHONE-0000": {"WH-CCU": 2, "WH-LKO": 9},
                    "KETTLE-0000": {"WH-CCU": 12, "WH-DEL": 40}}}
-MAINS = {"allocator": allocator_main, "routing": routing_main}
+MAINS = {"allocator": allocator_main}
 
 
 def write(tmp_path: Path, name: str, data) -> str:

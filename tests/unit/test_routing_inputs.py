@@ -13,10 +13,10 @@ from allocator.catalog import demo_catalog
 from allocator.errors import AllocatorError, InvalidRequest, UnknownSku
 from routing import (NetworkFileError, Order, OrderLine, Router, UnknownDestination,
                      demo_network, demo_stock, load_stock)
-from routing import gen_demo_network
+from tools import gen_demo_network
 from routing.availability import stock_from_dict, stock_to_dict
 from routing.network import Network, demo_network_path
-from routing.scenario import demo_network_dict
+from tools.scenario import demo_network_dict
 
 NET = demo_network()
 CAT = demo_catalog()

@@ -15,7 +15,7 @@ from routing import (Order, OrderLine, Router, StockMap, StockMatrix, demo_netwo
 from routing.cost import COMPONENTS
 from routing.cpsat import solve_cpsat
 from routing.network import Network
-from routing.scenario import demo_network_dict, random_order
+from tools.scenario import demo_network_dict, random_order
 
 NET = demo_network()
 CAT = demo_catalog()

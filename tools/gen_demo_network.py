@@ -1,6 +1,6 @@
 """Generate ``routing/data/demo_network.json`` (the bundled demo network).
 
-Run ``python -m routing.gen_demo_network`` to rewrite it; the output is deterministic.
+Run ``python -m tools.gen_demo_network`` to rewrite it; the output is deterministic.
 
 Sources and assumptions (see docs/ROUTING.md, "Data provenance"):
 

@@ -1,6 +1,6 @@
 """Router benchmark: planner latency against plain CP-SAT, and batch against greedy.
 
-``python -m routing.bench [--json]`` (or ``allocator bench route --json``) prints one
+``python -m bench.route [--json]`` (or ``allocator bench route --json``) prints one
 object; docs/ROUTING.md explains every key and the targets.
 """
 
@@ -20,7 +20,7 @@ from routing.cpsat import solve_cpsat
 from routing.network import demo_network
 from routing.planner import Router
 from routing.problem import build_problem
-from routing.scenario import bench_network, flash_sale, random_order
+from tools.scenario import bench_network, flash_sale, random_order
 
 TARGET_P99_MS = 2.0
 TARGET_BATCH_COST_RATIO = 0.95
