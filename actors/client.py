@@ -42,9 +42,7 @@ from allocator.aio import spawn
 from allocator.codec import unpack
 from allocator.config import DEFAULT_PREFIX, namespace_for
 from allocator.errors import AllocatorError, UnknownSku, UnknownWarehouse
-from allocator.ops import Code, OpKind
-
-Line = tuple[str, str, int]  # sku, warehouse, qty
+from allocator.ops import Code, Line, OpKind
 
 
 class Overloaded(AllocatorError):

@@ -4,6 +4,7 @@ directory and its shards. Used by ``allocator serve``, the demo, benches and tes
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,17 @@ class ClusterConfig:
             if v is not None:
                 setattr(cfg, k, v)
         return cfg
+
+
+def join_cluster(address: str, namespace: str) -> None:
+    """Join a running Ray cluster as a driver (idempotent); keeps the SIGTERM handler
+    of the process (a server's), which ``ray.init`` would replace."""
+    if not ray.is_initialized():
+        keep = signal.getsignal(signal.SIGTERM)
+        ray.init(address=address, namespace=namespace, logging_level="ERROR",
+                 log_to_driver=False)
+        if keep is not None:
+            signal.signal(signal.SIGTERM, keep)
 
 
 class Cluster:
@@ -100,6 +112,38 @@ class Cluster:
 
     def shards(self) -> dict[str, Any]:
         return {n: self.shard(n) for n in ray.get(self.directory.shard_names.remote())}
+
+    @property
+    def gcs_address(self) -> str:
+        """The Ray address other processes join (``RAY_ADDRESS``)."""
+        return ray.get_runtime_context().gcs_address
+
+    def pin(self, skus: list[str]) -> None:
+        """Isolate ``skus`` on their own shard actors."""
+        ray.get(self.directory.pin.remote(skus))
+
+    def status(self) -> dict[str, Any]:
+        """SKUs per shard and the hot SKUs."""
+        shards = self.shards()
+        infos = ray.get([a.info.remote() for a in shards.values()])
+        return {"shards": {n: i["skus"] for n, i in zip(shards, infos)},
+                "hot": ray.get(self.directory.hot.remote())["hot"]}
+
+    def totals(self) -> dict[str, int]:
+        """Units held, committed and on hand, and pending holds, over every shard."""
+        shards = list(self.shards().values())
+        out = {"held": 0, "committed": 0, "on_hand": 0, "pending_holds": 0}
+        for t in ray.get([a.totals.remote() for a in shards]):
+            for k in ("held", "committed", "on_hand"):
+                out[k] += t[k]
+        for i in ray.get([a.info.remote() for a in shards]):
+            out["pending_holds"] += i.get("pending_holds") or 0
+        return out
+
+    def pending_expiries(self) -> list[int]:
+        """Expiry (ms) of every pending hold on every shard."""
+        shards = self.shards().values()
+        return [e for lst in ray.get([a.pending_expiries.remote() for a in shards]) for e in lst]
 
     def audit(self) -> dict[str, Any]:
         """Audit every shard's ledger; ``ok`` only if all are clean."""

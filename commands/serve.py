@@ -72,8 +72,6 @@ def _exit_cleanly(signum: int, frame: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import ray
-
     from actors.cluster import Cluster, ClusterConfig
     from allocator.catalog import Catalog, demo_catalog
     from allocator.config import Settings
@@ -92,14 +90,12 @@ def _serve(args: argparse.Namespace) -> int:
             stock = json.loads(args.stock.read_text()) if args.stock else demo_seed_stock(catalog)
             cluster.seed(stock)
         if args.pin:
-            ray.get(cluster.directory.pin.remote(args.pin))
-        context = ray.get_runtime_context()
+            cluster.pin(args.pin)
         status = {
-            "ray_address": context.gcs_address,
+            "ray_address": cluster.gcs_address,
             "dashboard": f"http://127.0.0.1:{config.dashboard_port}" if config.dashboard else None,
             "redis_url": cluster.redis_url,
-            "shards": {n: ray.get(a.info.remote())["skus"] for n, a in cluster.shards().items()},
-            "hot": ray.get(cluster.directory.hot.remote())["hot"],
+            **cluster.status(),
         }
         if not (args.once or args.no_api):
             status["api"] = f"http://{args.host}:{args.port}/docs"

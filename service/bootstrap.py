@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-import ray
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from actors.client import ShardClient
+from actors.cluster import join_cluster
 from actors.wire import wire_token
 from allocator.catalog import Catalog
 from allocator.config import DAY_S, DEFAULT_HOLD_TTL_S, Keys, Settings, namespace_for
@@ -73,16 +72,6 @@ class Services:
         await self.redis.client.aclose()
 
 
-def connect_ray(address: str, namespace: str) -> None:
-    """Join the running cluster as a driver (idempotent)."""
-    if not ray.is_initialized():
-        keep = signal.getsignal(signal.SIGTERM)  # ray.init replaces the server's handler
-        ray.init(address=address, namespace=namespace, logging_level="ERROR",
-                 log_to_driver=False)
-        if keep is not None:
-            signal.signal(signal.SIGTERM, keep)
-
-
 def async_redis(url: str) -> aioredis.Redis:
     """An asyncio client that fails fast when Redis is down (the caller answers 503)."""
     return aioredis.from_url(url, max_connections=64, socket_timeout=2.0,
@@ -92,7 +81,7 @@ def async_redis(url: str) -> aioredis.Redis:
 
 async def connect(config: ServiceConfig) -> Services:
     namespace = namespace_for(config.keys.prefix)
-    connect_ray(config.ray_address, namespace)
+    join_cluster(config.ray_address, namespace)
     redis = Coalescer(async_redis(config.redis_url))
     raw = await redis.run("GET", config.keys.catalog)
     if raw is None:

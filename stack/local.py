@@ -21,9 +21,7 @@ API_FACTORY = "api.app:create_app"
 def api_env(cluster: Cluster, env: Mapping[str, str] = {}) -> dict[str, str]:
     """The environment of an API process joining ``cluster``: this process's own, then
     the cluster's Ray address, Redis URL and key prefix, then ``env``."""
-    import ray
-
-    out = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address,
+    out = dict(os.environ, RAY_ADDRESS=cluster.gcs_address,
                REDIS_URL=cluster.redis_url, ALLOCATOR_PREFIX=cluster.config.prefix)
     out.update(env)
     return out
@@ -106,24 +104,10 @@ class LocalStack:
         return self.api.url
 
     def totals(self) -> dict[str, int]:
-        """Units held, committed and on hand, and pending holds, over every shard."""
-        import ray
-
-        out = {"held": 0, "committed": 0, "on_hand": 0, "pending_holds": 0}
-        shards = list(self.cluster.shards().values())
-        for t in ray.get([a.totals.remote() for a in shards]):
-            for k in ("held", "committed", "on_hand"):
-                out[k] += t[k]
-        for i in ray.get([a.info.remote() for a in shards]):
-            out["pending_holds"] += i.get("pending_holds") or 0
-        return out
+        return self.cluster.totals()
 
     def pending_expiries(self) -> list[int]:
-        """Expiry (ms) of every pending hold on every shard."""
-        import ray
-
-        shards = self.cluster.shards().values()
-        return [e for lst in ray.get([a.pending_expiries.remote() for a in shards]) for e in lst]
+        return self.cluster.pending_expiries()
 
     def audit(self) -> dict[str, Any]:
         return self.cluster.audit()
