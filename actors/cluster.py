@@ -100,8 +100,8 @@ class Cluster:
         return ray.get(self.directory.seed.remote(stock, force))
 
     def client(self, **kwargs: Any) -> Any:
-        """A :class:`~actors.client.BlockingClient` on this cluster's data plane."""
-        from actors.client import BlockingClient
+        """A :class:`~actors.blocking.BlockingClient` on this cluster's data plane."""
+        from actors.blocking import BlockingClient
         from actors.wire import wire_token
 
         secret = cluster_secret(connect(self.redis_url), self.keys)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from actors.client import BlockingClient
+from actors.blocking import BlockingClient
 from actors.cluster import Cluster, ClusterConfig
 from actors.shard_core import ShardConfig
 from bench.core import zipf_skus
