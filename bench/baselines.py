@@ -5,10 +5,11 @@ EVALSHA check-and-decrement per request)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic import BaseModel
+
+from allocator.config import Settings
 
 BENCH_KEY = "bench-key-123"
 PINCODES = ("110001", "400001", "560001")
@@ -68,7 +69,7 @@ def peer_app() -> Any:
     from fastapi import FastAPI, Header, HTTPException
 
     app = FastAPI(title="peer")
-    client = aioredis.from_url(os.environ["REDIS_URL"], max_connections=64)
+    client = aioredis.from_url(Settings.from_env().redis_url, max_connections=64)
     script = client.register_script(PEER_CHECK_AND_DECREMENT)
 
     @app.get("/echo")
