@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,7 +148,7 @@ class Reference:
               ) -> list[int]:
         """Cost of every feasible assignment (line → warehouse), sorted."""
         d = self.dest[order.destination]
-        rto_bp = int(round(d.get("rto_rate", 0) * 10_000))
+        rto_rate = Fraction(repr(float(d.get("rto_rate", 0))))  # exactly as written
         lanes = [self.lane(w, d) for w in self.wh]
         cap = [w.get("daily_capacity_units") for w in self.wh]
         lines = order.lines
@@ -169,7 +170,7 @@ class Reference:
                     break
                 slabs = math.ceil(sum(weight[l.sku] * l.qty for l in ls) / self.slab_g)
                 ship = lane.first + (slabs - 1) * lane.additional
-                rto = math.ceil(ship * rto_bp / 10_000)
+                rto = math.ceil(ship * rto_rate)
                 late = 0 if order.promise_days is None else max(0, lane.eta - order.promise_days)
                 handling = units * paise(self.wh[w]["handling_per_unit"])
                 drained = sum(max(0, l.qty - max(0, stock[l.sku][w] - self.threshold))
