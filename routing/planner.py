@@ -167,7 +167,8 @@ class Router:
             return self._unfillable(problem, sol, Shortfall(
                 "no_plan_found", f"no plan found within {self.time_limit_s}s"))
         if order.max_shipments is not None:
-            for k in range(order.max_shipments + 1, len(order.lines) + 1):
+            most = len(problem.cand) if problem.split else len(order.lines)
+            for k in range(order.max_shipments + 1, most + 1):
                 if self._left_s() <= 0:
                     break
                 relaxed = build_problem(replace(order, max_shipments=k), self.network,
