@@ -86,6 +86,7 @@ class _Model:
         status = _STATUS.get(code, "unknown")
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return status, None, None
+        self.bound = int(np.ceil(solver.best_objective_bound - 1e-6))
         assign = np.full(self.p.n_lines, -1, np.int64)
         for (l, c), v in self.x.items():
             if solver.boolean_value(v):
@@ -212,7 +213,7 @@ def solve_cpsat(problem: Problem, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
         workers = 1 if problem.eligible.sum() <= 200 else 8
     model = _Model(problem)
     status, assign, cost = model.solve(time_limit_s, workers)
-    sol = Solution("cpsat", status, assign, cost)
+    sol = Solution("cpsat", status, assign, cost, bound=getattr(model, "bound", None))
     if assign is None or not runner_up:
         return sol
     model.forbid(assign)
