@@ -34,6 +34,34 @@ _STATUS = {
 }
 
 
+def _run(model: cp_model.CpModel, time_limit_s: float, workers: int
+         ) -> tuple[cp_model.CpSolver, int, str]:
+    """Solve ``model``; the solver (for values), its status code and status name."""
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = workers
+    code = solver.solve(model)
+    return solver, code, _STATUS.get(code, "unknown")
+
+
+def _parcel_price(m: cp_model.CpModel, p: Problem, c: int, weight: object,
+                  used: cp_model.IntVar, max_slab: int) -> tuple[cp_model.IntVar, cp_model.IntVar]:
+    """Shipping and RTO of candidate ``c``'s parcel, pinned exactly: ``slab =
+    ceil(weight / slab_g)``, ``ship = (first − additional)·used + additional·slab``,
+    ``rto = ceil(ppm × ship / 10⁶)``."""
+    slab = m.new_int_var(0, max_slab, f"slab{c}")
+    m.add(p.slab_g * slab >= weight)
+    m.add(p.slab_g * slab <= weight + p.slab_g - 1)
+    first, addl = int(p.first[c]), int(p.additional[c])
+    max_ship = int(C.shipping(first, addl, max(max_slab, 1)))
+    ship = m.new_int_var(0, max_ship, f"ship{c}")
+    m.add(ship == (first - addl) * used + addl * slab)
+    rto = m.new_int_var(0, int(C.rto(max_ship, p.rto_ppm)), f"rto{c}")
+    m.add(C.PPM * rto >= p.rto_ppm * ship)
+    m.add(C.PPM * rto <= p.rto_ppm * ship + C.PPM - 1)
+    return ship, rto
+
+
 class _Model:
     """The CP-SAT model of one problem, kept so a no-good cut can be added."""
 
@@ -59,16 +87,7 @@ class _Model:
             weight = sum(int(p.weight_g[l]) * v for l, v in xs)
             max_w = int(sum(int(p.weight_g[l]) for l, _ in xs))
             max_slab = int(C.slabs(max_w, p.slab_g))
-            slab = m.new_int_var(0, max_slab, f"slab{c}")
-            m.add(p.slab_g * slab >= weight)
-            m.add(p.slab_g * slab <= weight + p.slab_g - 1)
-            first, addl = int(p.first[c]), int(p.additional[c])
-            max_ship = int(C.shipping(first, addl, max(max_slab, 1)))
-            ship = m.new_int_var(0, max_ship, f"ship{c}")
-            m.add(ship == (first - addl) * used + addl * slab)
-            rto = m.new_int_var(0, int(C.rto(max_ship, p.rto_ppm)), f"rto{c}")
-            m.add(C.PPM * rto >= p.rto_ppm * ship)
-            m.add(C.PPM * rto <= p.rto_ppm * ship + C.PPM - 1)
+            ship, rto = _parcel_price(m, p, c, weight, used, max_slab)
             units = sum(int(p.qty[l]) * v for l, v in xs)
             if int(p.capacity[c]) < sum(int(p.qty[l]) for l, _ in xs):
                 m.add(units <= int(p.capacity[c]))
@@ -79,11 +98,7 @@ class _Model:
         m.minimize(sum(objective))
 
     def solve(self, time_limit_s: float, workers: int) -> tuple[str, np.ndarray | None, int | None]:
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = time_limit_s
-        solver.parameters.num_workers = workers
-        code = solver.solve(self.model)
-        status = _STATUS.get(code, "unknown")
+        solver, code, status = _run(self.model, time_limit_s, workers)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return status, None, None
         self.bound = int(np.ceil(solver.best_objective_bound - 1e-6))
@@ -131,16 +146,7 @@ class _SplitModel:
             weight = sum(int(p.unit_weight[l]) * v for l, v in xs)
             max_slab = int(C.slabs(int(sum(int(p.unit_weight[l]) * int(p.units_max[l, c])
                                            for l, _ in xs)), p.slab_g))
-            slab = m.new_int_var(0, max_slab, f"slab{c}")
-            m.add(p.slab_g * slab >= weight)
-            m.add(p.slab_g * slab <= weight + p.slab_g - 1)
-            first, addl = int(p.first[c]), int(p.additional[c])
-            max_ship = int(C.shipping(first, addl, max(max_slab, 1)))
-            ship = m.new_int_var(0, max_ship, f"ship{c}")
-            m.add(ship == (first - addl) * used + addl * slab)
-            rto = m.new_int_var(0, int(C.rto(max_ship, p.rto_ppm)), f"rto{c}")
-            m.add(C.PPM * rto >= p.rto_ppm * ship)
-            m.add(C.PPM * rto <= p.rto_ppm * ship + C.PPM - 1)
+            ship, rto = _parcel_price(m, p, c, weight, used, max_slab)
             objective += [ship, rto, int(p.fixed[c] + p.lateness[c]) * used,
                           int(p.network.handling_paise[w]) * units]
             if p.health_paise:
@@ -156,11 +162,7 @@ class _SplitModel:
 
     def solve(self, time_limit_s: float, workers: int
               ) -> tuple[str, np.ndarray | None, int | None, int | None]:
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = time_limit_s
-        solver.parameters.num_workers = workers
-        code = solver.solve(self.model)
-        status = _STATUS.get(code, "unknown")
+        solver, code, status = _run(self.model, time_limit_s, workers)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return status, None, None, None
         alloc = np.zeros(self.p.units_max.shape, np.int64)
