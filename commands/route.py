@@ -46,6 +46,8 @@ def add_bench_route_command(bench_subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--orders", type=int, default=1000, help="orders to plan (default 1000)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--big-orders", type=int, default=20,
+                   help="20-50-line orders to plan for big_p99_ms/big_max_gap (default 20)")
     p.set_defaults(func=_guard(bench_route_command))
     return p
 
@@ -64,7 +66,7 @@ def route_command(args: argparse.Namespace) -> int:
 def bench_route_command(args: argparse.Namespace) -> int:
     from bench.route import format_text, run_bench
 
-    result = run_bench(n_orders=args.orders, seed=args.seed)
+    result = run_bench(n_orders=args.orders, seed=args.seed, big_orders=args.big_orders)
     print(json.dumps(result) if args.json else format_text(result))
     return EXIT_OK
 

@@ -313,3 +313,26 @@ def test_hot_skus_pin_and_shards(ops_http, http, skus):
     assert (inv["on_hand"], inv["held"], inv["committed"], inv["available"]) == (6, 2, 1, 3)
     assert_problem(ops_http.post("/v1/admin/hot-skus", json={"skus": ["NOPE"]}), 422,
                    "unknown-sku")
+
+
+def test_split_lines_over_http_reserve_read_release(http, ops_http, skus):
+    """``split_lines`` through the API: the route quotes the parts, the reservation holds
+    them all (one held line per part), GET shows them, release gives every part back;
+    a non-boolean is a 422 naming the field."""
+    (sku,) = skus.take()
+    for wh in ("WH-DEL", "WH-JAI"):
+        restock(ops_http, sku, wh, 2)
+    body = {"lines": [{"sku": sku, "qty": 4}], "destination": DELHI}
+    assert http.post("/v1/route", json=body).json()["status"] == "unfillable"
+    plan = http.post("/v1/route", json=body | {"split_lines": True}).json()
+    assert plan["status"] == "planned" and plan["splits"][0]["qty"] == 4
+    r = reserve(http, sku, 4, split_lines=True)
+    assert r.status_code == 201, r.text
+    res = r.json()
+    assert sorted((l["warehouse"], l["qty"]) for l in res["lines"]) == [("WH-DEL", 2),
+                                                                         ("WH-JAI", 2)]
+    got = http.get(f"/v1/reservations/{res['id']}").json()
+    assert got["state"] == "pending" and len(got["lines"]) == 2
+    assert http.post(f"/v1/reservations/{res['id']}/release").json()["state"] == "released"
+    r = http.post("/v1/route", json=body | {"split_lines": "yes"})
+    assert r.status_code == 422 and "split_lines" in r.text

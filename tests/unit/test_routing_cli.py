@@ -127,15 +127,21 @@ def test_installed_console_script_reports_a_bad_file_in_one_line(tmp_path):
 
 
 def test_bench_route_json_has_every_key(capsys):
-    code, out, _ = run(allocator_main, ["bench", "route", "--json", "--orders", "25"], capsys)
+    code, out, _ = run(allocator_main, ["bench", "route", "--json", "--orders", "25",
+                                          "--big-orders", "1"], capsys)
     assert code == 0 and out.count("\n") == 1
     r = json.loads(out)
     for key in ("p50_ms", "p99_ms", "max_ms", "cpsat_p50_ms", "cpsat_p99_ms", "speedup_p99",
                 "optimal_agreement", "cpsat_proved_optimal", "batch_filled", "greedy_filled",
                 "batch_cost", "greedy_cost", "fcfs_planner_filled", "fcfs_planner_cost",
-                "flash_sale_orders", "flash_sale_units", "batch_status", "batch_ms"):
+                "flash_sale_orders", "flash_sale_units", "batch_status", "batch_ms",
+                "split_orders", "split_p99_ms", "split_extra_filled", "split_cost_saving",
+                "big_p99_ms", "big_max_gap", "wave_ms"):
         assert key in r, key
     assert r["orders"] == 25 and r["optimal_agreement"] == 1.0
     assert r["batch_filled"] >= r["greedy_filled"]
     assert set(r["targets"]) == {"p99_ms<=2", "optimal_agreement==1",
-                                 "batch_filled>=greedy_filled", "batch_cost<=0.95*greedy_cost"}
+                                 "batch_filled>=greedy_filled", "batch_cost<=0.95*greedy_cost",
+                                 "big_p99_ms<=20", "big_max_gap<=0.01", "split_extra_filled>0",
+                                 "split_cost_saving>=0.03", "wave_ms<=200"}
+    assert r["split_orders"] > 0                 # agreement covers split orders too
