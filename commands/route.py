@@ -13,7 +13,8 @@ from typing import Any, Callable
 from allocator.catalog import demo_catalog
 from allocator.errors import AllocatorError
 from routing.availability import demo_stock, load_stock
-from routing.network import Network, demo_network, read_json
+from routing.network import Network, demo_network
+from routing.network_file import read_json
 from routing.order import Order
 from routing.planner import SOLVERS, Router
 
