@@ -20,7 +20,7 @@ from api.render import batch_json, json_response, outcome_response, reservation_
 from api.spec import body as body_spec
 from api.spec import problems_for
 from routing import Order
-from service.checkout import HoldRequest
+from service.orders import HoldRequest
 
 router = APIRouter(prefix="/v1", tags=["checkout"])
 MAX_ID = 80

@@ -9,7 +9,7 @@ from fastapi import Response
 
 from allocator.errors import AllocatorError
 from api.problems import problem_body, problem_response
-from service.checkout import Outcome
+from service.orders import Outcome
 from service.reservation import Reservation
 
 

@@ -18,7 +18,7 @@ from routing.fastpath import MAX_LINES, solve_fast
 from routing.network import Network
 from routing.order import Order, OrderLine
 from routing.plan import Plan, ShortLine, Shortfall, build_plan
-from routing.problem import Problem, Solution, build_problem
+from routing.problem import PlanningProblem, Solution, build_problem
 from routing.shortfall import partial_qty, short_lines
 from routing.splits import fits as fits_split_dp
 from routing.splits import solve_split, split_lower_bound
@@ -82,13 +82,13 @@ class Router:
         return max(0.0, deadline - time.monotonic())
 
     def problem(self, order: Order, availability: Availability | Any, *,
-                capacity_left: np.ndarray | None = None) -> Problem:
+                capacity_left: np.ndarray | None = None) -> PlanningProblem:
         """The arrays the planners work on (exposed for tests and batch allocation)."""
         return build_problem(order, self.network, self.catalog,
                              as_availability(availability, self.network),
                              capacity_left=capacity_left)
 
-    def solve(self, problem: Problem, solver: str = "auto", runner_up: bool = True) -> Solution:
+    def solve(self, problem: PlanningProblem, solver: str = "auto", runner_up: bool = True) -> Solution:
         """Run one planner on a prepared problem."""
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -103,7 +103,7 @@ class Router:
         limit = min(self.time_limit_s, left / 2 if runner_up else left)
         return solve_cpsat(problem, time_limit_s=max(0.01, limit), runner_up=runner_up)
 
-    def _solve_split(self, problem: Problem) -> Solution:
+    def _solve_split(self, problem: PlanningProblem) -> Solution:
         """Exact split planning: the whole-line answer when no split can beat its
         runner-up (a cheap bound), else the split DP."""
         if problem.n_lines <= MAX_LINES:
@@ -128,11 +128,11 @@ class Router:
             return self._unfillable(problem, sol, Shortfall("no_plan_found", ""))
         return self._shortfall(problem, sol, avail, capacity_left, today, solver)
 
-    def _unfillable(self, problem: Problem, sol: Solution, shortfall: Shortfall) -> Plan:
+    def _unfillable(self, problem: PlanningProblem, sol: Solution, shortfall: Shortfall) -> Plan:
         return Plan(order=problem.order, destination=problem.destination, solver=sol.solver,
                     solver_status=sol.status, split_lines=problem.split, shortfall=shortfall)
 
-    def _shortfall(self, problem: Problem, sol: Solution, avail: Availability,
+    def _shortfall(self, problem: PlanningProblem, sol: Solution, avail: Availability,
                    capacity_left: np.ndarray | None, today: date, solver: str) -> Plan:
         order = problem.order
         if self._deadline is not None and self._left_s() <= 0:

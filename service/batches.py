@@ -25,7 +25,8 @@ from actors.client import ShardClient
 from allocator.config import LIMITS
 from allocator.errors import AllocatorError, UnknownHold, error_from
 from allocator.ops import Code
-from service.checkout import STORED_ERRORS, Caller, Checkout, HoldRequest, Outcome
+from service.checkout import Checkout
+from service.orders import STORED_ERRORS, Caller, HoldRequest, Outcome
 from service.ids import bulk_op_ids
 from service.reservation import Reservation
 from storage.records import BULK_ROW

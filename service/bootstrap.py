@@ -21,7 +21,8 @@ from allocator.errors import AllocatorError
 from routing import Network, demo_network
 from service.admin import Admin
 from service.batches import Batches
-from service.checkout import Checkout, CheckoutSettings
+from service.checkout import Checkout
+from service.orders import CheckoutSettings
 from service.ids import Ids
 from service.inventory import Inventory
 from service.killswitch import KillSwitch

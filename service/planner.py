@@ -18,9 +18,9 @@ import numpy as np
 
 from allocator.catalog import Catalog
 from allocator.errors import CatalogError, InsufficientStock
+from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
 
-Line = tuple[str, str, int]
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
 
 
