@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import admin, checkout, inventory, problems, spec
+from api import admin, checkout, events, inventory, problems, spec
 from api.auth import KeyRing
 from api.hotpath import HotPath
 from api.render import json_response
@@ -151,6 +151,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(checkout.router)
     app.include_router(inventory.router)
     app.include_router(admin.router)
+    app.include_router(events.router)
     measure = _add_health_and_metrics(app)
     spec.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

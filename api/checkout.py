@@ -133,7 +133,8 @@ def _within_batch_limit(request: Request, field: str, n: int) -> None:
                              max_orders=limit)
 
 
-def _rid(reservation_id: str) -> str:
+def valid_reservation_id(reservation_id: str) -> str:
+    """The path parameter, refused (422) when longer than any id the API hands out."""
     if len(reservation_id) > MAX_ID:
         raise InvalidRequest(f"reservation_id: at most {MAX_ID} characters")
     return reservation_id
@@ -144,7 +145,7 @@ def _rid(reservation_id: str) -> str:
              summary="Payment captured: commit every hold of the reservation")
 async def commit(reservation_id: str, request: Request) -> Response:
     key = await authorize(request, "checkout")
-    res = await services(request).checkout.commit(_rid(reservation_id), key.name)
+    res = await services(request).checkout.commit(valid_reservation_id(reservation_id), key.name)
     return json_response(reservation_json(res))
 
 
@@ -153,7 +154,7 @@ async def commit(reservation_id: str, request: Request) -> Response:
              summary="Cart abandoned: release every hold (idempotent)")
 async def release(reservation_id: str, request: Request) -> Response:
     key = await authorize(request, "checkout")
-    res = await services(request).checkout.release(_rid(reservation_id), key.name)
+    res = await services(request).checkout.release(valid_reservation_id(reservation_id), key.name)
     return json_response(reservation_json(res))
 
 
@@ -161,6 +162,6 @@ async def release(reservation_id: str, request: Request) -> Response:
             responses=problems_for(401, 403, 404, 422, 429, 503), summary="A reservation's state")
 async def get_reservation(reservation_id: str, request: Request) -> Response:
     key = await authorize(request, "checkout")
-    res = await services(request).checkout.get(_rid(reservation_id), key.name)
+    res = await services(request).checkout.get(valid_reservation_id(reservation_id), key.name)
     return json_response(reservation_json(res))
 

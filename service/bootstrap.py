@@ -27,6 +27,7 @@ from service.ids import Ids
 from service.inventory import Inventory
 from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
+from service.timeline import Timeline
 from storage.coalesce import Coalescer
 from storage.killswitch import KillSwitchStore
 from storage.ratelimit import TokenLeases
@@ -66,6 +67,7 @@ class Services:
     redis: Coalescer
     limiter: TokenLeases
     kill: KillSwitch
+    timeline: Timeline
 
     async def close(self) -> None:
         await self.kill.stop()
@@ -102,4 +104,5 @@ async def connect(config: ServiceConfig) -> Services:
     caps = {s.id: s.max_per_customer for s in catalog.skus if s.max_per_customer}
     checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps)
     return Services(checkout, Batches(checkout), Inventory(client, checkout), Admin(client, catalog, kill, redis),
-                    catalog, client, redis, TokenLeases(redis, config.keys), kill)
+                    catalog, client, redis, TokenLeases(redis, config.keys), kill,
+                    Timeline(checkout, redis, config.keys))
