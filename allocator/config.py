@@ -80,6 +80,14 @@ class Settings:
     api_max_share: float = field(default=0.0, metadata=_var(
         "ALLOCATOR_API_MAX_SHARE", "share of a SKU's on-hand units one API key may hold at "
         "once (0: none; a key's `max_share` wins)"))
+    reconcile_counts: str = field(default="", metadata=_var(
+        "ALLOCATOR_RECONCILE_COUNTS", "WMS counts (CSV or JSON file, or http(s) URL) the API "
+        "reconciles against on a schedule (empty: no scheduled reconciliation)"))
+    reconcile_interval_s: float = field(default=900.0, metadata=_var(
+        "ALLOCATOR_RECONCILE_INTERVAL_S", "seconds between scheduled reconciliations"))
+    reconcile_reports: str = field(default=".allocator/reconcile", metadata=_var(
+        "ALLOCATOR_RECONCILE_REPORTS", "where scheduled reconciliations write their "
+        "reports (CSV + summary JSON)"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -177,3 +185,7 @@ class Keys:
 
     def rate_limit(self, name: str) -> str:
         return f"{self.prefix}:rl:{name}"
+
+    @property
+    def reconcile_lock(self) -> str:
+        return f"{self.prefix}:reconcile:lock"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,6 +28,7 @@ from service.ids import Ids
 from service.inventory import Inventory
 from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
+from service.reconcile import Reconciler
 from service.timeline import Timeline
 from storage.coalesce import Coalescer
 from storage.killswitch import KillSwitchStore
@@ -46,6 +48,9 @@ class ServiceConfig:
     answer_ttl_s: int = DAY_S
     network_path: str = ""
     customer_cap: int = 0
+    reconcile_counts: str = ""
+    reconcile_interval_s: float = 900.0
+    reconcile_reports: str = ".allocator/reconcile"
     checkout: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -53,7 +58,10 @@ class ServiceConfig:
         return cls(redis_url=settings.redis_url, ray_address=settings.ray_address or "auto",
                    keys=settings.keys, hold_ttl_s=settings.hold_ttl_s,
                    answer_ttl_s=settings.api_idempotency_ttl_s,
-                   network_path=settings.network, customer_cap=settings.customer_cap)
+                   network_path=settings.network, customer_cap=settings.customer_cap,
+                   reconcile_counts=settings.reconcile_counts,
+                   reconcile_interval_s=settings.reconcile_interval_s,
+                   reconcile_reports=settings.reconcile_reports)
 
 
 @dataclass
@@ -68,8 +76,10 @@ class Services:
     limiter: TokenLeases
     kill: KillSwitch
     timeline: Timeline
+    reconciler: Reconciler
 
     async def close(self) -> None:
+        await self.reconciler.stop()
         await self.kill.stop()
         await self.client.close()
         await self.redis.client.aclose()
@@ -103,6 +113,11 @@ async def connect(config: ServiceConfig) -> Services:
                         customer_cap=config.customer_cap, **config.checkout)
     caps = {s.id: s.max_per_customer for s in catalog.skus if s.max_per_customer}
     checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps)
-    return Services(checkout, Batches(checkout), Inventory(client, checkout), Admin(client, catalog, kill, redis),
+    inventory = Inventory(client, checkout)
+    reconciler = Reconciler(inventory, redis, config.keys)
+    if config.reconcile_counts:
+        reconciler.start(config.reconcile_counts, config.reconcile_interval_s,
+                         Path(config.reconcile_reports))
+    return Services(checkout, Batches(checkout), inventory, Admin(client, catalog, kill, redis),
                     catalog, client, redis, TokenLeases(redis, config.keys), kill,
-                    Timeline(checkout, redis, config.keys))
+                    Timeline(checkout, redis, config.keys), reconciler)
