@@ -40,6 +40,7 @@ def _register_layer_commands(sub: Any, bench: Any) -> None:
     from commands.rehearse import add_rehearse_command
     from commands.route import add_bench_route_command, add_route_command
     from commands.serve import add_bench_actors_command, add_serve_command
+    from commands.shadow import add_shadow_command
 
     add_route_command(sub)
     add_bench_route_command(bench)
@@ -49,6 +50,7 @@ def _register_layer_commands(sub: Any, bench: Any) -> None:
     add_bench_api_command(bench)
     add_events_command(sub)
     add_reconcile_command(sub)
+    add_shadow_command(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
