@@ -80,6 +80,14 @@ class Settings:
     api_max_share: float = field(default=0.0, metadata=_var(
         "ALLOCATOR_API_MAX_SHARE", "share of a SKU's on-hand units one API key may hold at "
         "once (0: none; a key's `max_share` wins)"))
+    review_value_inr: float = field(default=0.0, metadata=_var(
+        "ALLOCATOR_REVIEW_VALUE_INR", "orders worth more than this (`order_value_inr`) are "
+        "held for review before they may be committed (0: no value rule)"))
+    review_cod_rto: float = field(default=0.0, metadata=_var(
+        "ALLOCATOR_REVIEW_COD_RTO", "cash-on-delivery orders to a pincode whose RTO rate is "
+        "above this are held for review (0: no such rule)"))
+    review_hold_s: float = field(default=7200.0, metadata=_var(
+        "ALLOCATOR_REVIEW_HOLD_S", "how long a reservation in review keeps its units"))
     reconcile_counts: str = field(default="", metadata=_var(
         "ALLOCATOR_RECONCILE_COUNTS", "WMS counts (CSV or JSON file, or http(s) URL) the API "
         "reconciles against on a schedule (empty: no scheduled reconciliation)"))
@@ -189,3 +197,6 @@ class Keys:
     @property
     def reconcile_lock(self) -> str:
         return f"{self.prefix}:reconcile:lock"
+
+    def review(self, rid: str) -> str:
+        return f"{self.prefix}:review:{rid}"

@@ -19,6 +19,12 @@ class AllocatorError(Exception):
         self.details = details
 
 
+class ReviewPending(AllocatorError):
+    """The reservation waits for a review decision; it cannot be committed yet."""
+
+    code = "review_pending"
+
+
 class InvalidRequest(AllocatorError):
     """Malformed input: bad quantity, empty order, duplicate lines, absurd sizes."""
 

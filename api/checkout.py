@@ -8,6 +8,8 @@ is written by orjson.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from allocator.errors import InvalidRequest
@@ -46,8 +48,15 @@ def hold_request(o: ReserveIn, ttl_s: float | None = None) -> HoldRequest:
             raise InvalidRequest("lines: either every line names a warehouse (pre-routed) "
                                  "or none")
         return HoldRequest(lines=tuple((l.sku, str(l.warehouse), l.qty) for l in o.lines),
-                           ttl_ms=ttl_ms, customer=o.customer_id)
-    return HoldRequest(order=order_of(o), ttl_ms=ttl_ms, customer=o.customer_id)
+                           ttl_ms=ttl_ms, customer=o.customer_id, **review_facts(o),
+                           destination=o.destination)
+    return HoldRequest(order=order_of(o), ttl_ms=ttl_ms, customer=o.customer_id,
+                       **review_facts(o))
+
+
+def review_facts(o: ReserveIn) -> dict[str, Any]:
+    """What the review rules look at."""
+    return {"value_inr": o.order_value_inr, "cod": o.payment == "cod", "review": o.review}
 
 
 @router.post("/route", response_model=PlanOut, openapi_extra=body_spec(OrderIn),

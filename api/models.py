@@ -63,6 +63,12 @@ class ReserveIn(OrderIn):
     customer_id: str | None = Field(
         default=None, min_length=1, max_length=128,
         description="Your customer (buyer) id: purchase limits per customer and SKU apply")
+    order_value_inr: float | None = Field(
+        default=None, ge=0, le=1e9, description="The order's value (review rules)")
+    payment: Literal["prepaid", "cod"] = Field(
+        default="prepaid", description="cod: cash on delivery (review rules)")
+    review: bool = Field(default=False, description="Hold for a review before it may be "
+                                                    "committed")
 
 
 class BatchOrderIn(ReserveIn):
@@ -111,11 +117,13 @@ class ReservationOut(BaseModel):
     """A reservation: the order's holds on every shard, all-or-nothing."""
 
     id: str = Field(examples=["res_6f1c0e9a2b4d4c8e9f1a2b3c4d5e6f70"])
-    state: Literal["pending", "committed", "released", "expired", "shipped"]
+    state: Literal["pending", "review", "committed", "released", "expired", "shipped"]
     lines: list[HeldLine]
     created_ms: int
     expires_ms: int
     plan: dict[str, Any] | None = None
+    review: list[str] | None = Field(default=None, description="Why it is held for review: "
+                                     "flagged, high_value, cod_high_rto")
 
 
 class BatchItemOut(BaseModel):

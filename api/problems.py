@@ -43,6 +43,7 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "sku_moved": (503, "overloaded", "Temporarily unavailable"),
     "kill_switch": (423, "kill-switch", "Reservations are switched off"),
     "purchase_limit": (409, "purchase-limit", "Purchase limit per customer reached"),
+    "review_pending": (409, "review-pending", "The reservation waits for a review decision"),
     "share_limit": (429, "key-share-limit", "This API key holds its share of the stock"),
     "rate_limited": (429, "rate-limited", "Too many requests"),
     "overloaded": (503, "overloaded", "Overloaded, retry later"),

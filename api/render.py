@@ -22,7 +22,8 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
 def reservation_json(res: Reservation) -> dict[str, Any]:
     return {"id": res.id, "state": res.state.value,
             "lines": [{"sku": s, "warehouse": w, "qty": q} for s, w, q in res.lines],
-            "created_ms": res.created_ms, "expires_ms": res.expires_ms, "plan": res.plan}
+            "created_ms": res.created_ms, "expires_ms": res.expires_ms, "plan": res.plan,
+            **({"review": res.review} if res.review else {})}
 
 
 def batch_json(result: Any, keys: Sequence[str | None], sku_ids: Sequence[str],

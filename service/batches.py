@@ -256,6 +256,9 @@ class Batches:
             return await self._replay_orders(first, fingerprint)
         for t in taken_all:
             self.checkout.records.remember(t.reservation.id, t.record)
+            if t.reservation.review:
+                await self.checkout.reviews.publish("review_opened", t.reservation.id,
+                                                    reasons=t.reservation.review)
         return Outcome(out)
 
     async def _undo(self, taken: list[Any]) -> None:

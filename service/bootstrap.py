@@ -29,6 +29,7 @@ from service.inventory import Inventory
 from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
 from service.reconcile import Reconciler
+from service.review import ReviewRules, Reviews
 from service.timeline import Timeline
 from storage.coalesce import Coalescer
 from storage.killswitch import KillSwitchStore
@@ -48,6 +49,7 @@ class ServiceConfig:
     answer_ttl_s: int = DAY_S
     network_path: str = ""
     customer_cap: int = 0
+    review: ReviewRules = field(default_factory=ReviewRules)
     reconcile_counts: str = ""
     reconcile_interval_s: float = 900.0
     reconcile_reports: str = ".allocator/reconcile"
@@ -59,6 +61,8 @@ class ServiceConfig:
                    keys=settings.keys, hold_ttl_s=settings.hold_ttl_s,
                    answer_ttl_s=settings.api_idempotency_ttl_s,
                    network_path=settings.network, customer_cap=settings.customer_cap,
+                   review=ReviewRules(settings.review_value_inr, settings.review_cod_rto,
+                                      settings.review_hold_s),
                    reconcile_counts=settings.reconcile_counts,
                    reconcile_interval_s=settings.reconcile_interval_s,
                    reconcile_reports=settings.reconcile_reports)
@@ -112,7 +116,8 @@ async def connect(config: ServiceConfig) -> Services:
     settings = CheckoutSettings(hold_ttl_ms=int(config.hold_ttl_s * 1000),
                         customer_cap=config.customer_cap, **config.checkout)
     caps = {s.id: s.max_per_customer for s in catalog.skus if s.max_per_customer}
-    checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps)
+    reviews = Reviews(redis, config.keys, config.review, network)
+    checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps, reviews)
     inventory = Inventory(client, checkout)
     reconciler = Reconciler(inventory, redis, config.keys)
     if config.reconcile_counts:

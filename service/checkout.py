@@ -36,6 +36,7 @@ from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
 from service.orders import STORED_ERRORS, Caller, CheckoutSettings, HoldRequest, Outcome
 from service.reservation import Line, Reservation
+from service.review import ReviewRules, Reviews
 from service.transitions import Transitions
 from storage.records import Records, pack, unpack
 
@@ -54,7 +55,7 @@ class _Taken:
 class Checkout(Transitions):
     def __init__(self, client: ShardClient, records: Records, ids: Ids,
                  planner: RoutedPlanner, kill: KillSwitch, settings: CheckoutSettings | None = None,
-                 caps: dict[str, int] | None = None) -> None:
+                 caps: dict[str, int] | None = None, reviews: Reviews | None = None) -> None:
         self.client = client
         self.records = records
         self.ids = ids
@@ -62,6 +63,8 @@ class Checkout(Transitions):
         self.kill = kill
         self.settings = settings or CheckoutSettings()
         self.caps = caps or {}
+        self.reviews = reviews or Reviews(records.redis, records.keys, ReviewRules(),
+                                          planner.network)
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._routing = ThreadPoolExecutor(self.settings.routing_threads,
                                            thread_name_prefix="routing")
@@ -124,6 +127,9 @@ class Checkout(Transitions):
             if taken is None:
                 return self.outcome_of(answer)
             self.records.remember(rid, taken.record)
+            if taken.reservation.review:
+                await self.reviews.publish("review_opened", rid,
+                                           reasons=taken.reservation.review)
             return Outcome(taken.reservation)
         if taken is not None:  # another request with this key answered first
             await self.give_back(taken.reservation, first)
@@ -157,10 +163,12 @@ class Checkout(Transitions):
         return Outcome(answer.get("value"))
 
     async def take(self, rid: str, caller: Caller, req: HoldRequest, nonce: bytes) -> _Taken:
-        ttl = int(req.ttl_ms or self.settings.hold_ttl_ms)
+        review = self.reviews.reasons(req)
+        ttl = self.reviews.hold_ms(review, int(req.ttl_ms or self.settings.hold_ttl_ms))
         if req.lines is not None:
             lines = self._validated(req.lines)
             res = await self._hold(rid, caller, lines, ttl, nonce, 0, None, req.customer)
+            res.review = review or None
             record = res.to_record()
             return _Taken(res, record, pack(record))
         order = req.order
@@ -179,6 +187,7 @@ class Checkout(Transitions):
             try:
                 res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
                                        choice.plan, req.customer)
+                res.review = review or None
                 record = res.to_record()
                 return _Taken(res, record, pack(record | {"plan": choice.packed}))
             except InsufficientStock as exc:

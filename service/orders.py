@@ -27,6 +27,10 @@ class HoldRequest:
     order: Order | None = None
     ttl_ms: int | None = None
     customer: str | None = None
+    value_inr: float | None = None  # the order's value, for the review rules
+    cod: bool = False  # cash on delivery
+    review: bool = False  # the caller asks for a review
+    destination: str | None = None  # of a pre-routed order, for the review rules
 
     @property
     def skus(self) -> list[str]:

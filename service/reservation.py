@@ -24,6 +24,7 @@ class State(str, Enum):
     RELEASED = "released"
     EXPIRED = "expired"
     SHIPPED = "shipped"
+    REVIEW = "review"  # pending, and waiting for a review decision
 
 
 HOLD_STATE = {HoldState.PENDING: State.PENDING, HoldState.COMMITTED: State.COMMITTED,
@@ -43,12 +44,14 @@ class Reservation:
     expires_ms: int
     plan: dict[str, Any] | None = None
     state: State = State.PENDING
+    review: list[str] | None = None  # why it is held for review (None: it is not)
 
     def to_record(self) -> dict[str, Any]:
         """The stored form (no state: that lives in the ledgers)."""
         return {"id": self.id, "owner": self.owner, "lines": [list(x) for x in self.lines],
                 "holds": [list(x) for x in self.holds], "created_ms": self.created_ms,
-                "expires_ms": self.expires_ms, "plan": self.plan}
+                "expires_ms": self.expires_ms, "plan": self.plan,
+                **({"review": self.review} if self.review else {})}
 
     @classmethod
     def from_record(cls, d: dict[str, Any], state: State = State.PENDING) -> "Reservation":
@@ -58,11 +61,11 @@ class Reservation:
             plan = msgpack.unpackb(plan, raw=False)
         return cls(d["id"], d["owner"], [(s, w, int(q)) for s, w, q in d["lines"]],
                    [(s, int(h)) for s, h in d["holds"]], int(d["created_ms"]),
-                   int(d["expires_ms"]), plan, state)
+                   int(d["expires_ms"]), plan, state, d.get("review"))
 
     def with_state(self, state: State) -> "Reservation":
         return Reservation(self.id, self.owner, self.lines, self.holds, self.created_ms,
-                           self.expires_ms, self.plan, state)
+                           self.expires_ms, self.plan, state, self.review)
 
 
 def combined_state(states: Sequence[HoldState], expires_ms: int,

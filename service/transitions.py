@@ -13,6 +13,7 @@ from allocator.errors import AllocatorError, HoldExpired, IllegalTransition, Unk
 from allocator.ops import Code, HoldState, OpKind
 from service.ids import op_id
 from service.reservation import Reservation, State, combined_state
+from service.review import IN_REVIEW, REJECTED
 
 
 class Transitions:
@@ -59,6 +60,8 @@ class Transitions:
     async def commit(self, rid: str, owner: str) -> Reservation:
         """Payment captured: commit every hold, or none (decided by the primary)."""
         res = await self.reservation(rid, owner)
+        if res.review:
+            await self.reviews.require_approved(rid)
         primary, *others = res.holds
         (r0,) = await self.wait([self._op(OpKind.COMMIT, res, primary)])
         state = _hold_state(r0, OpKind.COMMIT)
@@ -107,7 +110,22 @@ class Transitions:
     async def get(self, rid: str, owner: str | None) -> Reservation:
         """The reservation with its live state, read from its shards."""
         res = await self.reservation(rid, owner)
-        return res.with_state(await self.state_of(res))
+        state = await self.state_of(res)
+        if res.review and state == State.PENDING \
+                and await self.reviews.decision(rid) == IN_REVIEW:
+            state = State.REVIEW
+        return res.with_state(state)
+
+    async def decide_review(self, rid: str, approve: bool, by: str) -> Reservation:
+        """Ops: approve (a commit may follow) or reject (the units are released) a
+        reservation in review; the first decision stands."""
+        res = await self.reservation(rid, None)
+        if not res.review:
+            raise IllegalTransition(f"reservation {rid} is not held for review",
+                                    reservation_id=rid)
+        if await self.reviews.decide(rid, approve, by) == REJECTED:
+            return await self.release(rid, res.owner)
+        return await self.get(rid, None)
 
     async def state_of(self, res: Reservation) -> State:
         by_shard: dict[str, list[int]] = {}
