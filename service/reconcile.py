@@ -21,9 +21,9 @@ from allocator.errors import InvalidRequest
 from allocator.reconcile import Cause, Finding, classify, summarise
 from service.inventory import Count, Inventory
 from storage.coalesce import Coalescer
+from storage.events import publish
 
 log = logging.getLogger("allocator.reconcile")
-EVENTS_MAXLEN = "1000000"
 
 
 @dataclass(frozen=True)
@@ -93,14 +93,12 @@ class Reconciler:
         for f in findings:
             if f.cause is Cause.MATCH:
                 continue
-            fields = {"event_id": f"reconcile:{run_id}:{f.sku}@{f.warehouse}", "type": "drift",
-                      "shard": "reconcile", "at": str(int(time.time() * 1000)),
-                      "sku": f.sku, "warehouse": f.warehouse, "cause": f.cause.value,
-                      "difference": str(f.difference), "in_flight": str(f.in_flight),
-                      "corrected": status.get((f.sku, f.warehouse), "no")}
-            flat = [x for kv in fields.items() for x in kv]
-            await self.redis.run("XADD", self.keys.events, "MAXLEN", "~", EVENTS_MAXLEN,
-                                 "*", *flat)
+            await publish(self.redis, self.keys, {
+                "event_id": f"reconcile:{run_id}:{f.sku}@{f.warehouse}", "type": "drift",
+                "shard": "reconcile", "at": int(time.time() * 1000), "sku": f.sku,
+                "warehouse": f.warehouse, "cause": f.cause.value, "difference": f.difference,
+                "in_flight": f.in_flight,
+                "corrected": status.get((f.sku, f.warehouse), "no")})
 
     def _count(self, findings: list[Finding]) -> None:
         self.runs += 1

@@ -22,9 +22,9 @@ from allocator.errors import IllegalTransition, ReviewPending
 from routing import Network
 from service.orders import HoldRequest
 from storage.coalesce import Coalescer
+from storage.events import publish
 
 IN_REVIEW, APPROVED, REJECTED = "review", "approved", "rejected"
-EVENTS_MAXLEN = "1000000"
 DECIDE = """
 local cur = redis.call('GET', KEYS[1])
 if cur then return cur end
@@ -91,9 +91,7 @@ class Reviews:
         return got
 
     async def publish(self, kind: str, rid: str, **fields: Any) -> None:
-        event = {"event_id": f"review:{rid}:{kind}", "type": kind, "shard": "review",
-                 "at": str(int(time.time() * 1000)), "reservation_id": rid,
-                 **{k: ",".join(v) if isinstance(v, list) else str(v)
-                    for k, v in fields.items()}}
-        flat = [x for kv in event.items() for x in kv]
-        await self.redis.run("XADD", self.keys.events, "MAXLEN", "~", EVENTS_MAXLEN, "*", *flat)
+        await publish(self.redis, self.keys, {
+            "event_id": f"review:{rid}:{kind}", "type": kind, "shard": "review",
+            "at": int(time.time() * 1000), "reservation_id": rid,
+            **{k: ",".join(v) if isinstance(v, list) else v for k, v in fields.items()}})
