@@ -33,7 +33,8 @@ def add_route_command(subparsers: Any) -> argparse.ArgumentParser:
                    help='availability JSON {"stock": {sku: {warehouse: units}}} '
                         "(default: deterministic demo stock over the demo catalog)")
     p.add_argument("--solver", choices=SOLVERS, default="auto",
-                   help="auto: fast path up to 6 lines, CP-SAT above (default)")
+                   help="auto: exact fast path up to 6 lines, the large-order planner above "
+                        "(default); cpsat: OR-Tools CP-SAT")
     p.add_argument("--today", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                    help="order date for ETA dates (default: today)")
     p.set_defaults(func=_guard(route_command))

@@ -15,6 +15,7 @@ from allocator.catalog import Catalog
 from routing.availability import Availability, as_availability
 from routing.cpsat import DEFAULT_TIME_LIMIT_S, solve_cpsat
 from routing.fastpath import MAX_LINES, solve_fast
+from routing.large import solve_large
 from routing.network import Network
 from routing.order import Order, OrderLine
 from routing.plan import Plan, ShortLine, Shortfall, build_plan
@@ -23,7 +24,7 @@ from routing.shortfall import partial_qty, short_lines
 from routing.splits import fits as fits_split_dp
 from routing.splits import solve_split, split_lower_bound
 
-SOLVERS = ("auto", "fastpath", "cpsat")
+SOLVERS = ("auto", "fastpath", "large", "cpsat")
 MAX_SUBSTITUTION_COMBOS = 16
 
 
@@ -31,7 +32,10 @@ class Router:
     """Plans orders over one network and catalog.
 
     ``fast_max_lines``: orders with at most this many lines use the exact fast
-    path, larger ones CP-SAT with ``time_limit_s``.
+    path, larger ones the large-order planner (a plan in milliseconds with a proven
+    bound, :mod:`routing.large`); CP-SAT with ``time_limit_s`` on request, for split
+    orders past the DP, and when the large planner finds no plan within
+    ``max_shipments``.
     """
 
     def __init__(self, network: Network, catalog: Catalog, *, fast_max_lines: int = MAX_LINES,
@@ -97,6 +101,10 @@ class Router:
         if not problem.split and (solver == "fastpath" or (
                 solver == "auto" and problem.n_lines <= self.fast_max_lines)):
             return solve_fast(problem)
+        if not problem.split and solver in ("auto", "large"):
+            sol = solve_large(problem)
+            if sol.status != "unknown":   # unknown: max_shipments beat the local search
+                return sol
         left = self._left_s()
         if left <= 0:
             return Solution("cpsat", "unknown")
