@@ -170,7 +170,11 @@ class ShardCore(EventPublisher):
                 return {"stale": True, "epoch": self.epoch}
             now = self.clock()
             batch = OpBatch.from_columns(columns, now)
-            cells = np.unique(batch.l_cell)
+            cells = batch.l_cell
+            moved = batch.kind == OpKind.REALLOCATE  # its arg is the cell a line moves to
+            if moved.any():
+                cells = np.concatenate([cells, batch.arg[moved]])
+            cells = np.unique(cells)
             cells = cells[(cells >= 0) & (cells < ledger.n_cells)]
             before = _available_at(ledger, cells)
             t0 = time.perf_counter()
@@ -345,7 +349,9 @@ class ShardCore(EventPublisher):
                     continue
                 out.append({"hold_id": hid, "state": v.state.name.lower(),
                             "created_ms": v.created_ms, "expires_ms": v.expires_ms,
-                            "lines": [list(x) for x in v.lines]})
+                            "lines": [list(x) for x in v.lines],
+                            "dropped": [list(x) for x in v.dropped or ()],
+                            "version": v.version})
             return out
 
     def hot_skus(self, min_per_s: float) -> list[tuple[str, float]]:
