@@ -104,7 +104,13 @@ class BulkOut(BaseModel):
 class HeldLine(BaseModel):
     sku: str
     warehouse: str
-    qty: int
+    qty: int = Field(description="Live units (held, committed or shipped)")
+    state: Literal["pending", "committed", "released", "cancelled", "expired",
+                   "shipped"] | None = Field(
+        default=None, description="The line's state: its live units' state, or released "
+                                  "/ cancelled when none are left")
+    released: int = Field(default=0, description="Units released before commit")
+    cancelled: int = Field(default=0, description="Units cancelled after commit")
 
 
 class ReservationOut(BaseModel):
@@ -116,6 +122,39 @@ class ReservationOut(BaseModel):
     created_ms: int
     expires_ms: int
     plan: dict[str, Any] | None = None
+    version: int = Field(default=0, description="0 as reserved; each amendment makes a "
+                                                "new version")
+
+
+class AmendIn(Strict):
+    """The lines a pending reservation should have from now on (every line it keeps,
+    at the quantity it keeps). Either every line names a warehouse or none does;
+    without, more units of a SKU are routed again to ``destination`` (default: the
+    reservation's)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"lines": [{"sku": "SKU-00007", "qty": 3}]}]})
+
+    lines: list[LineIn] = Field(min_length=1, max_length=LIMITS.max_lines_per_order)
+    destination: str | None = Field(default=None, min_length=1, max_length=16)
+
+
+class LineCancelIn(Strict):
+    sku: str = SkuId
+    warehouse: str | None = Field(default=None, min_length=1, max_length=32,
+                                  description="Only the units at this warehouse")
+    qty: int | None = Field(default=None, ge=1, le=LIMITS.max_qty_per_line,
+                            description="Units to take off (default: all that are live)")
+
+
+class LinesCancelIn(Strict):
+    """Lines (or some of their units) to take off: released if the reservation is
+    pending, cancelled if it is committed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"lines": [{"sku": "SKU-00042", "qty": 1}]}]})
+
+    lines: list[LineCancelIn] = Field(min_length=1, max_length=LIMITS.max_lines_per_order)
 
 
 class BatchItemOut(BaseModel):

@@ -1,0 +1,47 @@
+"""A reservation's life after it is placed: amend (PATCH), cancel lines, reallocate."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from api.checkout import valid_reservation_id
+from api.dependencies import authorize, body, caller, fingerprint, idempotency_key, services
+from api.models import AmendIn, LinesCancelIn, ReservationOut
+from api.render import outcome_response
+from api.spec import body as body_spec
+from api.spec import problems_for
+from service.lifecycle import Amendment
+
+router = APIRouter(prefix="/v1", tags=["lifecycle"])
+
+
+@router.patch("/reservations/{reservation_id}", response_model=ReservationOut,
+              openapi_extra=body_spec(AmendIn, idempotent=True),
+              responses=problems_for(400, 401, 403, 404, 409, 410, 422, 429, 503),
+              summary="Amend a pending reservation: quantities, lines added or removed, "
+                      "atomically")
+async def amend(reservation_id: str, request: Request) -> Response:
+    key = await authorize(request, "checkout")
+    idem = idempotency_key(request)
+    a = await body(request, AmendIn)
+    change = Amendment(tuple((l.sku, l.warehouse, l.qty) for l in a.lines), a.destination)
+    outcome = await services(request).checkout.amend(
+        valid_reservation_id(reservation_id), caller(key), change, idem,
+        fingerprint(request, a))
+    return outcome_response(outcome, 200, request.scope["path"])
+
+
+@router.post("/reservations/{reservation_id}/lines/cancel", response_model=ReservationOut,
+             openapi_extra=body_spec(LinesCancelIn, idempotent=True),
+             responses=problems_for(400, 401, 403, 404, 409, 410, 422, 429, 503),
+             summary="Take lines (or units of them) off: released if pending, cancelled "
+                     "if committed")
+async def cancel_lines(reservation_id: str, request: Request) -> Response:
+    key = await authorize(request, "checkout")
+    idem = idempotency_key(request)
+    c = await body(request, LinesCancelIn)
+    outcome = await services(request).checkout.drop_lines(
+        valid_reservation_id(reservation_id), key.name,
+        [(l.sku, l.warehouse, l.qty) for l in c.lines], idem, fingerprint(request, c),
+        caller(key))
+    return outcome_response(outcome, 200, request.scope["path"])
