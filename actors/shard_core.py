@@ -170,11 +170,7 @@ class ShardCore(EventPublisher):
                 return {"stale": True, "epoch": self.epoch}
             now = self.clock()
             batch = OpBatch.from_columns(columns, now)
-            cells = batch.l_cell
-            moved = batch.kind == OpKind.REALLOCATE  # its arg is the cell a line moves to
-            if moved.any():
-                cells = np.concatenate([cells, batch.arg[moved]])
-            cells = np.unique(cells)
+            cells = np.unique(batch.l_cell)
             cells = cells[(cells >= 0) & (cells < ledger.n_cells)]
             before = _available_at(ledger, cells)
             t0 = time.perf_counter()

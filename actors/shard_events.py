@@ -109,8 +109,8 @@ class EventPublisher:
                     ev["lines"] = ";".join(
                         f"{cell_ids(int(cl))[0]}@{cell_ids(int(cl))[1]}x{int(q)}"
                         for cl, q in zip(record["l_cell"][s:s + c], record["l_qty"][s:s + c]))
-                    if kind == OpKind.REALLOCATE:
-                        ev["to_warehouse"] = cell_ids(int(record["arg"][i]))[1]
+                    if kind == OpKind.REALLOCATE:  # lines: from, then to
+                        ev["to_warehouse"] = cell_ids(int(record["l_cell"][s + 1]))[1]
                 else:
                     ev["sku"], ev["warehouse"] = cell_ids(int(record["l_cell"][s]))
                     ev["qty"] = int(record["l_qty"][s])

@@ -49,7 +49,7 @@ class LineOps:
     def line_op(self, kind: OpKind, op_id: int, hold_id: int,
                 lines: Iterable[tuple[str, str, int]], now_ms: int, arg: int = 0) -> int:
         """AMEND (arg: new version), DROP_LINES (arg: the state the hold must be in, 0:
-        either) or REALLOCATE (arg: the cell the line moves to) by name; see
+        either) or REALLOCATE (lines: the line, then where it moves) by name; see
         :mod:`allocator.ledger_lines`. Raises on any refusal."""
         lines = list(lines)
         cells = np.array([self.cell(s, w) for s, w, _ in lines], np.int64)
@@ -77,10 +77,10 @@ class LineOps:
                 return "name at least one line"
             ok = (0, HoldState.PENDING, HoldState.COMMITTED)
             return None if arg in ok else "drop lines of a pending or committed hold"
-        # REALLOCATE: one line, to another warehouse of the same SKU
-        if len(cl) != 1 or not 0 <= arg < n_cells:
-            return "a reallocation moves one line to one known cell"
-        if arg == cl[0] or arg // self.n_warehouses != cl[0] // self.n_warehouses:
+        # REALLOCATE: two lines, (from, qty) and (to, qty): the same SKU, units move
+        if len(cl) != 2 or ql[0] != ql[1]:
+            return "a reallocation names the line and where it goes, with the same units"
+        if cl[1] // self.n_warehouses != cl[0] // self.n_warehouses:
             return "a line moves to another warehouse of the same SKU"
         return None
 
@@ -104,12 +104,14 @@ class LineOps:
             current = int(holds["version"][row])
             if version_number(arg) != version_number(current) + 1:
                 return OpResult(Code.VERSION, current)
-        idx = self._line_positions(row, cells, qtys)
+        moving = kind == OpKind.REALLOCATE  # its second line says where to
+        idx = self._line_positions(row, cells[:1] if moving else cells,
+                                   qtys[:1] if moving else qtys)
         if idx is None:
             return OpResult(Code.ILLEGAL, hold_id, LINE_MISMATCH)
-        if kind == OpKind.REALLOCATE:
+        if moving:
             return self._reallocate(row, hold_id, int(idx[0]), int(cells[0]), int(qtys[0]),
-                                    int(arg))
+                                    int(cells[1]))
         lines = self.lines
         lines["qty"][idx] -= qtys
         if state == HoldState.PENDING:
@@ -146,8 +148,8 @@ class LineOps:
         if not self.accepting[to // self.n_warehouses]:
             return OpResult(Code.MOVED, 0, 0)
         avail = int(self.on_hand[to] - self.held[to] - self.committed[to])
-        if qty > avail:
-            return OpResult(Code.INSUFFICIENT, avail, 0)
+        if qty > avail:  # detail: the short line is the second (where to)
+            return OpResult(Code.INSUFFICIENT, avail, 1)
         self.committed[cell] -= qty
         self.committed[to] += qty
         s = int(self.holds["line_start"][row])

@@ -31,7 +31,7 @@ class OpKind(IntEnum):
     # A reservation's life after the hold (allocator/ledger_lines.py):
     AMEND = 11  # pending hold: new version (arg), release some units of its lines
     DROP_LINES = 12  # release (pending) or cancel (committed) some units of lines
-    REALLOCATE = 13  # committed line moves to another warehouse (arg = the new cell)
+    REALLOCATE = 13  # a committed line moves warehouse: lines (from, qty), (to, qty)
 
 
 HOLD_OPS = frozenset({OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP, OpKind.CANCEL})

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request, Response
 
 from api.checkout import valid_reservation_id
 from api.dependencies import authorize, body, caller, fingerprint, idempotency_key, services
-from api.models import AmendIn, LinesCancelIn, ReservationOut
-from api.render import outcome_response
+from api.models import (AmendIn, LinesCancelIn, ReallocateIn, ReallocationOut,
+                        ReservationOut)
+from api.render import json_response, outcome_response, reservation_json
 from api.spec import body as body_spec
 from api.spec import problems_for
 from service.lifecycle import Amendment
@@ -45,3 +46,18 @@ async def cancel_lines(reservation_id: str, request: Request) -> Response:
         [(l.sku, l.warehouse, l.qty) for l in c.lines], idem, fingerprint(request, c),
         caller(key))
     return outcome_response(outcome, 200, request.scope["path"])
+
+
+@router.post("/reservations/{reservation_id}/reallocate", response_model=ReallocationOut,
+             openapi_extra=body_spec(ReallocateIn),
+             responses=problems_for(401, 403, 404, 409, 410, 422, 429, 503),
+             summary="Ops: move a committed line from a warehouse that cannot ship to the "
+                     "best alternative (committed there before it leaves the old one)")
+async def reallocate(reservation_id: str, request: Request) -> Response:
+    await authorize(request, "ops")
+    r = await body(request, ReallocateIn)
+    out = await services(request).checkout.reallocate(
+        valid_reservation_id(reservation_id), r.sku, r.warehouse, r.destination,
+        r.promise_days)
+    out["reservation"] = reservation_json(out["reservation"])
+    return json_response(out)

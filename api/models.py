@@ -157,6 +157,29 @@ class LinesCancelIn(Strict):
     lines: list[LineCancelIn] = Field(min_length=1, max_length=LIMITS.max_lines_per_order)
 
 
+class ReallocateIn(Strict):
+    """The committed line that cannot ship from ``warehouse``; routed again to the
+    reservation's destination (or ``destination``) within its promise (or
+    ``promise_days``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"sku": "SKU-00007", "warehouse": "WH-BLR", "reason": "damaged unit"}]})
+
+    sku: str = SkuId
+    warehouse: str = Field(min_length=1, max_length=32, description="Cannot ship from here")
+    destination: str | None = Field(default=None, min_length=1, max_length=16)
+    promise_days: int | None = Field(default=None, ge=0, le=60)
+    reason: str | None = Field(default=None, max_length=200, description="For the record")
+
+
+class ReallocationOut(BaseModel):
+    reservation: ReservationOut
+    from_: str = Field(alias="from")
+    to: str
+    qty: int
+    plan: dict[str, Any]
+
+
 class BatchItemOut(BaseModel):
     index: int
     key: str | None = None

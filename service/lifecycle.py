@@ -256,3 +256,48 @@ class Lifecycle:
                     units[(sku, wh)] -= q
                     cut.setdefault(hold, []).append((sku, wh, q))
         return cut
+
+    # ------------------------------------------------------------ reallocate
+    async def reallocate(self, rid: str, sku: str, warehouse: str, destination: str | None,
+                         promise_days: int | None) -> dict[str, Any]:
+        """Move the committed line (``sku`` at ``warehouse``, which cannot ship) to the
+        best other warehouse the router finds for the reservation's destination and
+        promise: one ledger op commits the units there and takes them off the old
+        warehouse together. Answers the reservation and the plan of the move."""
+        self.client.check(sku, warehouse)
+        res = await self.current(await self.reservation(rid, None))
+        self._must_be(res, State.COMMITTED, "reallocate")
+        found = [(h, q) for h, ls in self._live_by_hold(res) for s, w, q in ls
+                 if (s, w) == (sku, warehouse)]
+        if not found:
+            raise InvalidRequest(f"reservation {rid} has no live units of {sku} at "
+                                 f"{warehouse}", sku=sku, warehouse=warehouse)
+        (shard, hid), qty = found[0]
+        prior = (res.plan or {}).get("order") or {}
+        dest = destination or prior.get("destination")
+        if not dest:
+            raise InvalidRequest("destination: a pincode is needed to route the line")
+        spec: dict[str, Any] = {"lines": [{"sku": sku, "qty": qty}], "destination": dest,
+                                "split_lines": False}
+        days = promise_days if promise_days is not None else prior.get("promise_days")
+        if days is not None:  # the promise made at checkout still holds
+            spec.update(promise_days=days, hard_promise=True)
+        order = Order.from_dict(spec)
+        rows = dict(await self._rows([sku], fresh=True))
+        rows[sku] = rows[sku].copy()
+        rows[sku][self.client.wh_index[warehouse]] = 0  # it cannot ship
+        choice = await self._choose(order, rows)
+        (_, to, _), *more = choice.lines
+        if more:  # pragma: no cover - split_lines is off
+            raise InvalidRequest("the line cannot move to a single warehouse")
+        (r,) = await self.wait([self.client.submit(
+            OpKind.REALLOCATE, op_id(rid, "reallocate", shard, hid, sku, warehouse, qty),
+            [(sku, warehouse, qty), (sku, to, qty)], hold_id=hid, shard=shard)])
+        if not r.ok:
+            if r.code == Code.ILLEGAL and r.detail != LINE_MISMATCH:
+                raise self._refused(r, res, "reallocate")
+            exc = error_for(OpKind.REALLOCATE, r.code, r.value, r.detail,
+                            [(sku, warehouse, qty), (sku, to, qty)], hid)
+            raise exc if r.code != Code.ILLEGAL else self._lost(r, res)  # type: ignore[misc]
+        return {"reservation": await self.current(res), "from": warehouse, "to": to,
+                "qty": qty, "plan": choice.plan}

@@ -152,3 +152,64 @@ def test_cancel_lines_pending_releases_committed_cancels(http, ops_http, skus):
                              json={"lines": [{"sku": a, "qty": 3}]}), 422, "validation")
     assert_problem(http.post(f"{url}/lines/cancel", headers=key(),
                              json={"lines": [{"sku": b}]}), 422, "validation")
+
+
+def ship(ops_http, rid):
+    return ops_http.post("/v1/inventory/movements", headers=key(), json={
+        "movements": [{"type": "ship", "reservation_id": rid}]})
+
+
+def test_reallocate_moves_a_committed_line_to_the_runner_up(http, ops_http, skus):
+    (a,) = skus.take(1)
+    restock(ops_http, a, WH, 2)
+    restock(ops_http, a, "WH-BLR", 5)
+    res = reserve(http, [{"sku": a, "qty": 2}])
+    url = f"/v1/reservations/{res['id']}"
+    assert_problem(ops_http.post(f"{url}/reallocate", json={"sku": a, "warehouse": WH}),
+                   409, "illegal-transition")  # pending: nothing to move yet
+    assert http.post(f"{url}/commit").status_code == 200
+    assert_problem(http.post(f"{url}/reallocate", json={"sku": a, "warehouse": WH}),
+                   403, "forbidden")
+    assert_problem(ops_http.post(f"{url}/reallocate", json={"sku": a, "warehouse": "WH-BOM"}),
+                   422, "validation")  # no such line there
+    r = ops_http.post(f"{url}/reallocate", json={"sku": a, "warehouse": WH,
+                                                 "reason": "damaged"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["from"], body["qty"]) == (WH, 2) and body["to"] != WH
+    assert body["plan"]["shipments"][0]["warehouse"] == body["to"]
+    assert lines_of(body["reservation"]) == {(a, body["to"]): (2, "committed")}
+    assert (stock(http, a)["committed"], stock(http, a)["available"]) == (0, 2)
+    assert stock(http, a, body["to"])["committed"] == 2
+    # nowhere else to go: the answer says why, nothing moves
+    again = ops_http.post(f"{url}/reallocate", json={"sku": a, "warehouse": body["to"],
+                                                     "promise_days": 0})
+    assert again.status_code in (409, 422), again.text
+    assert stock(http, a, body["to"])["committed"] == 2
+    assert ship(ops_http, res["id"]).status_code == 200
+    assert stock(http, a, body["to"])["on_hand"] == 3
+
+
+def test_reallocate_racing_ship_one_wins(http, ops_http, skus):
+    (a,) = skus.take(1)
+    restock(ops_http, a, WH, 10)
+    restock(ops_http, a, "WH-BLR", 10)
+    seen = set()
+    for _ in range(3):
+        res = reserve(http, [{"sku": a, "qty": 1}])
+        assert http.post(f"/v1/reservations/{res['id']}/commit").status_code == 200
+        with ThreadPoolExecutor(2) as pool:
+            move = pool.submit(ops_http.post, f"/v1/reservations/{res['id']}/reallocate",
+                               json={"sku": a, "warehouse": WH})
+            shipped = pool.submit(ship, ops_http, res["id"])
+            rm, rs = move.result(), shipped.result()
+        assert rs.status_code == 200, rs.text
+        if rm.status_code != 200:
+            assert_problem(rm, 409, "illegal-transition")
+        seen.add(rm.status_code)
+        view = http.get(f"/v1/reservations/{res['id']}").json()
+        assert view["state"] == "shipped"
+        (line,) = view["lines"]
+        assert line["warehouse"] == (rm.json()["to"] if rm.status_code == 200 else WH)
+    total = stock(http, a)["on_hand"] + stock(http, a, "WH-BLR")["on_hand"]
+    assert total == 17 and stock(http, a)["committed"] == 0

@@ -58,18 +58,18 @@ def test_drop_lines_releases_pending_and_cancels_committed(led: Ledger) -> None:
 def test_reallocate_moves_a_committed_line_atomically(led: Ledger) -> None:
     h = led.hold(1, [("A", "W1", 3)], 0, 1000)
     with pytest.raises(IllegalTransition):  # pending: nothing to reallocate yet
-        led.line_op(OpKind.REALLOCATE, 2, h, [("A", "W1", 3)], 1, led.cell("A", "W2"))
+        led.line_op(OpKind.REALLOCATE, 2, h, [("A", "W1", 3), ("A", "W2", 3)], 1)
     led.commit(3, h, 1)
-    led.line_op(OpKind.REALLOCATE, 4, h, [("A", "W1", 3)], 2, led.cell("A", "W2"))
+    led.line_op(OpKind.REALLOCATE, 4, h, [("A", "W1", 3), ("A", "W2", 3)], 2)
     assert led.hold_view(h).lines == [("A", "W2", 3)]
     assert led.stock("A")["W2"]["committed"] == 3 and led.stock("A")["W1"]["committed"] == 0
     with pytest.raises(InsufficientStock):  # back to W1 is fine, but not 3 more to W2
         h2 = led.hold(5, [("A", "W1", 3)], 2, 1000)
         led.commit(6, h2, 2)
-        led.line_op(OpKind.REALLOCATE, 7, h2, [("A", "W1", 3)], 3, led.cell("A", "W2"))
+        led.line_op(OpKind.REALLOCATE, 7, h2, [("A", "W1", 3), ("A", "W2", 3)], 3)
     led.ship(8, h, 3)
     with pytest.raises(IllegalTransition):  # shipped: too late to move
-        led.line_op(OpKind.REALLOCATE, 9, h, [("A", "W2", 3)], 4, led.cell("A", "W1"))
+        led.line_op(OpKind.REALLOCATE, 9, h, [("A", "W2", 3), ("A", "W1", 3)], 4)
     assert audit(led).ok and led.stock("A")["W2"]["on_hand"] == 0
 
 

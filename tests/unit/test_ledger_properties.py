@@ -182,7 +182,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if line is None:
             return
         to = line[0] - line[0] % len(WHS) + to_wh
-        res = self._do(OpKind.REALLOCATE, op_id, hold_id, to, [line[0]], [line[1]])
+        res = self._do(OpKind.REALLOCATE, op_id, hold_id, 0, [line[0], to], [line[1]] * 2)
         if res.code == Code.OK and not res.replayed:
             assert view.state == HoldState.COMMITTED and to != line[0]
         if to == line[0]:
