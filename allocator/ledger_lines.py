@@ -86,16 +86,11 @@ class LineOps:
 
     def _do_line_op(self, kind: OpKind, hold_id: int, arg: int, cells: np.ndarray,
                     qtys: np.ndarray, now_ms: int) -> OpResult:
-        row = self._row(hold_id)
-        if row < 0:
-            return OpResult(Code.UNKNOWN_HOLD, hold_id)
+        found = self._live_row(hold_id, now_ms)
+        if isinstance(found, OpResult):
+            return found
+        row, state = found
         holds = self.holds
-        state = int(holds["state"][row])
-        if state == HoldState.PENDING and now_ms >= holds["expires"][row]:
-            self._expire_rows(np.array([row], np.int64))
-            state = HoldState.EXPIRED
-        if state == HoldState.EXPIRED:
-            return OpResult(Code.EXPIRED, hold_id)
         want = {OpKind.AMEND: HoldState.PENDING, OpKind.REALLOCATE: HoldState.COMMITTED}.get(
             kind, arg)
         if state not in (HoldState.PENDING, HoldState.COMMITTED) or (want and state != want):

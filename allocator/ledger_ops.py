@@ -164,16 +164,11 @@ class SingleOps:
                        ) -> OpResult:
         """``version``: the reservation version a COMMIT or RELEASE of a pending hold
         expects (0 unless amended); another answers VERSION with the current one."""
-        row = self._row(hold_id)
-        if row < 0:
-            return OpResult(Code.UNKNOWN_HOLD, hold_id)
+        found = self._live_row(hold_id, now_ms)
+        if isinstance(found, OpResult):
+            return found
+        row, state = found
         holds = self.holds
-        state = int(holds["state"][row])
-        if state == HoldState.PENDING and now_ms >= holds["expires"][row]:
-            self._expire_rows(np.array([row], np.int64))
-            state = HoldState.EXPIRED
-        if state == HoldState.EXPIRED:
-            return OpResult(Code.EXPIRED, hold_id)
         if (state == HoldState.PENDING and kind in (OpKind.COMMIT, OpKind.RELEASE)
                 and version != holds["version"][row]):
             return OpResult(Code.VERSION, int(holds["version"][row]))
@@ -206,6 +201,20 @@ class SingleOps:
         if customer and new_state != HoldState.COMMITTED:
             self._count(self._customer_units, customer, cells, qtys, -1)
         return OpResult(Code.OK, hold_id)
+
+    def _live_row(self, hold_id: int, now_ms: int) -> tuple[int, int] | OpResult:
+        """(row, state) of a hold an op names, expiring it first if its time is up; or
+        the answer when there is none (UNKNOWN_HOLD) or it has expired (EXPIRED)."""
+        row = self._row(hold_id)
+        if row < 0:
+            return OpResult(Code.UNKNOWN_HOLD, hold_id)
+        state = int(self.holds["state"][row])
+        if state == HoldState.PENDING and now_ms >= self.holds["expires"][row]:
+            self._expire_rows(np.array([row], np.int64))
+            state = HoldState.EXPIRED
+        if state == HoldState.EXPIRED:
+            return OpResult(Code.EXPIRED, hold_id)
+        return row, state
 
     def _do_cell_op(self, kind: OpKind, cell: int, qty: int, arg: int, now_ms: int) -> OpResult:
         if kind in (OpKind.RESTOCK, OpKind.RETURN, OpKind.TRANSFER_IN):

@@ -22,14 +22,7 @@ router = APIRouter(prefix="/v1", tags=["lifecycle"])
               summary="Amend a pending reservation: quantities, lines added or removed, "
                       "atomically")
 async def amend(reservation_id: str, request: Request) -> Response:
-    key = await authorize(request, "checkout")
-    idem = idempotency_key(request)
-    a = await body(request, AmendIn)
-    change = Amendment(tuple((l.sku, l.warehouse, l.qty) for l in a.lines), a.destination)
-    outcome = await services(request).checkout.amend(
-        valid_reservation_id(reservation_id), caller(key), change, idem,
-        fingerprint(request, a))
-    return outcome_response(outcome, 200, request.scope["path"])
+    return await _change(reservation_id, request, AmendIn)
 
 
 @router.post("/reservations/{reservation_id}/lines/cancel", response_model=ReservationOut,
@@ -38,13 +31,25 @@ async def amend(reservation_id: str, request: Request) -> Response:
              summary="Take lines (or units of them) off: released if pending, cancelled "
                      "if committed")
 async def cancel_lines(reservation_id: str, request: Request) -> Response:
+    return await _change(reservation_id, request, LinesCancelIn)
+
+
+async def _change(reservation_id: str, request: Request,
+                  model: type[AmendIn] | type[LinesCancelIn]) -> Response:
+    """A buyer's idempotent change of a reservation: an amendment or cancelled lines."""
     key = await authorize(request, "checkout")
     idem = idempotency_key(request)
-    c = await body(request, LinesCancelIn)
-    outcome = await services(request).checkout.drop_lines(
-        valid_reservation_id(reservation_id), key.name,
-        [(l.sku, l.warehouse, l.qty) for l in c.lines], idem, fingerprint(request, c),
-        caller(key))
+    parsed = await body(request, model)
+    rid, checkout = valid_reservation_id(reservation_id), services(request).checkout
+    if isinstance(parsed, AmendIn):
+        change = Amendment(tuple((l.sku, l.warehouse, l.qty) for l in parsed.lines),
+                           parsed.destination)
+        outcome = await checkout.amend(rid, caller(key), change, idem,
+                                       fingerprint(request, parsed))
+    else:
+        outcome = await checkout.drop_lines(
+            rid, key.name, [(l.sku, l.warehouse, l.qty) for l in parsed.lines], idem,
+            fingerprint(request, parsed), caller(key))
     return outcome_response(outcome, 200, request.scope["path"])
 
 
