@@ -345,7 +345,9 @@ class ShardCore(EventPublisher):
                     continue
                 out.append({"hold_id": hid, "state": v.state.name.lower(),
                             "created_ms": v.created_ms, "expires_ms": v.expires_ms,
-                            "lines": [list(x) for x in v.lines]})
+                            "lines": [list(x) for x in v.lines],
+                            "dropped": [list(x) for x in v.dropped or ()],
+                            "version": v.version})
             return out
 
     def hot_skus(self, min_per_s: float) -> list[tuple[str, float]]:

@@ -73,6 +73,13 @@ class IllegalTransition(AllocatorError):
     code = "illegal_transition"
 
 
+class ReservationChanged(AllocatorError):
+    """The reservation changed meanwhile (another amendment won, or a line has fewer
+    units than the request assumed): read it again and retry."""
+
+    code = "reservation_changed"
+
+
 class IdempotencyConflict(AllocatorError):
     """The same operation id was reused with a different payload."""
 

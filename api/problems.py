@@ -36,6 +36,8 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "hold_expired": (410, "hold-expired", "The reservation has expired"),
     "illegal_transition": (409, "illegal-transition", "Not allowed in the reservation's state"),
     "idempotency_conflict": (409, "conflict", "Conflicting request"),
+    "reservation_changed": (409, "reservation-changed",
+                            "The reservation changed meanwhile: read it and try again"),
     "idempotency_mismatch": (422, "idempotency-key-reused",
                              "Idempotency-Key reused with a different request"),
     "idempotency_key_missing": (400, "idempotency-key-missing", "Idempotency-Key required"),

@@ -33,6 +33,7 @@ from allocator.outcomes import error_for
 from routing import Order
 from service.ids import Ids, op_id
 from service.killswitch import KillSwitch
+from service.lifecycle import Lifecycle
 from service.planner import RoutedPlanner
 from service.orders import STORED_ERRORS, Caller, CheckoutSettings, HoldRequest, Outcome
 from service.reservation import Line, Reservation
@@ -52,7 +53,7 @@ class _Taken:
     packed: bytes
 
 
-class Checkout(Transitions):
+class Checkout(Lifecycle, Transitions):
     def __init__(self, client: ShardClient, records: Records, ids: Ids,
                  planner: RoutedPlanner, kill: KillSwitch, settings: CheckoutSettings | None = None,
                  caps: dict[str, int] | None = None, reviews: Reviews | None = None) -> None:

@@ -9,10 +9,12 @@ import time
 from typing import Any, Sequence
 
 from actors.pending import ShardResult
-from allocator.errors import AllocatorError, HoldExpired, IllegalTransition, UnknownHold
+from allocator.errors import (
+    AllocatorError, HoldExpired, IllegalTransition, ReservationChanged, UnknownHold,
+)
 from allocator.ops import Code, HoldState, OpKind
 from service.ids import op_id
-from service.reservation import Reservation, State, combined_state
+from service.reservation import HOLD_STATE, Reservation, State, combined_state
 from service.review import IN_REVIEW, REJECTED
 
 
@@ -51,19 +53,54 @@ class Transitions:
         self.records.remember(rid, record)
         return record
 
-    def _op(self, kind: OpKind, res: Reservation, hold: tuple[str, int], tag: str = ""
-            ) -> asyncio.Future:
+    def _op(self, kind: OpKind, res: Reservation, hold: tuple[str, int], tag: str = "",
+            arg: int = 0) -> asyncio.Future:
         shard, hid = hold
-        return self.client.submit(kind, op_id(res.id, tag or kind.name, shard, hid),
-                                  hold_id=hid, shard=shard)
+        tag = tag or kind.name
+        if arg:  # a primary's op that names the reservation's version
+            tag = f"{tag}@{arg}"
+        return self.client.submit(kind, op_id(res.id, tag, shard, hid), hold_id=hid,
+                                  shard=shard, arg=arg)
+
+    async def version_of(self, res: Reservation, version: int) -> Reservation:
+        """The record of the reservation's ``version`` (written before the amendment
+        that made it current was decided; see :mod:`service.lifecycle`)."""
+        if version == res.version:
+            return res
+        record = await self.records.get(f"{res.id}@{version}") if version else \
+            await self.records.get(res.id)
+        if record is None:
+            raise ReservationChanged(f"reservation {res.id} changed; read it again",
+                                     reservation_id=res.id)
+        return Reservation.from_record(record)
+
+    async def _decide(self, kind: OpKind, res: Reservation) -> tuple[Reservation, Any]:
+        """``kind`` on the primary hold, naming the version this process knows; on
+        VERSION (amended meanwhile) again with the current version's record."""
+        for _ in range(4):
+            (r0,) = await self.wait([self._op(kind, res, res.holds[0], arg=res.version)])
+            if r0.code != Code.VERSION:
+                return res, r0
+            res = await self.version_of(res, r0.value)
+        raise ReservationChanged(f"reservation {res.id} keeps changing; retry",
+                                 reservation_id=res.id)
+
+    async def _finish_amendment(self, res: Reservation) -> None:
+        """Units an amendment took off the other shards' holds (idempotent: the
+        amendment did it already unless its process stopped half way)."""
+        if res.drops:
+            await self.wait([self.client.submit(
+                OpKind.DROP_LINES, op_id(res.id, "drop", res.version, shard, hid), lines,
+                hold_id=hid, arg=int(HoldState.PENDING), shard=shard)
+                for shard, hid, lines in res.drops])
 
     async def commit(self, rid: str, owner: str) -> Reservation:
         """Payment captured: commit every hold, or none (decided by the primary)."""
         res = await self.reservation(rid, owner)
         if res.review:
             await self.reviews.require_approved(rid)
+        res, r0 = await self._decide(OpKind.COMMIT, res)
         primary, *others = res.holds
-        (r0,) = await self.wait([self._op(OpKind.COMMIT, res, primary)])
         state = _hold_state(r0, OpKind.COMMIT)
         if r0.code == Code.EXPIRED:
             await self._each(OpKind.RELEASE, res, others)
@@ -74,6 +111,8 @@ class Transitions:
         if not others:
             return res.with_state(State.SHIPPED if state == HoldState.SHIPPED
                                   else State.COMMITTED)
+        if r0.ok and not r0.replayed:
+            await self._finish_amendment(res)
         results = await self._each(OpKind.COMMIT, res, others)
         if all(_hold_state(r, OpKind.COMMIT) in (HoldState.COMMITTED, HoldState.SHIPPED)
                for r in results):
@@ -86,21 +125,21 @@ class Transitions:
 
     async def release(self, rid: str, owner: str) -> Reservation:
         """Cart abandoned: release every hold (idempotent; decided by the primary)."""
-        res = await self.reservation(rid, owner)
+        res, r0 = await self._decide(OpKind.RELEASE, await self.reservation(rid, owner))
         primary, *others = res.holds
-        (r0,) = await self.wait([self._op(OpKind.RELEASE, res, primary)])
         state = _hold_state(r0, OpKind.RELEASE)
         if r0.code == Code.EXPIRED or state == HoldState.EXPIRED:
             await self._each(OpKind.RELEASE, res, others)
             return res.with_state(State.EXPIRED)
         if state != HoldState.RELEASED:
             raise self._refused(r0, res, "release")
+        await self._finish_amendment(res)
         await self._each(OpKind.RELEASE, res, others)
         return res.with_state(State.RELEASED)
 
     async def ship(self, rid: str) -> Reservation:
         """The warehouse shipped a committed reservation (ops: any owner)."""
-        res = await self.reservation(rid, None)
+        res = await self.current(await self.reservation(rid, None))
         results = await self._each(OpKind.SHIP, res, res.holds)
         bad = [r for r in results if _hold_state(r, OpKind.SHIP) != HoldState.SHIPPED]
         if bad:  # a retry replays the shards that did ship and retries the others
@@ -108,13 +147,13 @@ class Transitions:
         return res.with_state(State.SHIPPED)
 
     async def get(self, rid: str, owner: str | None) -> Reservation:
-        """The reservation with its live state, read from its shards."""
-        res = await self.reservation(rid, owner)
-        state = await self.state_of(res)
-        if res.review and state == State.PENDING \
+        """The reservation (its current version) with its live state and the state of
+        each line, read from its shards; ``review`` while it waits for a decision."""
+        res = await self.current(await self.reservation(rid, owner))
+        if res.review and res.state == State.PENDING \
                 and await self.reviews.decision(rid) == IN_REVIEW:
-            state = State.REVIEW
-        return res.with_state(state)
+            res = res.with_state(State.REVIEW, res.line_states)
+        return res
 
     async def decide_review(self, rid: str, approve: bool, by: str) -> Reservation:
         """Ops: approve (a commit may follow) or reject (the units are released) a
@@ -127,21 +166,36 @@ class Transitions:
             return await self.release(rid, res.owner)
         return await self.get(rid, None)
 
+    async def current(self, res: Reservation) -> Reservation:
+        """``res`` at its current version, with its state and line states."""
+        for _ in range(4):
+            views = await self._hold_views(res)
+            version = views[0]["version"]
+            if version == res.version:
+                return _with_views(res, views)
+            res = await self.version_of(res, version)
+        raise ReservationChanged(f"reservation {res.id} keeps changing; retry",
+                                 reservation_id=res.id)
+
     async def state_of(self, res: Reservation) -> State:
+        return _with_views(res, await self._hold_views(res)).state
+
+    async def _hold_views(self, res: Reservation) -> list[dict[str, Any]]:
+        """The ledger's view of every hold of ``res`` (its holds, then those an
+        amendment took units off), in that order."""
+        holds = list(res.holds) + [(s, h) for s, h, _ in res.drops or ()
+                                   if (s, h) not in res.holds]
         by_shard: dict[str, list[int]] = {}
-        for shard, hid in res.holds:
+        for shard, hid in holds:
             by_shard.setdefault(shard, []).append(hid)
         answers = await asyncio.gather(*(self.client.read(s, "holds", ids=ids)
                                          for s, ids in by_shard.items()))
-        found = {(s, v["hold_id"]): v["state"] for s, a in zip(by_shard, answers)
+        found = {(s, v["hold_id"]): v for s, a in zip(by_shard, answers)
                  for v in a["holds"] if v}
-        states = []
-        for hold in res.holds:
-            name = found.get(tuple(hold))
-            if name is None:
-                raise UnknownHold(f"unknown reservation {res.id}", reservation_id=res.id)
-            states.append(HoldState[name.upper()])
-        return combined_state(states, res.expires_ms, int(time.time() * 1000))
+        views = [found.get(tuple(h)) for h in holds]
+        if any(v is None for v in views[:len(res.holds)]):
+            raise UnknownHold(f"unknown reservation {res.id}", reservation_id=res.id)
+        return [v for v in views if v is not None]
 
     async def _each(self, kind: OpKind, res: Reservation, holds: Sequence[tuple[str, int]]
                     ) -> list[ShardResult]:
@@ -159,6 +213,37 @@ class Transitions:
         name = state.name.lower() if state is not None else r.code.name.lower()
         return IllegalTransition(f"cannot {verb} reservation {res.id}: it is {name}",
                                  reservation_id=res.id, state=name)
+
+
+def _with_views(res: Reservation, views: list[dict[str, Any]]) -> Reservation:
+    """``res`` with its state (the primary decides) and its lines as the ledgers hold
+    them: live units per (SKU, warehouse) in the state of their hold, units released
+    (before commit) or cancelled (after) by a partial operation or an amendment."""
+    now = int(time.time() * 1000)
+    n = len(res.holds)
+    state = combined_state([HoldState[v["state"].upper()] for v in views[:n]],
+                           res.expires_ms, now)
+    lines: dict[tuple[str, str], dict[str, Any]] = {}
+    for v in views:
+        hold_state = HOLD_STATE[HoldState[v["state"].upper()]]
+        if hold_state == State.PENDING and now >= v["expires_ms"]:
+            hold_state = State.EXPIRED
+        dropped = v.get("dropped") or [(0, 0)] * len(v["lines"])
+        for (sku, wh, qty), (rel, can) in zip(v["lines"], dropped):
+            line = lines.setdefault((sku, wh), {"sku": sku, "warehouse": wh, "qty": 0,
+                                                "released": 0, "cancelled": 0, "state": ""})
+            line["qty"] += qty
+            line["released"] += rel
+            line["cancelled"] += can
+            if qty:
+                line["state"] = hold_state.value
+    for line in lines.values():
+        if not line["state"]:
+            line["state"] = (State.CANCELLED if line["cancelled"] else State.RELEASED).value
+    out = res.with_state(state, [x for x in lines.values()
+                                 if x["qty"] or x["released"] or x["cancelled"]])
+    out.views = views
+    return out
 
 
 _DONE = {OpKind.COMMIT: HoldState.COMMITTED, OpKind.RELEASE: HoldState.RELEASED,
