@@ -14,7 +14,8 @@ import ray
 from actors.shard_core import ShardConfig
 from allocator.catalog import Catalog
 from allocator.config import DEFAULT_PREFIX, Keys, Settings, namespace_for
-from storage.redis import EmbeddedRedis, cluster_secret, connect, wait_for_redis
+from storage.redis import (EmbeddedRedis, check_topology, cluster_secret, connect,
+                           wait_for_redis)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Cluster:
             self.redis_url = self.embedded.url
         redis_client = connect(self.redis_url)
         wait_for_redis(redis_client)
+        check_topology(redis_client, self.redis_url)
         redis_client.set(self.keys.catalog, json.dumps(catalog.to_dict()), nx=True)
         from actors.directory import Directory
 
