@@ -51,6 +51,13 @@ class Settings:
         "ALLOCATOR_DATA_DIR", "where the embedded Redis keeps its AOF and RDB"))
     shards: int = field(default=2, metadata=_var(
         "ALLOCATOR_SHARDS", "base shard actors"))
+    shard_cpus: float = field(default=0.0, metadata=_var(
+        "ALLOCATOR_SHARD_CPUS", "CPUs Ray reserves per shard actor (0 on one small machine; "
+        "1 on a cluster, so Ray never packs more shards on a node than it has cores)"))
+    shard_resource: str = field(default="", metadata=_var(
+        "ALLOCATOR_SHARD_RESOURCE", "a custom Ray resource each shard actor needs one unit "
+        "of: only nodes started with it host shards, at most that many each (empty: any "
+        "node); shards spread over those nodes"))
     hold_ttl_s: float = field(default=DEFAULT_HOLD_TTL_S, metadata=_var(
         "ALLOCATOR_HOLD_TTL_S", "time-to-live of a hold (10 minutes)"))
     idempotency_retention_s: float = field(default=float(DAY_S), metadata=_var(

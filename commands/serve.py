@@ -19,8 +19,12 @@ def add_serve_command(sub: Any) -> None:
     p.add_argument("--redis-url", help="external Redis (default $REDIS_URL, else embedded)")
     p.add_argument("--data-dir", type=Path, help="embedded Redis data (default .allocator/redis)")
     p.add_argument("--shards", type=int, help="base shard actors (default $ALLOCATOR_SHARDS or 2)")
-    p.add_argument("--shard-cpus", type=float, default=0.0,
-                   help="CPUs reserved per shard (0 on one small machine, 1 on a cluster)")
+    p.add_argument("--shard-cpus", type=float,
+                   help="CPUs reserved per shard (default $ALLOCATOR_SHARD_CPUS or 0; "
+                   "1 on a cluster)")
+    p.add_argument("--shard-resource",
+                   help="custom Ray resource that marks the nodes which host shards "
+                   "(default $ALLOCATOR_SHARD_RESOURCE; empty: any node)")
     p.add_argument("--dashboard-port", type=int, default=8265)
     p.add_argument("--hot-rate", type=float, default=2000.0,
                    help="holds/s over 10 s that make a SKU hot (0: only pinned SKUs)")
@@ -75,15 +79,16 @@ def _serve(args: argparse.Namespace) -> int:
     from actors.cluster import Cluster, ClusterConfig
     from allocator.catalog import Catalog, demo_catalog
     from allocator.config import Settings
+    from storage.topology import redact
 
     catalog = Catalog.load(args.catalog) if args.catalog else demo_catalog()
     settings = Settings.from_env(ray_address=args.address, redis_url=args.redis_url,
-                                 shards=args.shards)
+                                 shards=args.shards, shard_cpus=args.shard_cpus,
+                                 shard_resource=args.shard_resource)
     config = ClusterConfig.from_settings(settings, data_dir=args.data_dir,
                                          dashboard=not settings.ray_address,
                                          dashboard_port=args.dashboard_port,
-                                         hot_min_rate=args.hot_rate, max_hot=args.max_hot,
-                                         shard_cpus=args.shard_cpus)
+                                         hot_min_rate=args.hot_rate, max_hot=args.max_hot)
     cluster = Cluster(config, catalog)
     try:
         if not args.no_stock:
@@ -94,7 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
         status = {
             "ray_address": cluster.gcs_address,
             "dashboard": f"http://127.0.0.1:{config.dashboard_port}" if config.dashboard else None,
-            "redis_url": cluster.redis_url,
+            "redis_url": redact(cluster.redis_url),
             **cluster.status(),
         }
         if not (args.once or args.no_api):
