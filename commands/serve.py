@@ -47,17 +47,26 @@ def add_bench_actors_command(bench: Any) -> None:
     p = bench.add_parser("actors", help="client → shards (journal on) vs Redis Lua")
     p.add_argument("--zipf-lines", type=int, default=1_000_000)
     p.add_argument("--hot-lines", type=int, default=600_000)
-    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--shards", type=int, nargs="+", default=[2], metavar="N",
+                   help="shard actors (default 2); several (e.g. 1 2 4): one scaling row "
+                   "each, the first as baseline")
+    p.add_argument("--scaling-lines", type=int, default=300_000,
+                   help="lines per scaling row (with several --shards)")
     p.add_argument("--events", action="store_true", help="publish events during the run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if len(args.shards) > 1:
+        from bench.scaling import bench_scaling
+
+        emit(bench_scaling(args.shards, lines=args.scaling_lines), args.json)
+        return 0
     from bench.actors import bench_actors
 
     emit(bench_actors(zipf_lines=args.zipf_lines, hot_lines=args.hot_lines,
-                      shards=args.shards, events=args.events), args.json)
+                      shards=args.shards[0], events=args.events), args.json)
     return 0
 
 
