@@ -94,8 +94,11 @@ class Cluster:
         redis_client.set(self.keys.catalog, json.dumps(catalog.to_dict()), nx=True)
         from actors.directory import Directory
 
+        # detached: the directory and its shards outlive the process that started them
+        # (an `allocator serve --detach` job, an API process); shutdown() kills them
         self.directory = Directory.options(
-            name="directory", namespace=self.namespace, get_if_exists=True).remote(
+            name="directory", namespace=self.namespace, get_if_exists=True,
+            lifetime="detached").remote(
             config.n_shards, self.redis_url, asdict(config.shard), config.hot_min_rate,
             config.max_hot, prefix=config.prefix, shard_cpus=config.shard_cpus,
             shard_resource=config.shard_resource)

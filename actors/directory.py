@@ -78,6 +78,7 @@ class Directory:
     def _actor(self, name: str):
         return ShardActor.options(name=name, namespace=namespace_for(self.prefix), get_if_exists=True,
                                   max_concurrency=1, num_cpus=self.shard_cpus,
+                                  lifetime="detached",  # not fate-shared with the directory
                                   resources=self.shard_resources,
                                   scheduling_strategy="SPREAD").remote(
             name, self.redis_url, self.shard_config, prefix=self.prefix)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ def add_serve_command(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.add_argument("--no-api", action="store_true", help="start the cluster only")
     p.add_argument("--once", action="store_true", help="start, print status, then stop")
+    p.add_argument("--detach", action="store_true",
+                   help="with --address: make sure the directory and shards run (started, "
+                   "seeded once), print status and exit, leaving them running (a "
+                   "deployment's bootstrap job)")
     p.set_defaults(func=_serve)
 
 
@@ -61,7 +66,11 @@ def _bench(args: argparse.Namespace) -> int:
     if len(args.shards) > 1:
         from bench.scaling import bench_scaling
 
-        emit(bench_scaling(args.shards, lines=args.scaling_lines), args.json)
+        try:
+            emit(bench_scaling(args.shards, lines=args.scaling_lines), args.json)
+        except ValueError as exc:
+            print(f"allocator bench actors: {exc}", file=sys.stderr)
+            return 2
         return 0
     from bench.actors import bench_actors
 
@@ -98,6 +107,11 @@ def _serve(args: argparse.Namespace) -> int:
                                          dashboard=not settings.ray_address,
                                          dashboard_port=args.dashboard_port,
                                          hot_min_rate=args.hot_rate, max_hot=args.max_hot)
+    if args.detach and not (settings.ray_address and settings.redis_url):
+        print("allocator serve: --detach needs a Ray cluster to leave the shards on "
+              "(--address or RAY_ADDRESS) and a Redis that outlives this process "
+              "(--redis-url or REDIS_URL)", file=sys.stderr)
+        return 2
     cluster = Cluster(config, catalog)
     try:
         if not args.no_stock:
@@ -114,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
         if not (args.once or args.no_api):
             status["api"] = f"http://{args.host}:{args.port}/docs"
         print(json.dumps(status, indent=2), flush=True)
-        if args.once:
+        if args.once or args.detach:
             return 0
         if not args.no_api:
             from stack.local import serve_api
@@ -133,5 +147,6 @@ def _serve(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 pass
     finally:
-        cluster.shutdown()
+        if not args.detach:
+            cluster.shutdown()
     return 0

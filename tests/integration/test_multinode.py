@@ -65,3 +65,9 @@ def test_the_directory_still_places_and_serves_after_the_loss(report):
     after = report["after_directory"]
     assert after["hold_ok"] and after["hold_shard"].startswith("hot-")
     assert after["hot_shard_node"] == report["nodes"]["worker"]
+
+
+def test_the_shards_outlive_a_crash_of_the_directory(report):
+    crash = report["directory_crash"]
+    assert crash["shards_restarted"] == []
+    assert set(report["placement_after"]) <= set(crash["layout_shards"])

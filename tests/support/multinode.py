@@ -137,6 +137,7 @@ def run(workdir: Path, n_shards: int = 4, per_driver: int = 1500, units: int = 6
         first = {n: min((t for r in results for t in r["answered"].get(n, [])
                          if t >= after[n]["started"]), default=None) for n in moved}
         pinned = _directory_still_serves(cluster, drivers[1], catalog.sku_ids[-1], wh)
+        directory_crash = _directory_crash(cluster)
         return {
             "nodes": {"head": nodes.head_node.node_id, "worker": worker.node_id,
                       "victim": victim.node_id},
@@ -148,7 +149,7 @@ def run(workdir: Path, n_shards: int = 4, per_driver: int = 1500, units: int = 6
                           for n, t in first.items()},
             "clients": [r["client"] for r in results],
             "driver_shards": [sorted(r["answered"]) for r in results],
-            "after_directory": pinned, **report,
+            "after_directory": pinned, "directory_crash": directory_crash, **report,
             "timings_s": {"start": round(t_ready - t_start, 1),
                           "burst": round(t_burst - t_ready, 1),
                           "total": round(time.time() - t_start, 1)},
@@ -217,6 +218,25 @@ def _directory_still_serves(cluster: Cluster, driver: Any, sku: str, wh: str
     hot = ray.get(cluster.shard(f"hot-{sku}").ping.remote(), timeout=60)
     held = ray.get(driver.hold.remote(sku, wh, f"after:{sku}"), timeout=60)
     return {"hot_shard_node": hot["node"], "hold_ok": held["ok"], "hold_shard": held["shard"]}
+
+
+def _directory_crash(cluster: Cluster) -> dict[str, Any]:
+    """Kill the directory's process: Ray restarts it from Redis, and the shards (detached,
+    not fate-shared with it) keep running."""
+    before = _pings(cluster)
+    ray.kill(cluster.directory, no_restart=False)
+    deadline = time.time() + 60
+    while True:
+        try:
+            layout = ray.get(cluster.directory.get_layout.remote(), timeout=5)
+            break
+        except ray.exceptions.RayError:
+            assert time.time() < deadline, "the directory did not come back"
+            time.sleep(0.1)
+    after = _pings(cluster)
+    return {"layout_shards": sorted(layout["shards"]),
+            "shards_restarted": sorted(n for n in before
+                                       if after[n]["started"] != before[n]["started"])}
 
 
 def main() -> None:
