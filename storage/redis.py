@@ -25,8 +25,7 @@ from redis.retry import Retry
 
 from allocator.config import Keys
 from allocator.errors import StorageUnavailable
-from storage.topology import (CLUSTER, SINGLE, async_client, parse_redis_url, redact,
-                              sync_client)
+from storage.topology import CLUSTER, SINGLE, client_for, parse_redis_url, redact
 
 
 log = logging.getLogger("allocator.storage")
@@ -143,7 +142,7 @@ def connect(url: str, *, timeout_s: float = 2.0, max_connections: int = 64,
     checkout per write; one server only: Sentinel and Cluster clients keep pools)."""
     target = parse_redis_url(url)
     if target.kind != SINGLE:
-        return sync_client(target, {"socket_timeout": timeout_s,
+        return client_for(target, {"socket_timeout": timeout_s,
                                     "socket_connect_timeout": timeout_s,
                                     "retry": Retry(NoBackoff(), 1)}, max_connections)
     if single:
@@ -169,7 +168,7 @@ def connect_async(url: str, *, timeout_s: float = 2.0, max_connections: int = 64
               "retry": AsyncRetry(NoBackoff(), 1)}
     target = parse_redis_url(url)
     if target.kind != SINGLE:
-        return async_client(target, common, max_connections)
+        return client_for(target, common, max_connections, use_asyncio=True)
     return AsyncRedis.from_url(url, max_connections=max_connections,
                                health_check_interval=10, **common)
 

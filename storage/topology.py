@@ -120,29 +120,19 @@ def redact(url: str) -> str:
     return f"{scheme}://{user}:***@{hosts}" if userinfo else url
 
 
-def sync_client(target: RedisTarget, common: dict[str, Any], max_connections: int) -> Any:
-    """A ``redis.Redis`` (Sentinel-managed) or ``redis.cluster.RedisCluster``."""
-    if target.kind == CLUSTER:
-        from redis.cluster import ClusterNode, RedisCluster
-
-        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes],
-                            max_connections=max_connections, **target.auth(), **common)
-    from redis.sentinel import Sentinel
-
-    sentinel = Sentinel(list(target.nodes), sentinel_kwargs=_sentinel_kwargs(target, common),
-                        **common)
-    return sentinel.master_for(target.service, db=target.db, **target.auth())
-
-
-def async_client(target: RedisTarget, common: dict[str, Any], max_connections: int) -> Any:
-    """A ``redis.asyncio.Redis`` (Sentinel-managed) or ``redis.asyncio.RedisCluster``."""
-    if target.kind == CLUSTER:
+def client_for(target: RedisTarget, common: dict[str, Any], max_connections: int,
+               use_asyncio: bool = False) -> Any:
+    """A Sentinel-managed ``Redis`` or a ``RedisCluster`` for ``target`` (redis-py's
+    asyncio classes with ``use_asyncio``)."""
+    if use_asyncio:
         from redis.asyncio.cluster import ClusterNode, RedisCluster
-
+        from redis.asyncio.sentinel import Sentinel
+    else:
+        from redis.cluster import ClusterNode, RedisCluster  # type: ignore[assignment]
+        from redis.sentinel import Sentinel  # type: ignore[assignment]
+    if target.kind == CLUSTER:
         return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes],
                             max_connections=max_connections, **target.auth(), **common)
-    from redis.asyncio.sentinel import Sentinel
-
     sentinel = Sentinel(list(target.nodes), sentinel_kwargs=_sentinel_kwargs(target, common),
                         **common)
     return sentinel.master_for(target.service, db=target.db, **target.auth())

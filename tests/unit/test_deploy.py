@@ -130,3 +130,13 @@ def test_the_dashboard_charts_every_exported_metric_and_nothing_else():
 @pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.json")), ids=lambda p: p.name)
 def test_json_parses(path):
     json.loads(path.read_text())
+
+
+def test_detach_needs_a_ray_cluster_and_a_redis_that_outlive_the_command(monkeypatch, capsys):
+    from commands.main import main
+
+    for var in ("RAY_ADDRESS", "REDIS_URL", "ALLOCATOR_REDIS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["serve", "--detach", "--redis-url", "redis://h:6379"]) == 2
+    assert main(["serve", "--detach", "--address", "auto"]) == 2
+    assert "--detach needs a Ray cluster" in capsys.readouterr().err
