@@ -116,10 +116,6 @@ class LocalSentinel(_Servers):
         super().__init__(root)
         self.primary = self.start("primary", [])
         self.replica = self.start("replica", [f"replicaof 127.0.0.1 {self.primary}"])
-        self.sentinel = self.start("sentinel", [
-            f"sentinel monitor {service} 127.0.0.1 {self.primary} 1",
-            f"sentinel down-after-milliseconds {service} 1000",
-            f"sentinel failover-timeout {service} 5000"], "--sentinel")
         _wait_ping(self.primary)
         replica = _wait_ping(self.replica)
         deadline = time.monotonic() + 30
@@ -127,10 +123,25 @@ class LocalSentinel(_Servers):
             if time.monotonic() > deadline:
                 raise RuntimeError("replica did not sync")
             time.sleep(0.1)
+        # started once the replica is attached: the Sentinel's first look at the primary
+        # lists it (otherwise it would wait for its next 10 s poll to learn of it)
+        self.sentinel = self.start("sentinel", [
+            f"sentinel monitor {service} 127.0.0.1 {self.primary} 1",
+            f"sentinel down-after-milliseconds {service} 1000",
+            f"sentinel failover-timeout {service} 5000"], "--sentinel")
         sentinel = _wait_ping(self.sentinel)
-        while int(sentinel.info("sentinel").get("sentinel_masters", 0)) < 1:
+        while not _replica_known(sentinel, service, self.replica):
             if time.monotonic() > deadline:
-                raise RuntimeError("sentinel did not pick up the primary")
+                raise RuntimeError("sentinel did not learn of the replica")
             time.sleep(0.1)
         self.service = service
         self.url = f"redis+sentinel://127.0.0.1:{self.sentinel}/{service}"
+
+
+def _replica_known(sentinel: redis.Redis, service: str, port: int) -> bool:
+    try:
+        replicas = sentinel.sentinel_slaves(service)
+    except redis.ResponseError:
+        return False  # the service is not monitored yet
+    return any(int(r["port"]) == port and not r.get("is_disconnected")
+               and not r.get("is_sdown") for r in replicas)
