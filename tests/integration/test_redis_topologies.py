@@ -141,16 +141,25 @@ def test_journal_follows_a_sentinel_failover(tmp_path):
         while sentinel.sentinel_get_master_addr_by_name(s.service)[1] == s.primary:
             assert time.monotonic() < deadline, "no failover"
             time.sleep(0.2)
+        old = redis.Redis("127.0.0.1", s.primary)
+        while old.execute_command("ROLE")[0] != b"slave":  # demoted by the Sentinel
+            assert time.monotonic() < deadline, "old primary not demoted"
+            time.sleep(0.2)
         while True:  # the same client, now on the promoted replica
             try:
-                after = journal.append({"n": 3})
+                journal.append({"n": 99})
                 break
-            except Exception:  # noqa: BLE001 - the old primary is read-only meanwhile
+            except Exception:  # noqa: BLE001 - its old connection hits READONLY first
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
+        new = redis.Redis("127.0.0.1", s.replica)
+        assert new.execute_command("ROLE")[0] == b"master"
         _, tail = journal.load()
-        assert [r["n"] for _, r in tail] == [0, 1, 2, 3] and after > first[-1]
-        assert sentinel.sentinel_get_master_addr_by_name(s.service)[1] == s.replica
-        assert redis.Redis("127.0.0.1", s.replica).xlen(journal.stream) == 4
+        seen = [r["n"] for _, r in tail]
+        # what was replicated before the failover (WAIT) and what came after it are on
+        # the new primary; a write the old primary took in between may be lost (async
+        # replication: docs/DEPLOY.md#redis, "Durability")
+        assert seen[:3] == [0, 1, 2] and seen[-1] == 99
+        assert new.xlen(journal.stream) == len(seen)
     finally:
         s.stop()
