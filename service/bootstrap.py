@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from actors.client import ShardClient
 from actors.cluster import join_cluster
@@ -35,6 +33,7 @@ from storage.coalesce import Coalescer
 from storage.killswitch import KillSwitchStore
 from storage.ratelimit import TokenLeases
 from storage.records import Records
+from storage.redis import connect_async
 
 
 @dataclass
@@ -90,10 +89,9 @@ class Services:
 
 
 def async_redis(url: str) -> aioredis.Redis:
-    """An asyncio client that fails fast when Redis is down (the caller answers 503)."""
-    return aioredis.from_url(url, max_connections=64, socket_timeout=2.0,
-                             socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1),
-                             health_check_interval=10)
+    """An asyncio client for ``url`` (one server, Sentinel or Redis Cluster: see
+    :mod:`storage.topology`) that fails fast when Redis is down (the caller answers 503)."""
+    return connect_async(url)
 
 
 async def connect(config: ServiceConfig) -> Services:
