@@ -42,7 +42,8 @@ class ClusterConfig:
         """From :class:`~allocator.config.Settings` (address, Redis, data dir, prefix,
         shard count, retention, low-stock threshold); ``overrides`` not None win."""
         shard = ShardConfig(retention_ms=int(settings.idempotency_retention_s * 1000),
-                            low_stock_threshold=settings.low_stock_threshold)
+                            low_stock_threshold=settings.low_stock_threshold,
+                            journal_replicas=settings.journal_replicas)
         cfg = cls(address=settings.ray_address or None, redis_url=settings.redis_url,
                   data_dir=Path(settings.data_dir) / "redis", prefix=settings.prefix,
                   n_shards=settings.shards, shard_cpus=settings.shard_cpus,

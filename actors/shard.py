@@ -33,7 +33,8 @@ class ShardActor:
         cfg = ShardConfig(**config)
         layout = load_layout(self.redis, prefix)  # small args: a restart needs no object store
         self.core = ShardCore(name, layout.shards[name], layout.warehouses,
-                              Journal(connect(redis_url, single=True), name, prefix),
+                              Journal(connect(redis_url, single=True), name, prefix,
+                                      cfg.journal_replicas, cfg.journal_replica_wait_ms),
                               EventLog(self.redis, prefix),
                               cfg)
         self.core.background_snapshots = True

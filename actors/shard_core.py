@@ -47,6 +47,10 @@ class ShardConfig:
     # (ALLOCATOR_IDEMPOTENCY_RETENTION_S), checked every retention_every_ms.
     retention_ms: int = 24 * 3600 * 1000
     retention_every_ms: int = 60_000
+    # A journal record is acknowledged once this many replicas have it (Redis WAIT;
+    # ALLOCATOR_JOURNAL_REPLICAS): 0 on one server, 1 behind Sentinel.
+    journal_replicas: int = 0
+    journal_replica_wait_ms: int = 1000
 
 
 class ShardUnavailable(StorageUnavailable):

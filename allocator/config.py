@@ -65,6 +65,10 @@ class Settings:
     idempotency_retention_s: float = field(default=float(DAY_S), metadata=_var(
         "ALLOCATOR_IDEMPOTENCY_RETENTION_S", "how long shards remember operation ids for "
         "replays (and keep finished holds)"))
+    journal_replicas: int = field(default=0, metadata=_var(
+        "ALLOCATOR_JOURNAL_REPLICAS", "replicas that must have a journal record before the "
+        "shard answers (Redis `WAIT`): 0 on one server, 1 behind Sentinel, so a failover "
+        "cannot lose an acknowledged hold"))
     low_stock_threshold: int = field(default=5, metadata=_var(
         "ALLOCATOR_LOW_STOCK_THRESHOLD", "available units at or below which a `low_stock` "
         "event is raised"))
