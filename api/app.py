@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (admin, checkout, events, inventory, lifecycle, problems, reconcile, review,
-                 spec)
+                 spec, waves)
 from api.auth import KeyRing
 from api.hotpath import HotPath
 from api.render import json_response
@@ -157,6 +157,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(reconcile.router)
     app.include_router(review.router)
+    app.include_router(waves.router)
     measure = _add_health_and_metrics(app)
     spec.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

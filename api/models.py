@@ -324,3 +324,33 @@ class ProblemOut(BaseModel):
     detail: str
     code: str | None = None
     instance: str | None = None
+
+
+class WaveIn(Strict):
+    """Routed orders to plan jointly and hold, each all-or-nothing."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"orders": [{"key": "A-1", **EXAMPLE_ORDER},
+                    {"key": "A-2", "lines": [{"sku": "SKU-00007", "qty": 1}],
+                     "destination": "110001"}], "budget_ms": 150}]})
+    orders: list[BatchOrderIn] = Field(min_length=1)
+    ttl_s: float | None = TTL_FIELD
+    budget_ms: int = Field(default=150, ge=10, le=5000,
+                           description="Planning time for the whole wave, in ms")
+    split_lines: bool | None = Field(default=None, description="Overrides every order's "
+                                     "split_lines (null: each order's own)")
+
+
+class WaveItemOut(BatchItemOut):
+    allocation: dict[str, Any] | None = Field(
+        default=None, description="What the wave chose for this order against greedy "
+        "(first come, nearest warehouse): filled, lines, cost_inr, greedy, "
+        "cost_delta_inr, why; null for an order refused before planning")
+
+
+class WaveOut(BaseModel):
+    reserved: int
+    failed: int
+    wave: dict[str, Any] = Field(description="The wave against greedy: status, filled, "
+                                 "greedy_filled, cost_inr, greedy_cost_inr, elapsed_ms, ...")
+    results: list[WaveItemOut]

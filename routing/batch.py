@@ -160,8 +160,18 @@ def greedy_allocate(orders: Sequence[Order], network: Network, catalog: Catalog,
     """Baseline: in arrival order, each line from the nearest warehouse that can ship it
     (split lines: its units from the nearest warehouses that have them)."""
     t0 = time.perf_counter()
-    burst = _Burst(orders, network, catalog, as_availability(availability, network),
-                   capacity_left, split)
+    return greedy_on(_Burst(orders, network, catalog, as_availability(availability, network),
+                            capacity_left, split), t0)
+
+
+def greedy_on(burst: _Burst, t0: float) -> BatchAllocation:
+    """:func:`greedy_allocate` on a burst already built (``t0``: when the work began)."""
+    return burst.evaluate("greedy_nearest", greedy_allocs(burst), "heuristic", t0)
+
+
+def greedy_allocs(burst: _Burst) -> list[np.ndarray | None]:
+    """Greedy's choice per order (``(L, W)`` units, or None), neither priced nor audited."""
+    network = burst.network
     stock, cap = burst.stock.copy(), burst.capacity.copy()
     out: list[np.ndarray | None] = []
     for i, p in enumerate(burst.problems):
@@ -188,7 +198,7 @@ def greedy_allocate(orders: Sequence[Order], network: Network, catalog: Catalog,
         if filled:
             stock, cap = s, c
         out.append(alloc if filled else UNFILLED)
-    return burst.evaluate("greedy_nearest", out, "heuristic", t0)
+    return out
 
 
 def fcfs_plan_allocate(orders: Sequence[Order], network: Network, catalog: Catalog,

@@ -97,6 +97,7 @@ class OrdersResult:
     bulk: BulkRows | None = None
     bulk_index: list[int] = field(default_factory=list)  # order index of each bulk row
     others: dict[int, Reservation | AllocatorError] = field(default_factory=dict)
+    extra: dict[str, Any] | None = None  # stored with the answer (a wave's explanation)
 
     def entries(self, sku_ids: Sequence[str], warehouses: Sequence[str]
                 ) -> list[Reservation | AllocatorError]:
@@ -192,12 +193,14 @@ class Batches:
 
     # -------------------------------------------------------------- orders
     async def reserve_orders(self, requests: Sequence[HoldRequest | Exception], caller: Caller,
-                             key: str, fingerprint: str) -> Outcome:
-        """Each order all-or-nothing on its own; one answer for the batch."""
+                             key: str, fingerprint: str,
+                             extra: dict[str, Any] | None = None) -> Outcome:
+        """Each order all-or-nothing on its own; one answer for the batch (``extra`` is
+        kept with it and given back on a replay)."""
         first = self.checkout.cached_answer(caller.name, key)
         if first is not None:
             return await self._replay_orders(first, fingerprint)
-        out = OrdersResult(len(requests))
+        out = OrdersResult(len(requests), extra=extra)
         singles, others = [], []
         for i, r in enumerate(requests):
             if isinstance(r, Exception):
@@ -245,6 +248,8 @@ class Batches:
                           else [v.code, v.message, v.details])
         answer = {"fp": fingerprint, "bulk": token if out.bulk is not None else None,
                   "index": out.bulk_index, "n": out.n, "orders": answers}
+        if extra is not None:
+            answer["extra"] = extra
         try:
             first = await self._settle(caller, key, answer, out.bulk, records)
         except AllocatorError:
@@ -265,10 +270,15 @@ class Batches:
         for t in taken:
             await self.checkout.undo(t.reservation, "batch-failed")
 
+    async def replay_orders(self, first: dict[str, Any], fingerprint: str) -> Outcome:
+        """The first answer to a batch (or wave) again, for a retry with its key."""
+        return await self._replay_orders(first, fingerprint)
+
     async def _replay_orders(self, first: dict[str, Any], fingerprint: str) -> Outcome:
         if "orders" not in first or first["fp"] != fingerprint:
             return self.checkout.replay(first, fingerprint)
-        out = OrdersResult(int(first["n"]), bulk_index=list(first["index"]))
+        out = OrdersResult(int(first["n"]), bulk_index=list(first["index"]),
+                           extra=first.get("extra"))
         if first.get("bulk"):
             out.bulk = await self._load(first["bulk"])
         for i, v in first["orders"].items():

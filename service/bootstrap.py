@@ -29,6 +29,7 @@ from service.planner import RoutedPlanner
 from service.reconcile import Reconciler
 from service.review import ReviewRules, Reviews
 from service.timeline import Timeline
+from service.waves import Waves
 from storage.coalesce import Coalescer
 from storage.killswitch import KillSwitchStore
 from storage.ratelimit import TokenLeases
@@ -80,6 +81,7 @@ class Services:
     kill: KillSwitch
     timeline: Timeline
     reconciler: Reconciler
+    waves: Waves | None = None
 
     async def close(self) -> None:
         await self.reconciler.stop()
@@ -121,6 +123,7 @@ async def connect(config: ServiceConfig) -> Services:
     if config.reconcile_counts:
         reconciler.start(config.reconcile_counts, config.reconcile_interval_s,
                          Path(config.reconcile_reports))
-    return Services(checkout, Batches(checkout), inventory, Admin(client, catalog, kill, redis),
+    batches = Batches(checkout)
+    return Services(checkout, batches, inventory, Admin(client, catalog, kill, redis),
                     catalog, client, redis, TokenLeases(redis, config.keys), kill,
-                    Timeline(checkout, redis, config.keys), reconciler)
+                    Timeline(checkout, redis, config.keys), reconciler, Waves(batches))

@@ -72,6 +72,10 @@ class RoutedPlanner:
         stock = StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
         return self.router.plan(order, stock, budget_s=self.budget_s)
 
+    def stock(self, rows: Rows) -> StockMap:
+        """Availability rows (layout order) as stock over the network's warehouses."""
+        return StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
+
     def is_quick(self, order: Order) -> bool:
         """Whether planning ``order`` takes well under a millisecond (so it may run on
         the event loop): one or two lines, no substitutes to explore."""
