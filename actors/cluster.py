@@ -79,8 +79,8 @@ class Cluster:
                                       "log_to_driver": False}
             if config.address:
                 kwargs["address"] = config.address
-            else:
-                kwargs.update(include_dashboard=config.dashboard,
+            else:  # a new local head, even where `ray start` left a cluster running
+                kwargs.update(address="local", include_dashboard=config.dashboard,
                               dashboard_port=config.dashboard_port,
                               num_cpus=config.num_cpus)
             ray.init(**kwargs)

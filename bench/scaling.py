@@ -86,7 +86,8 @@ def bench_scaling(shard_counts: Sequence[int], lines: int = 300_000, n_skus: int
         raise ValueError(f"repeats {repeats}: at least 1")
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=os.cpu_count() or 2, logging_level="ERROR", log_to_driver=False,
+        ray.init(address="local", num_cpus=os.cpu_count() or 2, logging_level="ERROR",
+                 log_to_driver=False,
                  include_dashboard=False)
     load0 = os.getloadavg()[0]
     try:
