@@ -2,7 +2,10 @@
 
 * :class:`FlashSaleUser`: route (sometimes) → reserve → commit on payment success
   (``p_commit``), release on abandon (``p_release``), or walk away and let the hold
-  expire (the rest). SKUs: the sale's hot SKUs get ``hot_share`` of the orders, the
+  expire (the rest). Each buyer sends its requests on a fixed schedule of
+  ``rps_per_buyer`` per second (an open model: a slow answer does not delay the next
+  arrival; a buyer ``max_lag_s`` behind drops the slots it missed, and the meter
+  shows them as offered but never sent). SKUs: the sale's hot SKUs get ``hot_share`` of the orders, the
   rest follow a Zipf popularity; destinations are drawn from the demo network. Each
   user takes one checkout key of a pool (its reservations are bound to it).
 * :class:`OpsUser`: warehouse syncs (absolute counts, on ``ops_skus`` that nobody
@@ -29,23 +32,38 @@ from bisect import bisect
 from pathlib import Path
 from typing import Any
 
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, between, constant, events, task
 
+from loadtest.meter import Meter
 from loadtest.params import Params
 
 P = Params.load()
+METER = Meter()  # this process's seconds (see loadtest.locustfile for its shipping)
 _key_counter = itertools.count()
 
 
 class Recorder:
-    """Append-only JSON lines, one file per process (Locust workers fork)."""
+    """Append-only JSON lines, one file per process (Locust workers fork); with
+    ``forward`` (a worker on another machine) kept in memory until the next stats
+    report carries them to the master."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, forward: bool = False) -> None:
         self.directory = Path(directory)
+        self.forward = forward
+        self.pending: list[dict[str, Any]] = []
         self.pid = -1
         self.fh: Any = None
 
+    def take(self) -> list[dict[str, Any]]:
+        """The forwarded events since the last call."""
+        out, self.pending = self.pending, []
+        return out
+
     def write(self, **event: Any) -> None:
+        if self.forward:
+            event["ts"] = round(time.time(), 3)
+            self.pending.append(event)
+            return
         if self.pid != os.getpid():
             self.pid = os.getpid()
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -60,7 +78,7 @@ class Recorder:
             self.fh = None
 
 
-REC = Recorder(P.record_dir)
+REC = Recorder(P.record_dir, forward=P.forward_events)
 
 
 @events.quitting.add_listener
@@ -122,8 +140,11 @@ class _Base(FastHttpUser):
 
     def _call(self, method: str, path: str, name: str, key: str, *,
               expected: set[int] = frozenset(), skus: list[str] | None = None,
-              **kw: Any) -> tuple[str, Any]:
-        """One request; records expected refusals and backs off on Retry-After."""
+              paced: bool = False, **kw: Any) -> tuple[str, Any]:
+        """One request; records expected refusals and backs off on Retry-After (a
+        ``paced`` buyer does not: its next request keeps its schedule)."""
+        if paced:
+            self._pace()
         headers = {"Authorization": f"Bearer {key}", **kw.pop("headers", {})}
         with self.client.request(method, path, name=name, headers=headers,
                                  catch_response=True, **kw) as resp:
@@ -136,14 +157,27 @@ class _Base(FastHttpUser):
                 if kind != "ok":
                     REC.write(e="status", name=name, code=resp.status_code,
                               problem=problem_code(resp), skus=skus)
-            if kind == "backoff":
+            if kind == "backoff" and not paced:
                 time.sleep(min(ra or 1.0, 2.0))  # gevent-patched: yields
             return kind, resp
+
+    def _pace(self) -> None:
+        """Wait for this buyer's next slot; count it as sent."""
+        interval = 1.0 / P.rps_per_buyer
+        now = time.time()
+        if not hasattr(self, "next_at"):  # the first slot: a random phase
+            self.next_at = now + random.random() * interval
+        if self.next_at > now:
+            time.sleep(self.next_at - now)  # gevent-patched: yields
+        elif now - self.next_at > P.max_lag_s:
+            self.next_at = now  # too far behind: the missed arrivals are lost
+        self.next_at += interval
+        METER.sent()
 
 
 class FlashSaleUser(_Base):
     weight = P.flash_weight
-    wait_time = between(P.wait_min_s, P.wait_max_s)
+    wait_time = constant(0)  # the schedule is in _pace
 
     def on_start(self) -> None:
         n = next(_key_counter)
@@ -166,19 +200,20 @@ class FlashSaleUser(_Base):
     def buy(self) -> None:
         order = self._order()
         if self.rng.random() < P.p_route_first:
-            kind, _ = self._call("POST", "/v1/route", "route", self.key, json=order)
+            kind, _ = self._call("POST", "/v1/route", "route", self.key, json=order,
+                                 paced=True)
             if kind == "backoff":
                 return
         body = dict(order, ttl_s=P.ttl_s)
         kind, resp = self._call("POST", "/v1/reservations", "reserve", self.key, json=body,
                                 expected={409, 423}, skus=[x["sku"] for x in order["lines"]],
+                                paced=True,
                                 headers={"Idempotency-Key": f"rh-{uuid.uuid4().hex}"})
         if kind != "ok":
             return
         res = resp.json()
         rid, lines = res["id"], [[x["sku"], x["warehouse"], x["qty"]] for x in res["lines"]]
-        roll = self.rng.random()
-        time.sleep(self.rng.uniform(0.02, 0.2))  # the payment page
+        roll = self.rng.random()  # the payment page: until the buyer's next slot
         if roll < P.p_commit:
             self._settle(rid, "commit", lines)
         elif roll < P.p_commit + P.p_release:
@@ -191,7 +226,7 @@ class FlashSaleUser(_Base):
         """Commit or release, retrying an unclear answer (both are repeatable)."""
         for _ in range(5):
             kind, resp = self._call("POST", f"/v1/reservations/{rid}/{action}", action,
-                                    self.key, expected={410})
+                                    self.key, expected={410}, paced=True)
             if kind == "ok":
                 if action == "commit":
                     REC.write(e="commit", id=rid, lines=lines)
@@ -200,7 +235,7 @@ class FlashSaleUser(_Base):
                 return
             if kind == "fail" and resp.status_code and 400 <= resp.status_code < 500:
                 return  # a definite refusal: nothing changed
-            time.sleep(0.2)
+            # the retry waits for the buyer's next slot
         REC.write(e="unclear", action=action, id=rid, lines=lines)
 
 
