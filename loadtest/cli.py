@@ -39,9 +39,11 @@ def _fraction(text: str) -> float:
 
 
 def default_rps_per_buyer(slo_p99_ms: float) -> float:
-    """One request every 5 SLOs per buyer (2/s at 100 ms): a buyer keeps its schedule
-    until answers take 5x the objective, long after the verdict has failed."""
-    return round(min(10.0, max(0.05, 1000.0 / (5 * slo_p99_ms))), 3)
+    """One request every 5 SLOs per buyer (2/s at 100 ms), so that a buyer keeps its
+    schedule until answers take 5x the objective, long after the verdict has failed;
+    at least one a second (an order's requests stay well inside the hold's TTL and
+    Locust's stop timeout), at most 10."""
+    return round(min(10.0, max(1.0, 1000.0 / (5 * slo_p99_ms))), 3)
 
 
 def add_rehearse_command(sub: Any) -> None:
@@ -59,7 +61,7 @@ def add_rehearse_command(sub: Any) -> None:
                       help="the expected peak as buyers instead (peak = buyers x rps-per-buyer)")
     p.add_argument("--rps-per-buyer", type=pos_f, default=None,
                    help="requests/s each simulated buyer offers on its fixed schedule "
-                   "(default: one every 5 SLOs, 2/s at 100 ms)")
+                   "(default: one every 5 SLOs, 2/s at 100 ms; 1 to 10)")
     p.add_argument("--slo-p99-ms", type=pos_f, default=DEFAULT_SLO_P99_MS,
                    help="a stage fails when its p99 is above this (default 100)")
     p.add_argument("--max-error-rate", type=_fraction, default=0.001,
@@ -116,6 +118,10 @@ def options_from_args(args: argparse.Namespace) -> Any:
     if args.hot > args.skus:
         raise ValueError("--hot cannot exceed --skus")
     rps_per_buyer = args.rps_per_buyer or default_rps_per_buyer(args.slo_p99_ms)
+    if 3.0 / rps_per_buyer > args.ttl:
+        raise ValueError(f"--rps-per-buyer {rps_per_buyer:g} is too slow for --ttl "
+                         f"{args.ttl:g}: a buyer commits a few requests after it reserves, "
+                         "so 3 / rps-per-buyer must be within the TTL")
     if args.peak_users is not None:
         peak_users = args.peak_users
     else:  # buyers at 1x: whole buyers, each at most rps_per_buyer

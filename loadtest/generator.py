@@ -58,7 +58,7 @@ def locust_cmd(opts: "RehearsalOptions", host: str, out: Path) -> list[str]:
     """The headless Locust command of the rehearsal's runner (local or master)."""
     cmd = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
            "--host", host, "--csv", str(out / "locust"), "--html", str(out / "report.html"),
-           "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"]
+           "--only-summary", "--loglevel", "WARNING", "--stop-timeout", stop_timeout(opts)]
     if opts.expect_workers > 0:
         cmd += ["--master", "--expect-workers", str(opts.expect_workers),
                 "--master-bind-port", str(opts.master_port),
@@ -66,6 +66,12 @@ def locust_cmd(opts: "RehearsalOptions", host: str, out: Path) -> list[str]:
     elif opts.processes > 1:
         cmd += ["--processes", str(opts.processes)]
     return cmd
+
+
+def stop_timeout(opts: "RehearsalOptions") -> str:
+    """Seconds a stopping buyer gets to finish its order (it stops pacing at once, so
+    only slow answers use them)."""
+    return f"{max(10.0, 3.0 / opts.rps_per_buyer + 5.0):g}"
 
 
 def parse_master(value: str) -> tuple[str, int]:
@@ -90,7 +96,8 @@ def run_worker(opts: "RehearsalOptions", master: str) -> int:
         params_path = Path(tmp) / "params.json"
         params_path.write_text(params.to_json())
         cmd = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--worker",
-               "--master-host", host, "--master-port", str(port), "--loglevel", "WARNING"]
+               "--master-host", host, "--master-port", str(port), "--loglevel", "WARNING",
+               "--stop-timeout", stop_timeout(opts)]
         if opts.processes > 1:
             cmd += ["--processes", str(opts.processes)]
         opts.log(f"Locust worker of {host}:{port} ({max(1, opts.processes)} process(es)); "

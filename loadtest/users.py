@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import random
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from locust import FastHttpUser, between, constant, events, task
+from locust.user.users import LOCUST_STATE_STOPPING
 
 from loadtest.meter import Meter
 from loadtest.params import Params
@@ -40,6 +42,7 @@ from loadtest.params import Params
 P = Params.load()
 METER = Meter()  # this process's seconds (see loadtest.locustfile for its shipping)
 _key_counter = itertools.count()
+_GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 class Recorder:
@@ -162,15 +165,23 @@ class _Base(FastHttpUser):
             return kind, resp
 
     def _pace(self) -> None:
-        """Wait for this buyer's next slot; count it as sent."""
+        """Wait for this buyer's next slot; count it as sent. The slots of all buyers
+        lie on one grid: buyer n's phase is frac(n × golden ratio) of the interval, so
+        the buyers of a process spread evenly over it whatever their number, and every
+        window of a stage sees the same number of arrivals. A buyer asked to stop
+        finishes its order at once (its last requests are off the schedule)."""
         interval = 1.0 / P.rps_per_buyer
         now = time.time()
-        if not hasattr(self, "next_at"):  # the first slot: a random phase
-            self.next_at = now + random.random() * interval
+        if getattr(self, "next_at", None) is None:  # the first slot: on the grid
+            phase = ((getattr(self, "n", 0) * _GOLDEN) % 1.0) * interval
+            self.next_at = phase + math.ceil((now - phase) / interval) * interval
+        if self._state == LOCUST_STATE_STOPPING:
+            METER.sent(now)
+            return
+        if now - self.next_at > P.max_lag_s:  # too far behind: the missed arrivals are
+            self.next_at += math.ceil((now - self.next_at) / interval) * interval  # lost
         if self.next_at > now:
             time.sleep(self.next_at - now)  # gevent-patched: yields
-        elif now - self.next_at > P.max_lag_s:
-            self.next_at = now  # too far behind: the missed arrivals are lost
         self.next_at += interval
         METER.sent()
 
@@ -180,7 +191,7 @@ class FlashSaleUser(_Base):
     wait_time = constant(0)  # the schedule is in _pace
 
     def on_start(self) -> None:
-        n = next(_key_counter)
+        self.n = n = next(_key_counter)
         self.key = P.checkout_keys[n % len(P.checkout_keys)] if P.checkout_keys else "dev-checkout-key"
         self.rng = random.Random(f"{os.getpid()}-{n}-{time.time()}")
 
