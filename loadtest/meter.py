@@ -123,8 +123,7 @@ class Meter:
         self.seconds: dict[int, Second] = {}
         self.phases: list[dict[str, Any]] = []  # the shape's stages as they happened
         self.t0: float | None = None  # wall clock of the shape's start
-        self.proc_id = f"{socket.gethostname()}:{os.getpid()}"
-        self._cpu_last: tuple[float, float] | None = None
+        self._cpu_last: tuple[int, float] | None = None  # (pid, CPU seconds) last sampled
 
     def _at(self, ts: float) -> Second:
         sec = int(ts)
@@ -157,11 +156,12 @@ class Meter:
         about once a second)."""
         now = time.time() if now is None else now
         t = os.times()
-        used = t.user + t.system
-        if self._cpu_last is not None:
+        used, pid = t.user + t.system, os.getpid()
+        if self._cpu_last is not None and self._cpu_last[0] == pid:  # not across a fork
+            proc = f"{socket.gethostname()}:{pid}"
             cpu = self._at(now).cpu
-            cpu[self.proc_id] = cpu.get(self.proc_id, 0.0) + max(0.0, used - self._cpu_last[1])
-        self._cpu_last = (now, used)
+            cpu[proc] = cpu.get(proc, 0.0) + max(0.0, used - self._cpu_last[1])
+        self._cpu_last = (pid, used)
 
     def drain(self, before: float | None = None) -> dict[str, Any]:
         """Remove and return the seconds older than ``before`` (all when None)."""

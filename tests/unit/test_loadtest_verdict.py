@@ -4,6 +4,8 @@ search finds the knee; the meter's seconds add up across processes."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from allocator.cli import build_parser
@@ -130,7 +132,6 @@ def test_capacity_analysis_reports_the_highest_step_that_held_and_the_knee():
 
 def test_meter_windows_merge_processes_and_measure_the_generator():
     worker_a, worker_b, master = Meter(), Meter(), Meter()
-    worker_a.proc_id, worker_b.proc_id = "a:1", "b:2"
     for sec in range(100, 110):
         for _ in range(50):
             worker_a.sent(sec + 0.1)
@@ -155,6 +156,15 @@ def test_meter_windows_merge_processes_and_measure_the_generator():
     warn = generator_warning([res], processes=2)
     assert warn and "0.95 cores at 8x" in warn
     assert generator_warning([judge("1x", 100, master.window(100, 100.5), SLO)], 1) is None
+
+
+def test_the_meter_samples_its_own_process_cpu():
+    m = Meter()
+    m.sample_cpu(now=1000.0)
+    sum(i * i for i in range(2_000_000))  # burn some CPU
+    m.sample_cpu(now=1001.0)
+    (cpu,) = m.seconds[1001].cpu.values()
+    assert cpu > 0 and list(m.seconds[1001].cpu)[0].endswith(f":{os.getpid()}")
 
 
 def test_latency_buckets_and_percentiles():
