@@ -120,13 +120,13 @@ def analyse(meter: Meter, slo: Slo, *, rps_per_buyer: float, multiple: float,
         if not bounded and cap is not None:
             warnings.append(f"no step failed up to {cap.offered_rps:g} req/s: the capacity "
                             "is a lower bound (raise --capacity-max-rps)")
-        fails = [(ph, r) for ph, r in judged if not r.held and cap_planned is not None
-                 and float(ph["planned_rps"]) > cap_planned]
-        if fails:
-            ph, r = min(fails, key=lambda x: float(x[0]["planned_rps"]))
+        fails = [(ph, r) for ph, r in judged if not r.held
+                 and (cap_planned is None or float(ph["planned_rps"]) > cap_planned)]
+        if fails:  # the first step that missed, in time
+            ph, r = fails[0]
             knee = {"t": float(ph["start"]), "rps": cap.offered_rps if cap else 0.0,
-                    "label": f"knee: {cap.offered_rps if cap else 0:g} req/s held, "
-                             f"{r.offered_rps:g} did not"}
+                    "label": f"knee: {cap.offered_rps if cap else 0:g} req/s held "
+                             f"(first miss: {r.offered_rps:g} req/s)"}
         if plan is not None:
             fields["capacity_search"] = {"start_rps": plan.start_rps, "factor": plan.factor,
                                          "max_rps": plan.max_rps}

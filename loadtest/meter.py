@@ -100,6 +100,8 @@ class Window:
     p50_ms: float | None
     p99_ms: float | None
     cpu_by_process: dict[str, float]  # mean cores used per generator process
+    start: float = 0.0  # the whole seconds measured: [start, end)
+    end: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -191,7 +193,9 @@ class Meter:
                       achieved_rps=round(tot.ok / n, 1) if n else 0.0,
                       shed=tot.shed, failed=tot.failed, answered=tot.ok,
                       p50_ms=percentile(tot.hist, 0.50), p99_ms=percentile(tot.hist, 0.99),
-                      cpu_by_process={k: round(v / n, 2) for k, v in cpu_sum.items()} if n else {})
+                      cpu_by_process={k: round(v / n, 2) for k, v in cpu_sum.items()} if n else {},
+                      start=float(secs[0]) if secs else start,
+                      end=float(secs[-1] + 1) if secs else start)
 
     def to_dict(self) -> dict[str, Any]:
         return {"t0": self.t0, "phases": self.phases,

@@ -443,7 +443,8 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
     try:
         chart = write_chart(prefix, samples, out / "chart.png", marks, title=title,
                             meter=meter, knee=outcome.knee,
-                            capacity_rps=outcome.fields.get("capacity_rps"))
+                            capacity_rps=outcome.fields.get("capacity_rps"),
+                            judged=outcome.results, slo_p99_ms=opts.slo_p99_ms)
     except Exception as exc:  # noqa: BLE001 - the audit still stands without a chart
         log(f"chart failed: {exc}")
 
@@ -451,7 +452,8 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
         "verdict": "fail" if outcome.reasons else "pass",
         "reasons": outcome.reasons, "warnings": outcome.warnings,
         "mode": "find-capacity" if opts.find_capacity else "stages",
-        "peak_multiple": opts.multiple, "duration_s": opts.duration_s,
+        "peak_multiple": opts.multiple,
+        "duration_s": round(end - start, 1) if opts.find_capacity else opts.duration_s,
         "peak_users": opts.peak_users, "max_users": totals["max_users"],
         "host": host, "started_stack": stack is not None, "locust_processes": opts.processes,
         "locust_workers": opts.expect_workers,

@@ -96,7 +96,8 @@ def offered_series(meter: Any) -> list[tuple[float, float]]:
 
 def write_chart(prefix: Path, samples: list[dict[str, float]], out: Path,
                 marks: list[tuple[float, str]] = (), title: str = "", meter: Any = None,
-                knee: dict[str, Any] | None = None, capacity_rps: float | None = None) -> Path:
+                knee: dict[str, Any] | None = None, capacity_rps: float | None = None,
+                judged: list[Any] = (), slo_p99_ms: float | None = None) -> Path:
     """requests/s (offered by the buyers' schedule, answered), p50/p99, failures/s and
     units held/committed against time; the knee (the first stage or step that missed
     the SLO) as a red line."""
@@ -131,8 +132,16 @@ def write_chart(prefix: Path, samples: list[dict[str, float]], out: Path,
         axes[0].annotate(knee["label"], (knee["t"] - t0, knee.get("rps") or 0), color="tab:red",
                          fontsize=8, xytext=(4, 4), textcoords="offset points")
     axes[0].set_ylabel("req/s, users")
-    axes[1].plot(ht, series("50%"), label="p50 ms")
-    axes[1].plot(ht, series("99%"), label="p99 ms")
+    axes[1].plot(ht, series("50%"), label="p50 ms (Locust, all)")
+    axes[1].plot(ht, series("99%"), label="p99 ms (Locust, all)")
+    for i, r in enumerate(judged):  # each judged window's own p99, green or red
+        if r.p99_ms is not None and r.window[1] > r.window[0]:
+            axes[1].hlines(r.p99_ms, r.window[0] - t0, r.window[1] - t0, linewidth=3,
+                           color="tab:green" if r.held else "tab:red",
+                           label="buyers' p99 of a judged window" if i == 0 else None)
+    if slo_p99_ms:
+        axes[1].axhline(slo_p99_ms, color="black", linestyle="--", linewidth=1,
+                        label=f"SLO p99 {slo_p99_ms:g} ms")
     axes[1].set_ylabel("latency (ms)")
     axes[2].plot(ht, series("Failures/s"), label="failures/s", color="tab:red")
     axes[2].set_ylabel("failures/s")
@@ -171,9 +180,16 @@ def write_summary(summary: dict[str, Any], out: Path) -> None:
 def render(summary: dict[str, Any]) -> str:
     """A short console report."""
     s = summary
+    if s.get("mode") == "find-capacity":
+        head = (f"capacity search {s['verdict'].upper()}: {len(s.get('capacity_steps', []))} "
+                f"steps (up to {s.get('max_users', 0)} users), {s['duration_s']:g} s "
+                f"against {s['host']}")
+    else:
+        head = (f"rehearsal {s['verdict'].upper()}: {s['peak_multiple']:g}x the peak of "
+                f"{s.get('expected_peak_rps', '?')} req/s ({s.get('max_users', 0)} users), "
+                f"{s['duration_s']:g} s against {s['host']}")
     lines = [
-        f"rehearsal {s['verdict'].upper()}: {s['peak_multiple']:g}x peak "
-        f"({s.get('max_users', 0)} users), {s['duration_s']:g} s against {s['host']}",
+        head,
         f"  traffic   {s['requests']} requests, {s['rps']} req/s mean, {s['peak_rps']} peak; "
         f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms",
         f"  refusals  429 rate-limited {s['rate_limited_429']}, 503 overloaded "

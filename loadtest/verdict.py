@@ -52,6 +52,7 @@ class StageResult:
     generator_cpu_cores: float = 0.0
     busiest_process_cores: float = 0.0
     reasons: list[str] = field(default_factory=list)
+    window: tuple[float, float] = (0.0, 0.0)  # wall-clock seconds measured
 
     @property
     def held(self) -> bool:
@@ -88,6 +89,7 @@ def judge(label: str, offered_rps: float, window: Any, slo: Slo) -> StageResult:
         sent_rps=window.sent_rps, p99_ms=window.p99_ms, error_rate=window.error_rate,
         requests=requests, generator_cpu_cores=window.generator_cpu_cores,
         busiest_process_cores=window.busiest_process_cores,
+        window=(window.start, window.end),
         reasons=stage_reasons(offered_rps, window.achieved_rps, window.p99_ms,
                               window.error_rate, window.answered, slo))
 
@@ -168,10 +170,10 @@ def next_step(history: list[tuple[float, bool]], plan: SearchPlan) -> float | No
 
 def _on_ladder(rate: float, plan: SearchPlan) -> bool:
     """Whether ``rate`` is one of the coarse steps start × factor^k (or the max)."""
-    if abs(rate - plan.max_rps) < 1e-6:
+    if abs(rate / plan.max_rps - 1) < 1e-3:
         return True
     k = math.log(rate / plan.start_rps) / math.log(plan.factor)
-    return abs(k - round(k)) < 1e-6
+    return abs(k - round(k)) < 0.01  # rates are kept to 2 decimals; bisections are k ± 1/4
 
 
 def capacity(history: list[tuple[float, bool]]) -> tuple[float | None, bool]:

@@ -99,6 +99,16 @@ def test_capacity_search_steps_up_to_the_knee_then_bisects():
     assert len(history) == 13  # 10 steps held, the 11th failed, then 2 bisections
 
 
+def test_capacity_search_counts_rounded_rates_as_ladder_steps():
+    plan = SearchPlan(start_rps=100, factor=1.25, max_rps=2400)
+    history = [(100.0, True), (125.0, True), (156.25, True), (195.31, False)]
+    assert next_step(history, plan) == pytest.approx((156.25 * 195.31) ** 0.5)
+    history.append((174.69, False))  # the first bisection, as the shape records it
+    assert next_step(history, plan) == pytest.approx((156.25 * 174.69) ** 0.5)
+    history.append((165.21, True))
+    assert next_step(history, plan) is None  # two bisections done
+
+
 def test_capacity_search_steps_down_when_the_start_fails_and_stops_at_the_max():
     plan = SearchPlan(start_rps=1000, factor=2, max_rps=4000, min_rps=100)
     cap, bounded = capacity(_search(300, plan))
