@@ -1,3 +1,1 @@
 """Ray layer: shard actors, the directory, the batching client, hot-SKU isolation."""
-
-NAMESPACE = "allocator"

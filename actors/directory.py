@@ -20,12 +20,12 @@ import msgpack
 import numpy as np
 import ray
 
-from actors import NAMESPACE
-from actors.layout import Layout, base_layout, directory_key, hot_shard_name
-from allocator.catalog import Catalog
+from actors.layout import Layout, base_layout, hot_shard_name
 from actors.shard import ShardActor
+from allocator.catalog import Catalog
+from allocator.config import DEFAULT_PREFIX, Keys, namespace_for
 from allocator.ops import BatchBuilder, Code, op_key
-from allocator.storage import connect
+from storage.redis import connect
 
 
 def _columns(builder: BatchBuilder) -> dict[str, np.ndarray]:
@@ -36,13 +36,13 @@ def _columns(builder: BatchBuilder) -> dict[str, np.ndarray]:
 class Directory:
     def __init__(self, n_shards: int, redis_url: str, shard_config: dict[str, Any],
                  hot_min_rate: float = 0.0, max_hot: int = 4, poll_s: float = 1.0,
-                 prefix: str = "alloc", shard_cpus: float = 0.0) -> None:
+                 prefix: str = DEFAULT_PREFIX, shard_cpus: float = 0.0) -> None:
         """The catalog is read from Redis (``{prefix}:catalog``, written by the cluster),
         so constructor args stay small and a restart needs nothing from the object store."""
         self.redis = connect(redis_url)
         self.redis_url = redis_url
         self.prefix = prefix
-        self.key = directory_key(prefix)
+        self.key = Keys(prefix).directory
         self.shard_cpus = shard_cpus
         self.shard_config = shard_config
         self.hot_min_rate = hot_min_rate  # 0 disables automatic promotion
@@ -56,7 +56,7 @@ class Directory:
             self.seeded = bool(state["seeded"])
             self.moves = int(state.get("moves", 0))
         else:
-            catalog = Catalog.from_dict(json.loads(self.redis.get(f"{prefix}:catalog")))
+            catalog = Catalog.from_dict(json.loads(self.redis.get(Keys(prefix).catalog)))
             self.layout = base_layout(catalog.sku_ids, catalog.warehouse_ids, n_shards)
             self.pinned, self.seeded, self.moves = [], False, 0
         self._save()
@@ -69,7 +69,7 @@ class Directory:
         threading.Thread(target=self._loop, args=(poll_s,), daemon=True).start()
 
     def _actor(self, name: str):
-        return ShardActor.options(name=name, namespace=NAMESPACE, get_if_exists=True,
+        return ShardActor.options(name=name, namespace=namespace_for(self.prefix), get_if_exists=True,
                                   max_concurrency=1, num_cpus=self.shard_cpus,
                                   scheduling_strategy="SPREAD").remote(
             name, self.redis_url, self.shard_config, prefix=self.prefix)

@@ -8,6 +8,8 @@ from typing import Any
 
 import msgpack
 
+from allocator.config import DEFAULT_PREFIX, Keys
+
 
 def base_shard_name(i: int) -> str:
     return f"shard-{i:02d}"
@@ -54,13 +56,9 @@ def base_layout(sku_ids: list[str], warehouses: list[str], n_shards: int) -> Lay
     return Layout(1, list(warehouses), shards, {}, n_shards)
 
 
-def directory_key(prefix: str) -> str:
-    return f"{prefix}:directory"
-
-
-def load_layout(redis_client: Any, prefix: str = "alloc") -> Layout:
+def load_layout(redis_client: Any, prefix: str = DEFAULT_PREFIX) -> Layout:
     """The layout the directory last saved in Redis."""
-    raw = redis_client.get(directory_key(prefix))
+    raw = redis_client.get(Keys(prefix).directory)
     if raw is None:
         raise RuntimeError("no directory state in Redis: start the cluster first")
     return Layout.from_dict(msgpack.unpackb(raw, raw=False)["layout"])

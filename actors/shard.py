@@ -17,7 +17,9 @@ from actors.layout import load_layout
 from actors.metrics import ShardMetrics
 from actors.shard_core import ShardConfig, ShardCore
 from actors.wire import WireServer, wire_token
-from allocator.storage import EventLog, Journal, cluster_secret, connect
+from allocator.config import DEFAULT_PREFIX, Keys
+from storage.journal import EventLog, Journal
+from storage.redis import cluster_secret, connect
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)
@@ -26,7 +28,7 @@ class ShardActor:
     from Redis (snapshot + journal tail) before serving again."""
 
     def __init__(self, name: str, redis_url: str, config: dict[str, Any],
-                 sweep_interval_s: float = 0.2, prefix: str = "alloc") -> None:
+                 sweep_interval_s: float = 0.2, prefix: str = DEFAULT_PREFIX) -> None:
         self.redis = connect(redis_url)
         cfg = ShardConfig(**config)
         layout = load_layout(self.redis, prefix)  # small args: a restart needs no object store
@@ -39,7 +41,7 @@ class ShardActor:
         self.started = time.time()
         self.wire = WireServer({"apply": self._wire_apply, "avail": self._wire_avail,
                                 "holds": self._wire_holds, "stock": self._wire_stock},
-                               wire_token(cluster_secret(self.redis, prefix)),
+                               wire_token(cluster_secret(self.redis, Keys(prefix))),
                                ray.util.get_node_ip_address(), name)
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._background, args=(sweep_interval_s,),
@@ -118,6 +120,9 @@ class ShardActor:
 
     def info(self) -> dict[str, Any]:
         return self.core.info()
+
+    def pending_expiries(self) -> list[int]:
+        return self.core.pending_expiries()
 
     def audit(self) -> dict[str, Any]:
         from allocator.audit import audit

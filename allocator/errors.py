@@ -18,10 +18,6 @@ class AllocatorError(Exception):
         self.message = message
         self.details = details
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view: ``{"code", "message", **details}``."""
-        return {"code": self.code, "message": self.message, **self.details}
-
 
 class InvalidRequest(AllocatorError):
     """Malformed input: bad quantity, empty order, duplicate lines, absurd sizes."""

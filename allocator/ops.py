@@ -14,6 +14,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+Line = tuple[str, str, int]  # a placed order line: sku, warehouse, qty
+
 
 class OpKind(IntEnum):
     HOLD = 1

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from allocator import errors
-from allocator.ops import Code, HoldState, OpKind
-
-Line = tuple[str, str, int]  # sku, warehouse, qty
+from allocator.ops import Code, HoldState, Line, OpKind
 
 
 def error_for(kind: int, code: int, value: int, detail: int, lines: Sequence[Line] = (),

@@ -26,7 +26,7 @@ from api.hotpath import HotPath
 from api.render import json_response
 from api.settings import ApiSettings
 from api.spec import problems_for
-from service.bootstrap import ServiceConfig, Services, connect
+from service.bootstrap import Services, connect
 
 log = logging.getLogger("allocator.api")
 # Fewer young collections under load (each request allocates hundreds of objects):
@@ -132,11 +132,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services: Services = await connect(ServiceConfig(
-            redis_url=settings.redis_url, ray_address=settings.ray_address,
-            prefix=settings.prefix, hold_ttl_s=settings.hold_ttl_s,
-            answer_ttl_s=settings.idempotency_ttl_s, network_path=settings.network_path,
-            customer_cap=settings.customer_cap))
+        services: Services = await connect(settings.service)
         app.state.services = services
         gc.freeze()  # what startup built is never garbage: keep collections off it
         gc.set_threshold(*GC_THRESHOLDS)

@@ -34,7 +34,8 @@ def order_of(o: OrderIn) -> Order:
         "lines": [{"sku": l.sku, "qty": l.qty} for l in o.lines],
         "destination": o.destination, "promise_days": o.promise_days,
         "hard_promise": o.hard_promise, "max_shipments": o.max_shipments,
-        "allow_substitutes": o.allow_substitutes, "id": o.id or ""})
+        "allow_substitutes": o.allow_substitutes, "split_lines": o.split_lines,
+        "id": o.id or ""})
 
 
 def hold_request(o: ReserveIn, ttl_s: float | None = None) -> HoldRequest:

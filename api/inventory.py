@@ -14,7 +14,7 @@ from api.spec import problems_for
 from service.inventory import Count, Movement
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
-FIELDS = ("on_hand", "held", "committed", "available", "version")
+CELL_FIELDS = ("on_hand", "held", "committed", "available", "version")
 
 
 @router.get("/inventory/{sku}", response_model=InventoryOut,
@@ -23,7 +23,7 @@ FIELDS = ("on_hand", "held", "committed", "available", "version")
 async def inventory(sku: str, request: Request) -> Response:
     await authorize(request, "read")
     rows = await services(request).inventory.stock(sku)
-    totals = {f: sum(r[f] for r in rows.values()) for f in FIELDS}
+    totals = {f: sum(r[f] for r in rows.values()) for f in CELL_FIELDS}
     totals["version"] = max((r["version"] for r in rows.values()), default=0)
     return json_response({"sku": sku, "warehouses": rows, "totals": totals})
 

@@ -43,6 +43,10 @@ class OrderIn(Strict):
     hard_promise: bool = False
     max_shipments: int | None = Field(default=None, ge=1, le=LIMITS.max_lines_per_order)
     allow_substitutes: bool = False
+    split_lines: bool | None = Field(
+        default=None, description="A line's units may ship from several warehouses (each "
+                                  "part held together with the rest of the order); "
+                                  "null: the network's policy decides")
     id: str | None = Field(default=None, max_length=64, description="Your order id")
 
     @property

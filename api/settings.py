@@ -1,13 +1,15 @@
-"""API configuration: keys and scopes, limits, rate limits (``ALLOCATOR_API_*``)."""
+"""API configuration: keys and scopes, limits, rate limits, derived from
+:class:`allocator.config.Settings` (which reads the environment)."""
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Mapping
 
+from allocator.config import Settings
 from allocator.errors import InvalidRequest
+from service.bootstrap import ServiceConfig
 
 SCOPES = ("checkout", "ops", "admin", "read")
 DEV_KEYS: dict[str, dict[str, object]] = {
@@ -31,47 +33,47 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """Everything the HTTP layer needs. :meth:`from_env` reads ``ALLOCATOR_API_KEYS``
-    (JSON ``{"<secret>": {"name": .., "scopes": [..], "rate": .., "burst": ..}}``, or
-    ``@path`` to a file holding it), ``ALLOCATOR_API_RATE``/``_BURST`` and the limits."""
+    """Everything the HTTP layer needs: the key table parsed from ``api_keys`` (JSON
+    ``{"<secret>": {"name": .., "scopes": [..], "rate": .., "burst": ..}}``, or ``@path``
+    to a file holding it; empty: the development keys) and the rest of ``settings``."""
 
     keys: Mapping[str, ApiKey]
-    redis_url: str = ""
-    ray_address: str = "auto"
-    prefix: str = "alloc"
-    rate_per_s: float = 2000.0
-    burst: int = 4000
-    max_body_bytes: int = 1_048_576
-    max_orders_per_batch: int = 10_000
-    idempotency_ttl_s: int = 24 * 3600
-    hold_ttl_s: float = 600.0
+    settings: Settings = Settings()
     dev_keys: bool = False
-    max_share: float = 0.0
-    customer_cap: int = 0
-    network_path: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ApiSettings":
-        env = os.environ if env is None else env
-        raw = env.get("ALLOCATOR_API_KEYS", "")
-        dev = not raw
+        return cls.from_settings(Settings.from_env(env))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ApiSettings":
+        raw = settings.api_keys
         if raw.startswith("@"):
             with open(raw[1:], encoding="utf-8") as fh:
                 raw = fh.read()
-        num = lambda name, default: type(default)(env.get(f"ALLOCATOR_API_{name}", default))  # noqa: E731
-        max_share = num("MAX_SHARE", 0.0)
-        keys = parse_keys(json.loads(raw) if raw else DEV_KEYS, max_share)
-        return cls(keys=keys, redis_url=env.get("REDIS_URL", ""),
-                   ray_address=env.get("RAY_ADDRESS", "auto"),
-                   prefix=env.get("ALLOCATOR_PREFIX", "alloc"),
-                   rate_per_s=num("RATE", 2000.0), burst=num("BURST", 4000),
-                   max_body_bytes=num("MAX_BODY_BYTES", 1_048_576),
-                   max_orders_per_batch=num("MAX_BATCH_ORDERS", 10_000),
-                   idempotency_ttl_s=num("IDEMPOTENCY_TTL_S", 24 * 3600),
-                   hold_ttl_s=float(env.get("ALLOCATOR_HOLD_TTL_S", 600.0)),
-                   dev_keys=dev, max_share=max_share,
-                   customer_cap=int(env.get("ALLOCATOR_CUSTOMER_CAP", 0)),
-                   network_path=env.get("ALLOCATOR_NETWORK", ""))
+        keys = parse_keys(json.loads(raw) if raw else DEV_KEYS, settings.api_max_share)
+        return cls(keys=keys, settings=settings, dev_keys=not raw)
+
+    @property
+    def service(self) -> ServiceConfig:
+        """What the service layer needs from these settings."""
+        return ServiceConfig.from_settings(self.settings)
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.settings.api_rate
+
+    @property
+    def burst(self) -> int:
+        return self.settings.api_burst
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.settings.api_max_body_bytes
+
+    @property
+    def max_orders_per_batch(self) -> int:
+        return self.settings.api_max_batch_orders
 
 
 def parse_keys(data: object, max_share: float = 0.0) -> dict[str, ApiKey]:

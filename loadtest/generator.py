@@ -87,7 +87,7 @@ def parse_master(value: str) -> tuple[str, int]:
 def run_worker(opts: "RehearsalOptions", master: str) -> int:
     """Be a Locust worker of the master at ``master`` until it ends the test; the
     exit code of Locust."""
-    from loadtest.rehearse import make_params, plan_sale
+    from loadtest.sale import make_params, plan_sale
 
     host, port = parse_master(master)
     with tempfile.TemporaryDirectory(prefix="allocator-worker-") as tmp:

@@ -16,28 +16,28 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
 from loadtest.analysis import analyse
 from loadtest.audit import audit_rehearsal, outcome_counts, stock_cells
+from loadtest.generator import load_seconds, locust_cmd, locust_env
 from loadtest.meter import Meter
-from loadtest.params import Params
 from loadtest.report import (locust_totals, stage_rates, write_chart, write_samples,
                              write_summary)
+from loadtest.sale import LOCAL_KEYS, Sale, make_params, plan_sale
 from loadtest.shape import build_stages, burst_window
-from loadtest.generator import load_params, load_seconds, locust_cmd, locust_env
 from loadtest.verdict import SearchPlan, Slo
+
+if TYPE_CHECKING:
+    from stack.local import LocalStack
 
 HERE = Path(__file__).resolve().parent
 
@@ -95,82 +95,14 @@ class RehearsalOptions:
         return self.expect_workers > 0 or self.processes > 1
 
 
-def _destinations() -> list[str]:
-    path = Path(__file__).resolve().parent.parent / "routing" / "data" / "demo_network.json"
-    try:
-        data = json.loads(path.read_text())
-        return [d["pincode"] for d in data["destinations"]]
-    except (OSError, KeyError, ValueError):
-        return ["110001", "400001", "560001"]
+def start_local_stack(opts: RehearsalOptions, stock: dict[str, list[int]],
+                      keys: dict[str, dict[str, Any]]) -> "LocalStack":
+    """The whole stack on this machine, the sale's stock seeded, rate limits off."""
+    from stack.local import LocalStack
 
-
-class LocalStack:
-    """Ray + embedded Redis + shards + the API in a uvicorn process, on this machine."""
-
-    def __init__(self, opts: RehearsalOptions, stock: dict[str, list[int]],
-                 keys: dict[str, dict[str, Any]]) -> None:
-        import ray
-
-        from actors.cluster import Cluster, ClusterConfig
-        from actors.shard_core import ShardConfig
-        from allocator.catalog import demo_catalog
-        from api.server import free_port, start_uvicorn, wait_until_ready
-
-        self.data_dir = tempfile.mkdtemp(prefix="allocator-rehearse-")
-        self.proc: subprocess.Popen | None = None
-        self.cluster = Cluster(ClusterConfig(data_dir=Path(self.data_dir), n_shards=opts.shards,
-                                             num_cpus=2, shard=ShardConfig()), demo_catalog())
-        opts.log("cluster up; seeding stock and starting the API …")
-        try:
-            self.cluster.seed(stock)
-            port = free_port()
-            env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address,
-                       REDIS_URL=self.cluster.redis_url, ALLOCATOR_API_KEYS=json.dumps(keys),
-                       ALLOCATOR_API_RATE="0")
-            self.proc = start_uvicorn(port, env, workers=opts.api_workers)
-            self.url = f"http://127.0.0.1:{port}"
-            wait_until_ready(self.url, self.proc, timeout_s=120)
-        except BaseException:
-            self.stop()
-            raise
-
-    def totals(self) -> dict[str, int]:
-        import ray
-
-        out = {"held": 0, "committed": 0, "on_hand": 0, "pending_holds": 0}
-        shards = self.cluster.shards()
-        for t in ray.get([a.totals.remote() for a in shards.values()]):
-            for k in ("held", "committed", "on_hand"):
-                out[k] += t[k]
-        for i in ray.get([a.info.remote() for a in shards.values()]):
-            out["pending_holds"] += i.get("pending_holds") or 0
-        return out
-
-    def pending_expiries(self) -> list[int]:
-        """Expiry (ms) of every pending hold on every shard."""
-        import ray
-
-        def expiries(actor_self: Any) -> list[int]:
-            core = actor_self.core
-            with core.lock:
-                led = core._ready()
-                return led.pending_expiries().tolist()
-
-        shards = self.cluster.shards().values()
-        return [e for lst in ray.get([a.__ray_call__.remote(expiries) for a in shards])
-                for e in lst]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        try:
-            self.cluster.shutdown()
-        finally:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+    return LocalStack(stock, env={"ALLOCATOR_API_KEYS": json.dumps(keys),
+                                  "ALLOCATOR_API_RATE": "0"},
+                      shards=opts.shards, api_workers=opts.api_workers, log=opts.log)
 
 
 def snapshot(client: httpx.Client, skus: list[str]) -> dict[tuple[str, str], dict[str, int]]:
@@ -210,61 +142,6 @@ class Sampler(threading.Thread):
             self.stop_event.wait(self.every_s)
 
 
-LOCAL_KEYS: dict[str, dict[str, Any]] = {
-    **{f"rehearse-shop-{i}": {"name": f"shop-{i}", "scopes": ["checkout", "read"], "rate": 0}
-       for i in range(8)},
-    "rehearse-ops": {"name": "wms", "scopes": ["ops", "read"], "rate": 0},
-    "rehearse-admin": {"name": "oncall", "scopes": ["admin", "ops", "checkout", "read"],
-                       "rate": 0},
-    "rehearse-throttled": {"name": "scraper", "scopes": ["checkout", "read"], "rate": 2,
-                           "burst": 2},
-}
-
-
-@dataclass
-class Sale:
-    """What a rehearsal sells and with which keys (the same on every Locust worker)."""
-
-    sale: list[str]
-    hot: list[str]
-    ops_skus: list[str]
-    warehouses: list[str]
-    checkout_keys: list[str]
-    ops_key: str
-    admin_key: str
-    throttled_key: str
-
-
-def plan_sale(opts: RehearsalOptions) -> Sale:
-    """The sale's SKUs (the first of the demo catalog) and the keys: generated for the
-    local stack, from the options with ``host``."""
-    from allocator.catalog import demo_catalog
-
-    catalog = demo_catalog()
-    sale = catalog.sku_ids[:opts.skus]
-    if opts.host is None:
-        keys = [[k for k in LOCAL_KEYS if k.startswith("rehearse-shop-")], "rehearse-ops",
-                "rehearse-admin", "rehearse-throttled"]
-    else:
-        keys = [opts.checkout_keys or ["dev-checkout-key"], opts.ops_key or "dev-ops-key",
-                opts.admin_key, opts.throttled_key]
-    return Sale(sale, sale[:opts.hot], catalog.sku_ids[opts.skus:opts.skus + 5],
-                list(catalog.warehouse_ids), keys[0], keys[1], keys[2],
-                keys[3] if opts.throttled else "")
-
-
-def make_params(opts: RehearsalOptions, sale: Sale, record_dir: Path,
-                meter_path: Path | None) -> Params:
-    """The parameters every Locust process of this rehearsal loads."""
-    return Params(record_dir=str(record_dir), sale_skus=sale.sale, hot_skus=sale.hot,
-                  ops_skus=sale.ops_skus, warehouses=sale.warehouses,
-                  destinations=_destinations(), checkout_keys=sale.checkout_keys,
-                  ops_key=sale.ops_key, throttled_key=sale.throttled_key, ttl_s=opts.ttl_s,
-                  duration_s=opts.duration_s, multiple=opts.multiple,
-                  peak_users=opts.peak_users, **load_params(opts),
-                  meter_path=str(meter_path or ""))
-
-
 def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
     log = opts.log
     out = Path(opts.out or Path("reports") / time.strftime("rehearsal-%Y%m%d-%H%M%S"))
@@ -274,13 +151,13 @@ def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
     events_dir.mkdir()
 
     sale = plan_sale(opts)
-    stack: LocalStack | None = None
+    stack: "LocalStack | None" = None
     if opts.host is None:
         stock = {s: [opts.hot_stock if s in sale.hot else opts.stock] * len(sale.warehouses)
                  for s in sale.sale}
         stock.update({s: [opts.stock] * len(sale.warehouses) for s in sale.ops_skus})
         log(f"starting Ray, Redis, {opts.shards} shards and the API …")
-        stack = LocalStack(opts, stock, LOCAL_KEYS)
+        stack = start_local_stack(opts, stock, LOCAL_KEYS)
         host = stack.url
     else:
         host = opts.host.rstrip("/")
@@ -293,7 +170,7 @@ def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
 
 
 def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
-         stack: LocalStack | None, plan: Sale) -> dict[str, Any]:
+         stack: "LocalStack | None", plan: Sale) -> dict[str, Any]:
     log = opts.log
     sale, hot, ops_skus = plan.sale, plan.hot, plan.ops_skus
     admin_key = plan.admin_key
@@ -394,7 +271,7 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
     kw: dict[str, Any] = {}
     if stack is not None:
         kw["pending_expires_ms"] = stack.pending_expiries()
-        kw["ledger_audit"] = stack.cluster.audit()
+        kw["ledger_audit"] = stack.audit()
     else:
         states = {}
         by_key = {}

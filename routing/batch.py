@@ -1,8 +1,9 @@
 """Batch allocation: a burst of orders competing for scarce stock, allocated jointly.
 
-Each order is filled whole or not at all; a line ships whole from one warehouse
-(the single-order model). :func:`allocate_batch` enumerates every order's plans
-(line → warehouse assignments, priced with the single-order cost model) and lets
+Each order is filled whole or not at all; a line ships whole from one warehouse,
+or (orders with split lines) in parts from several. :func:`allocate_batch`
+enumerates every order's plans (units of each line per warehouse, priced with the
+single-order cost model) and lets
 CP-SAT pick at most one plan per order, lexicographically:
 
 1. **fill the most orders** subject to stock per (SKU, warehouse) and capacity;
@@ -17,7 +18,6 @@ first come, each order planned optimally on what is left.
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -32,7 +32,7 @@ from routing.cost import CostBreakdown
 from routing.network import Network
 from routing.order import Order
 from routing.planner import Router
-from routing.problem import Problem, block_masks, build_problem
+from routing.problem import Problem, build_problem
 
 MAX_OPTIONS_PER_ORDER = 256
 MAX_ENUMERATED = 50_000
@@ -41,11 +41,12 @@ UNFILLED = None
 
 @dataclass
 class BatchResult:
-    """Who got what: per order, a line → network-warehouse assignment or ``None``."""
+    """Who got what: per order, units of each line per network warehouse ``(L, W)``,
+    or ``None`` when the order is not filled."""
 
     method: str
     orders: tuple[Order, ...]
-    assignments: list[np.ndarray | None]
+    allocations: list[np.ndarray | None]
     cost: CostBreakdown
     status: str = "heuristic"
     elapsed_ms: float = 0.0
@@ -53,7 +54,31 @@ class BatchResult:
 
     @property
     def filled(self) -> int:
-        return sum(a is not None for a in self.assignments)
+        return sum(a is not None for a in self.allocations)
+
+    @property
+    def assignments(self) -> list[np.ndarray | None]:
+        """Per filled order, line → network warehouse (a split line: the warehouse
+        giving it the most units)."""
+        return [None if a is None else np.argmax(a, axis=1) for a in self.allocations]
+
+    def parts(self, i: int, network: Network) -> list[dict[str, Any]] | None:
+        """Order ``i``'s lines as ``{"sku", "qty", "warehouse"}`` (whole) or with
+        ``"parts": [{"warehouse", "qty"}]`` (split); None if not filled."""
+        a = self.allocations[i]
+        if a is None:
+            return None
+        out = []
+        for line, row in zip(self.orders[i].lines, a):
+            where = np.flatnonzero(row)
+            if len(where) == 1:
+                out.append({"sku": line.sku, "qty": line.qty,
+                            "warehouse": network.warehouse_ids[int(where[0])]})
+            else:
+                out.append({"sku": line.sku, "qty": line.qty, "parts": [
+                    {"warehouse": network.warehouse_ids[int(w)], "qty": int(row[w])}
+                    for w in where]})
+        return out
 
     @property
     def cost_per_filled(self) -> float:
@@ -68,12 +93,9 @@ class BatchResult:
 
     def to_dict(self, network: Network) -> dict[str, Any]:
         out = self.summary()
-        out["allocations"] = [
-            {"order": o.id, "filled": a is not None,
-             "lines": None if a is None else [
-                 {"sku": l.sku, "qty": l.qty, "warehouse": network.warehouse_ids[int(w)]}
-                 for l, w in zip(o.lines, a)]}
-            for o, a in zip(self.orders, self.assignments)]
+        out["allocations"] = [{"order": o.id, "filled": self.allocations[i] is not None,
+                               "lines": self.parts(i, network)}
+                              for i, o in enumerate(self.orders)]
         return out
 
 
@@ -81,7 +103,8 @@ class _Burst:
     """Shared state of one batch: problems priced against the initial stock."""
 
     def __init__(self, orders: Sequence[Order], network: Network, catalog: Catalog,
-                 stock: Availability, capacity_left: np.ndarray | None) -> None:
+                 stock: Availability, capacity_left: np.ndarray | None,
+                 split: bool | None = None) -> None:
         self.orders = tuple(orders)
         self.network = network
         self.catalog = catalog
@@ -93,122 +116,192 @@ class _Burst:
         avail = StockMatrix(self.skus, self.stock)
         self.problems: list[Problem] = [
             build_problem(o, network, catalog, avail, capacity_left=capacity_left,
-                          include_stock_health=False) for o in orders]
+                          include_stock_health=False, split=split) for o in orders]
 
     def rows_of(self, i: int) -> np.ndarray:
         return np.array([self.sku_row[s] for s in self.problems[i].skus])
 
-    def evaluate(self, method: str, assignments: list[np.ndarray | None], status: str,
+    def evaluate(self, method: str, allocations: list[np.ndarray | None], status: str,
                  t0: float) -> BatchResult:
-        """Price an allocation: per-order shipments plus joint stock health; checks stock."""
+        """Price an allocation: per-order shipments plus joint stock health; checks stock
+        (``allocations``: per order ``(L, W)`` units per network warehouse, or None)."""
         total = CostBreakdown()
         taken = np.zeros_like(self.stock)
         units = np.zeros(self.network.n_warehouses, np.int64)
-        for i, a in enumerate(assignments):
+        for i, a in enumerate(allocations):
             if a is None:
                 continue
             p = self.problems[i]
-            total = total + p.assignment_cost(np.searchsorted(p.cand, a))
-            np.add.at(taken, (self.rows_of(i), a), p.qty)
-            np.add.at(units, a, p.qty)
+            if (a.sum(axis=1) != p.qty).any() or (a[:, np.setdiff1d(
+                    np.arange(a.shape[1]), p.cand)] != 0).any():
+                raise AssertionError(f"{method} allocation of order {i} is not a plan")
+            total = total + p.alloc_cost(a[:, p.cand])
+            np.add.at(taken, self.rows_of(i), a)
+            units += a.sum(axis=0)
         if (taken > self.stock).any() or (units > self.capacity).any():
             raise AssertionError(f"{method} allocation oversells stock or capacity")
         drained = C.drained_units(self.stock, taken, self.network.stock_health_threshold)
         total = total + CostBreakdown(
             stock_health=int(drained.sum()) * self.network.stock_health_paise)
-        return BatchResult(method, self.orders, assignments, total, status,
+        return BatchResult(method, self.orders, allocations, total, status,
                            (time.perf_counter() - t0) * 1e3)
+
+    def full(self, i: int, alloc_c: np.ndarray) -> np.ndarray:
+        """Order ``i``'s ``(L, C)`` candidate allocation over every network warehouse."""
+        p = self.problems[i]
+        out = np.zeros((p.n_lines, self.network.n_warehouses), np.int64)
+        out[:, p.cand] = alloc_c
+        return out
 
 
 def greedy_allocate(orders: Sequence[Order], network: Network, catalog: Catalog,
-                    availability: Availability | Any, *,
-                    capacity_left: np.ndarray | None = None) -> BatchResult:
-    """Baseline: in arrival order, each line from the nearest warehouse that can ship it."""
+                    availability: Availability | Any, *, capacity_left: np.ndarray | None = None,
+                    split: bool | None = None) -> BatchResult:
+    """Baseline: in arrival order, each line from the nearest warehouse that can ship it
+    (split lines: its units from the nearest warehouses that have them)."""
     t0 = time.perf_counter()
     burst = _Burst(orders, network, catalog, as_availability(availability, network),
-                   capacity_left)
+                   capacity_left, split)
     stock, cap = burst.stock.copy(), burst.capacity.copy()
     out: list[np.ndarray | None] = []
     for i, p in enumerate(burst.problems):
-        rows, choice = burst.rows_of(i), []
+        alloc = np.zeros((p.n_lines, network.n_warehouses), np.int64)
         s, c = stock.copy(), cap.copy()
-        for l, r in enumerate(rows):
+        near = np.argsort(network.distance_km[p.dest], kind="stable")
+        if p.order.hard_promise:
+            near = near[p.eta_all[near] <= p.order.promise_days]
+        for l, r in enumerate(burst.rows_of(i)):
             q = int(p.qty[l])
-            ok = (s[r] >= q) & (c >= q)
-            if p.order.hard_promise:
-                ok &= p.eta_all <= p.order.promise_days
-            if not ok.any():
-                break
-            w = int(np.argmin(np.where(ok, network.distance_km[p.dest], np.inf)))
-            s[r, w] -= q
-            c[w] -= q
-            choice.append(w)
-        filled = len(choice) == len(rows) and (
-            p.order.max_shipments is None or len(set(choice)) <= p.order.max_shipments)
+            for w in near:
+                take = min(q, int(s[r, w]), int(c[w])) if p.split else \
+                    (q if s[r, w] >= q and c[w] >= q else 0)
+                if take:
+                    alloc[l, w] += take
+                    s[r, w] -= take
+                    c[w] -= take
+                    q -= take
+                if not q:
+                    break
+        used = int((alloc.sum(axis=0) > 0).sum())
+        filled = (alloc.sum(axis=1) == p.qty).all() and (
+            p.order.max_shipments is None or used <= p.order.max_shipments)
         if filled:
             stock, cap = s, c
-        out.append(np.array(choice, np.int64) if filled else UNFILLED)
+        out.append(alloc if filled else UNFILLED)
     return burst.evaluate("greedy_nearest", out, "heuristic", t0)
 
 
 def fcfs_plan_allocate(orders: Sequence[Order], network: Network, catalog: Catalog,
                        availability: Availability | Any, *,
-                       capacity_left: np.ndarray | None = None) -> BatchResult:
+                       capacity_left: np.ndarray | None = None,
+                       split: bool | None = None) -> BatchResult:
     """Baseline: in arrival order, each order's cheapest plan on the stock left."""
     t0 = time.perf_counter()
     burst = _Burst(orders, network, catalog, as_availability(availability, network),
-                   capacity_left)
+                   capacity_left, split)
     router = Router(network, catalog)
     stock, cap = StockMatrix(burst.skus, burst.stock.copy()), burst.capacity.copy()
     out: list[np.ndarray | None] = []
     for i, o in enumerate(orders):
-        p = build_problem(o, network, catalog, stock, capacity_left=cap)
-        sol = router.solve(p, runner_up=False)
-        if sol.assignment is None:
+        p = build_problem(o, network, catalog, stock, capacity_left=cap, split=split)
+        best = router.solve(p, runner_up=False).best_alloc(p)
+        if best is None:
             out.append(UNFILLED)
             continue
-        a = p.cand[sol.assignment]
-        np.subtract.at(stock.matrix, (burst.rows_of(i), a), p.qty)
-        np.subtract.at(cap, a, p.qty)
-        out.append(a)
+        full = np.zeros((p.n_lines, network.n_warehouses), np.int64)
+        full[:, p.cand] = best
+        np.subtract.at(stock.matrix, burst.rows_of(i), full)
+        cap -= full.sum(axis=0)
+        out.append(full)
     return burst.evaluate("fcfs_planner", out, "heuristic", t0)
 
 
-def _options(p: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """Every feasible plan of one order (line → candidate) and its cost, cheapest first."""
-    n = p.n_lines
-    per_line = [np.flatnonzero(p.eligible[l]) for l in range(n)]
-    count = int(np.prod([len(x) for x in per_line], dtype=np.float64))
-    if count == 0:
-        return np.zeros((0, n), np.int64), np.zeros(0, np.int64)
-    if count > MAX_ENUMERATED:
-        raise ValueError(f"order {p.order.id!r} has {count} plans; too many to enumerate")
-    assign = np.array(list(itertools.product(*per_line)), np.int64).reshape(count, n)
-    block_cost = p.block_costs(block_masks(n))
-    total = np.zeros(count, np.int64)
-    shipments = np.zeros(count, np.int64)
-    bit = 1 << np.arange(n)
-    for c in np.unique(assign):
-        mask = ((assign == c) * bit).sum(axis=1)
-        used = mask > 0
-        total += np.where(used, block_cost[np.maximum(mask - 1, 0), c], 0)
-        shipments += used
-    ok = total < C.INF
+def _line_splits(qty: int, most: np.ndarray, limit: int) -> np.ndarray:
+    """Every way to take ``qty`` units with at most ``most[c]`` from candidate ``c``,
+    as rows ``(K, C)``; ValueError past ``limit`` rows."""
+    rows: list[list[int]] = []
+
+    def walk(c: int, left: int, acc: list[int]) -> None:
+        if len(rows) > limit:
+            raise ValueError("too many split options")
+        if left == 0:
+            rows.append(acc + [0] * (len(most) - c))
+            return
+        if c == len(most) or int(most[c:].sum()) < left:
+            return
+        for take in range(min(left, int(most[c])), -1, -1):
+            walk(c + 1, left - take, acc + [take])
+
+    walk(0, qty, [])
+    return np.array(rows, np.int64).reshape(len(rows), len(most))
+
+
+def price_allocs(p: Problem, allocs: np.ndarray) -> np.ndarray:
+    """Cost of each allocation ``(M, L, C)`` under the single-order model (INF where a
+    limit is broken: cell units, capacity, max shipments)."""
+    units = allocs.sum(axis=1)                                             # (M, C)
+    used = units > 0
+    slabs = C.slabs(np.einsum("mlc,l->mc", allocs, p.unit_weight), p.slab_g)
+    ship = C.shipping(p.first[None, :], p.additional[None, :], np.maximum(slabs, 1))
+    free = np.maximum(0, p.avail[:, p.cand] - p.network.stock_health_threshold)
+    drained = np.maximum(0, allocs - free[None, :, :]).sum(axis=1)
+    total = (np.where(used, ship + C.rto(ship, p.rto_ppm) + (p.fixed + p.lateness)[None, :], 0)
+             + units * p.network.handling_paise[p.cand][None, :] + drained * p.health_paise
+             ).sum(axis=1)
+    ok = (allocs <= p.units_max[None]).all(axis=(1, 2)) & (units <= p.capacity[None]).all(axis=1)
     if p.order.max_shipments is not None:
-        ok &= shipments <= p.order.max_shipments
-    assign, total = assign[ok], total[ok]
+        ok &= used.sum(axis=1) <= p.order.max_shipments
+    return np.where(ok, total, C.INF)
+
+
+def _options(p: Problem, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    """Every feasible plan of one order as units ``(M, L, C)`` and its cost, cheapest
+    first (the :data:`MAX_OPTIONS_PER_ORDER` cheapest). Past :data:`MAX_ENUMERATED`
+    plans, the router's best and runner-up stand for them."""
+    n, ncand = p.n_lines, len(p.cand)
+    try:
+        if p.split:
+            per_line = [_line_splits(int(p.qty[l]), p.units_max[l], MAX_ENUMERATED)
+                        for l in range(n)]
+        else:
+            per_line = [np.eye(ncand, dtype=np.int64)[np.flatnonzero(p.eligible[l])] * p.qty[l]
+                        for l in range(n)]
+        count = int(np.prod([len(x) for x in per_line], dtype=np.float64))
+        if count > MAX_ENUMERATED:
+            raise ValueError("too many plans")
+    except ValueError:
+        return _router_options(p, catalog)
+    if count == 0:
+        return np.zeros((0, n, ncand), np.int64), np.zeros(0, np.int64)
+    pick = np.indices([len(x) for x in per_line]).reshape(n, -1)
+    allocs = np.stack([per_line[l][pick[l]] for l in range(n)], axis=1)   # (M, L, C)
+    total = price_allocs(p, allocs)
+    ok = total < C.INF
+    allocs, total = allocs[ok], total[ok]
     keep = np.argsort(total, kind="stable")[:MAX_OPTIONS_PER_ORDER]
-    return assign[keep], total[keep]
+    return allocs[keep], total[keep]
+
+
+def _router_options(p: Problem, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    sol = Router(p.network, catalog).solve(p)
+    allocs = [a for a in (sol.best_alloc(p), sol.second_alloc(p)) if a is not None]
+    if not allocs:
+        return np.zeros((0, p.n_lines, len(p.cand)), np.int64), np.zeros(0, np.int64)
+    stacked = np.stack(allocs)
+    return stacked, price_allocs(p, stacked)
 
 
 def allocate_batch(orders: Sequence[Order], network: Network, catalog: Catalog,
                    availability: Availability | Any, *, capacity_left: np.ndarray | None = None,
-                   time_limit_s: float = 20.0, workers: int = 8) -> BatchResult:
-    """Jointly allocate a burst: most orders filled, then least expected cost."""
+                   time_limit_s: float = 20.0, workers: int = 8,
+                   split: bool | None = None) -> BatchResult:
+    """Jointly allocate a burst: most orders filled, then least expected cost.
+    ``split`` overrides every order's ``split_lines`` (None: each order's own)."""
     t0 = time.perf_counter()
     avail = as_availability(availability, network)
-    burst = _Burst(orders, network, catalog, avail, capacity_left)
-    greedy = greedy_allocate(orders, network, catalog, avail, capacity_left=capacity_left)
+    burst = _Burst(orders, network, catalog, avail, capacity_left, split)
+    greedy = greedy_allocate(orders, network, catalog, avail, capacity_left=capacity_left,
+                             split=split)
     notes = []
 
     m = cp_model.CpModel()
@@ -217,19 +310,19 @@ def allocate_batch(orders: Sequence[Order], network: Network, catalog: Catalog,
     wh_terms: dict[int, list] = {}
     wh_max: dict[int, int] = {}
     for i, p in enumerate(burst.problems):
-        opts, costs = _options(p)
+        opts, costs = _options(p, catalog)
         if len(opts) == MAX_OPTIONS_PER_ORDER:
             notes.append(f"order {p.order.id or i}: kept its {MAX_OPTIONS_PER_ORDER} cheapest plans")
         rows, row_vars = burst.rows_of(i), []
         for a, cst in zip(opts, costs):
             v = m.new_bool_var("")
-            wh = p.cand[a]
-            for l, w in enumerate(wh):
-                q = int(p.qty[l])
-                stock_terms.setdefault((int(rows[l]), int(w)), []).append(q * v)
-                wh_terms.setdefault(int(w), []).append(q * v)
-                wh_max[int(w)] = wh_max.get(int(w), 0) + q
-            row_vars.append((v, wh, int(cst)))
+            full = burst.full(i, a)
+            for l, c in zip(*np.nonzero(a)):
+                q, w = int(a[l, c]), int(p.cand[c])
+                stock_terms.setdefault((int(rows[l]), w), []).append(q * v)
+                wh_terms.setdefault(w, []).append(q * v)
+                wh_max[w] = wh_max.get(w, 0) + q
+            row_vars.append((v, full, int(cst)))
         if row_vars:
             m.add_at_most_one(v for v, _, _ in row_vars)
         y.append(row_vars)
@@ -264,7 +357,7 @@ def allocate_batch(orders: Sequence[Order], network: Network, catalog: Catalog,
     solver.parameters.num_workers = workers        # a portfolio proves optimality far sooner
     solver.parameters.linearization_level = 2      # tighter LP bound for the packing rows
     # Phase 1: most orders filled (hinted with greedy).
-    hint(greedy.assignments)
+    hint(greedy.allocations)
     filled = sum(v for row_vars in y for v, _, _ in row_vars)
     m.maximize(filled)
     solver.parameters.max_time_in_seconds = time_limit_s * 0.4

@@ -14,7 +14,7 @@ import numpy as np
 INF = 1 << 40
 """Cost of an infeasible choice; six of them still fit in int64."""
 
-BP = 10_000  # basis points per 1.0
+PPM = 1_000_000  # parts per million per 1.0 (rto rates are kept in ppm, exactly)
 
 
 def slabs(weight_g: Any, slab_g: int) -> Any:
@@ -27,9 +27,10 @@ def shipping(first: Any, additional: Any, slab: Any) -> Any:
     return first + (slab - 1) * additional
 
 
-def rto(shipping_paise: Any, rto_bp: Any) -> Any:
-    """Expected return-to-origin loss: ``ceil(rto_rate × shipping)`` (ceil keeps it subadditive)."""
-    return -(-(shipping_paise * rto_bp) // BP)
+def rto(shipping_paise: Any, rto_ppm: Any) -> Any:
+    """Expected return-to-origin loss: ``ceil(rto_rate × shipping)``, exactly (the rate in
+    parts per million; ceil keeps it subadditive)."""
+    return -(-(shipping_paise * rto_ppm) // PPM)
 
 
 def drained_units(available: Any, qty: Any, threshold: int) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -28,6 +29,9 @@ MAX_RUPEES = 1_000_000
 MAX_COUNT = 1_000_000_000
 """Largest whole number a network file may give (units, grams, days)."""
 DEMO_NETWORK_FILE = "demo_network.json"
+RTO_DECIMALS = 6
+RTO_SCALE = 10 ** RTO_DECIMALS
+"""``rto_rate`` is kept in parts per million: a file may give at most six decimals."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,10 @@ class Destination:
     rto_rate: float
 
     @property
-    def rto_bp(self) -> int:
-        """RTO rate in basis points (integer, so costs stay exact)."""
-        return int(round(self.rto_rate * 10_000))
+    def rto_ppm(self) -> int:
+        """RTO rate in parts per million: exact, since the file's rate has at most six
+        decimals (checked on load), so ``⌈rto_rate × shipping⌉`` is priced exactly."""
+        return rto_ppm(self.rto_rate)
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ class Network:
     ``zone`` (index into :attr:`zones`), ``transit_days``, ``first_paise``,
     ``additional_paise``. Vectors over warehouses: ``handling_paise``,
     ``fixed_paise``, ``capacity`` (``-1`` = unlimited). Vector over destinations:
-    ``rto_bp``.
+    ``rto_ppm``.
     """
 
     def __init__(
@@ -119,8 +124,10 @@ class Network:
         stock_health_paise: int,
         warehouses: tuple[NetworkWarehouse, ...],
         destinations: tuple[Destination, ...],
+        split_lines: bool = False,
     ) -> None:
         self.name = name
+        self.split_lines = split_lines  # policy: may a line's units ship from several FCs
         self.slab_g = slab_g
         self.zones = zones
         self.transit = transit
@@ -158,6 +165,12 @@ class Network:
                 f"destination pincode {pincode!r} is not served by network {self.name!r}",
                 destination=pincode,
             ) from None
+
+    def splits_for(self, order: Any) -> bool:
+        """Whether ``order``'s lines may be split: its own ``split_lines`` if it says,
+        else this network's policy."""
+        own = getattr(order, "split_lines", None)
+        return self.split_lines if own is None else bool(own)
 
     def destination(self, pincode: str) -> Destination:
         return self.destinations[self.destination_index(pincode)]
@@ -201,7 +214,7 @@ class Network:
             [-1 if w.daily_capacity is None else w.daily_capacity for w in self.warehouses],
             np.int64,
         )
-        self.rto_bp = np.array([d.rto_bp for d in self.destinations], np.int64)
+        self.rto_ppm = np.array([d.rto_ppm for d in self.destinations], np.int64)
 
     # -- loading -------------------------------------------------------------
     @classmethod
@@ -248,6 +261,15 @@ def demo_network() -> Network:
 
 def demo_network_path() -> Path:
     return Path(str(resources.files("routing") / "data" / DEMO_NETWORK_FILE))
+
+
+def rto_ppm(rate: float) -> int:
+    """``rate`` (at most six decimals) in parts per million, exactly; ValueError if it
+    has more decimals than that."""
+    ppm = Fraction(repr(float(rate))) * RTO_SCALE
+    if ppm.denominator != 1:
+        raise ValueError(f"{rate!r} has more than {RTO_DECIMALS} decimals")
+    return int(ppm)
 
 
 def _km(value: float | None) -> float:
@@ -325,7 +347,15 @@ class _Parser:
         tags = {z.destination_tag for z in zones if z.is_special}
         destinations = self.destinations(self.get(root, "destinations", "top level"), tags)
         health = self.obj(root.get("stock_health", {}), "stock_health")
+        policy = self.obj(root.get("policy", {}), "policy")
+        unknown = sorted(set(policy) - {"split_lines"})
+        if unknown:
+            raise self.fail("policy", f"unknown field(s) {unknown}; known: ['split_lines']")
+        split = policy.get("split_lines", False)
+        if not isinstance(split, bool):
+            raise self.fail("policy.split_lines", f"expected true or false, got {split!r}")
         return Network(
+            split_lines=split,
             name=self.text(root, "name", "top level", default="network"),
             slab_g=self.integer(root, "weight_slab_g", "top level", lo=1, default=500) or 500,
             zones=zones,
@@ -437,6 +467,16 @@ class _Parser:
             ))
         return tuple(out)
 
+    def rto_rate(self, d: Mapping[str, Any], where: str) -> float:
+        """A probability with at most six decimals (so it is priced exactly)."""
+        rate = self.number(d, "rto_rate", where, lo=0, hi=1, default=0.0) or 0.0
+        try:
+            rto_ppm(rate)
+        except ValueError:
+            raise self.fail(f"{where}.rto_rate", f"{rate!r} has more than {RTO_DECIMALS} "
+                            "decimals; give the rate to at most 6 (e.g. 0.073930)") from None
+        return rate
+
     def destinations(self, raw: Any, tags: set[str | None]) -> tuple[Destination, ...]:
         out: list[Destination] = []
         seen: set[str] = set()
@@ -461,6 +501,6 @@ class _Parser:
                 lat=self.number(d, "lat", where, lo=-90, hi=90) or 0.0,
                 lon=self.number(d, "lon", where, lo=-180, hi=180) or 0.0,
                 zone=zone,
-                rto_rate=self.number(d, "rto_rate", where, lo=0, hi=1, default=0.0) or 0.0,
+                rto_rate=self.rto_rate(d, where),
             ))
         return tuple(out)

@@ -22,7 +22,8 @@ class Order:
     ``promise_days``: delivery promised within this many days (soft: lateness is
     penalised per day; hard when ``hard_promise``). ``max_shipments``: at most this
     many parcels. ``allow_substitutes``: a short line may be replaced by one of the
-    SKU's catalog substitutes.
+    SKU's catalog substitutes. ``split_lines``: a line's units may ship from several
+    warehouses (``None``: the network's policy decides).
     """
 
     lines: tuple[OrderLine, ...]
@@ -32,6 +33,7 @@ class Order:
     max_shipments: int | None = None
     allow_substitutes: bool = False
     id: str = ""
+    split_lines: bool | None = None
 
     def __post_init__(self) -> None:
         if not self.lines:
@@ -62,6 +64,8 @@ class Order:
         if self.max_shipments is not None and (not _is_int(self.max_shipments)
                                                or self.max_shipments < 1):
             raise InvalidRequest(f"max_shipments must be a whole number ≥ 1, got {self.max_shipments!r}")
+        if self.split_lines is not None and not isinstance(self.split_lines, bool):
+            raise InvalidRequest(f"split_lines must be true, false or null, got {self.split_lines!r}")
 
     @property
     def skus(self) -> tuple[str, ...]:
@@ -77,7 +81,7 @@ class Order:
         if not isinstance(data, Mapping):
             raise InvalidRequest(f"an order must be a JSON object, got {type(data).__name__}")
         known = {"id", "lines", "destination", "promise_days", "hard_promise",
-                 "max_shipments", "allow_substitutes"}
+                 "max_shipments", "allow_substitutes", "split_lines"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidRequest(f"unknown order field(s) {unknown}; known: {sorted(known)}")
@@ -100,6 +104,7 @@ class Order:
             max_shipments=data.get("max_shipments"),
             allow_substitutes=_flag(data, "allow_substitutes"),
             id=str(data.get("id", "")),
+            split_lines=data.get("split_lines"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +118,8 @@ class Order:
         for key in ("hard_promise", "allow_substitutes"):
             if getattr(self, key):
                 out[key] = True
+        if self.split_lines is not None:
+            out["split_lines"] = self.split_lines
         return out
 
 

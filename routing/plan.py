@@ -15,7 +15,7 @@ import numpy as np
 from routing.cost import COMPONENTS, CostBreakdown, inr
 from routing.network import Destination
 from routing.order import Order, OrderLine
-from routing.problem import Problem, Solution, group_lines
+from routing.problem import Problem, Solution
 
 
 @dataclass(frozen=True)
@@ -51,19 +51,33 @@ class Shipment:
 
 @dataclass(frozen=True)
 class RunnerUp:
-    """The second-best plan and by how much, per component, it loses."""
+    """The second-best plan, what it does differently and by how much, per component,
+    it loses."""
 
     shipments: tuple[Shipment, ...]
     cost: CostBreakdown
     extra: CostBreakdown  # runner-up minus best, per component
+    changes: tuple[dict[str, Any], ...] = ()  # lines whose warehouses differ
+    chosen_parcels: int = 0
 
     def why(self) -> str:
         deltas = sorted(zip(COMPONENTS, self.extra.as_tuple()), key=lambda t: -abs(t[1]))
         parts = [f"{name} {'+' if d > 0 else '−'}₹{abs(d) / 100:.2f}" for name, d in deltas if d]
-        where = " + ".join(s.warehouse for s in self.shipments)
         n = len(self.shipments)
-        return (f"next best ships from {where} ({n} parcel{'s' if n > 1 else ''}) and costs "
-                f"₹{self.extra.total / 100:.2f} more" + (f": {', '.join(parts)}" if parts else ""))
+        where = " + ".join(s.warehouse for s in self.shipments)
+        moves = "; ".join(f"{c['sku']} from {_parts(c['to'])} instead of {_parts(c['from'])}"
+                          for c in self.changes)
+        parcels = f"{n} parcel{'s' if n > 1 else ''}: {where}"
+        if self.chosen_parcels and self.chosen_parcels != n:
+            parcels += f", against {self.chosen_parcels}"
+        head = f"next best ships {moves} ({parcels})" if moves else \
+            f"next best ships from {parcels}"
+        if self.extra.total == 0:
+            return (f"{head} and costs the same; the chosen plan wins the tie-break "
+                    "(fewer parcels, then earlier ETA, then warehouses listed first in the "
+                    "network)" + (f": {', '.join(parts)}" if parts else ""))
+        return (f"{head} and costs ₹{self.extra.total / 100:.2f} more"
+                + (f": {', '.join(parts)}" if parts else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,8 +88,16 @@ class RunnerUp:
             "extra_cost": inr(self.extra.total),
             "extra_by_component": {k: v for k, v in self.extra.to_dict().items()
                                    if k not in ("total", "total_paise")},
+            "changes": [dict(c) for c in self.changes],
             "why": self.why(),
         }
+
+
+def _parts(where: dict[str, int]) -> str:
+    """``{"WH-A": 2, "WH-B": 1}`` → ``"WH-A (2) + WH-B (1)"``; one warehouse: its id."""
+    if len(where) == 1:
+        return next(iter(where))
+    return " + ".join(f"{w} ({q})" for w, q in where.items())
 
 
 @dataclass
@@ -90,13 +112,13 @@ class ShortLine:
     total_available: int
     earliest_eta_days: int | None = None
     substitutes: list[dict[str, Any]] = field(default_factory=list)
+    split_would_fill: bool = False    # on-time, capacity-limited units add up to qty
 
     def to_dict(self) -> dict[str, Any]:
         out = {"sku": self.sku, "qty": self.qty, "reason": self.reason,
                "best_warehouse": self.best_warehouse, "best_available": self.best_available,
                "total_available": self.total_available,
-               "split_would_fill": self.reason == "out_of_stock"
-               and self.total_available >= self.qty,
+               "split_would_fill": self.split_would_fill,
                "substitutes": self.substitutes}
         if self.earliest_eta_days is not None:
             out["earliest_eta_days"] = self.earliest_eta_days
@@ -135,12 +157,32 @@ class Plan:
     destination: Destination
     solver: str
     solver_status: str
+    split_lines: bool = False          # whether this order's lines could be split
     shipments: tuple[Shipment, ...] = ()
     cost: CostBreakdown | None = None
     runner_up: RunnerUp | None = None
     substitutions: list[dict[str, Any]] = field(default_factory=list)
     shortfall: Shortfall | None = None
     elapsed_ms: float = 0.0
+    bound: int | None = None           # proven lower bound on the optimum (paise)
+
+    @property
+    def gap(self) -> float | None:
+        """Proven optimality gap: (cost − bound) / cost (0 when proved optimal)."""
+        if self.cost is None or self.bound is None:
+            return None
+        total = self.cost.total
+        return 0.0 if total <= 0 else max(0.0, (total - self.bound) / total)
+
+    def splits(self) -> list[dict[str, Any]]:
+        """Lines whose units ship from more than one warehouse, with each part."""
+        parts: dict[str, list[dict[str, Any]]] = {}
+        for s in self.shipments:
+            for line in s.lines:
+                parts.setdefault(line.sku, []).append({"warehouse": s.warehouse,
+                                                       "qty": line.qty})
+        return [{"sku": sku, "qty": sum(p["qty"] for p in ps), "parts": ps}
+                for sku, ps in parts.items() if len(ps) > 1]
 
     @property
     def filled(self) -> bool:
@@ -170,7 +212,11 @@ class Plan:
             "eta_date": max((s.eta_date for s in self.shipments), default=None),
             "runner_up": None if self.runner_up is None else self.runner_up.to_dict(),
             "substitutions": self.substitutions,
+            "split_lines": self.split_lines,
+            "splits": self.splits(),
             "shortfall": None if self.shortfall is None else self.shortfall.to_dict(),
+            "bound": None if self.bound is None else inr(self.bound),
+            "gap": None if self.gap is None else round(self.gap, 6),
             "elapsed_ms": round(self.elapsed_ms, 3),
         }
         if out["eta_date"] is not None:
@@ -178,25 +224,27 @@ class Plan:
         return out
 
 
-def shipments_of(problem: Problem, assignment: np.ndarray, today: date) -> tuple[Shipment, ...]:
-    """Group an assignment into shipments, sorted by warehouse id."""
+def shipments_of(problem: Problem, alloc: np.ndarray, today: date) -> tuple[Shipment, ...]:
+    """Group a units allocation ``(L, C)`` into parcels, sorted by warehouse id."""
     net = problem.network
     out = []
-    for c, lines in group_lines(assignment).items():
+    for c in np.flatnonzero(alloc.sum(axis=0)):
+        c = int(c)
+        lines = np.flatnonzero(alloc[:, c])
         w = int(problem.cand[c])
         wh = net.warehouses[w]
-        weight = int(problem.weight_g[lines].sum())
+        weight = int(alloc[:, c] @ problem.unit_weight)
         eta = int(problem.eta[c])
         promise = problem.order.promise_days
         out.append(Shipment(
             warehouse=wh.id, warehouse_name=wh.name,
-            lines=tuple(OrderLine(problem.skus[l], int(problem.qty[l])) for l in lines),
+            lines=tuple(OrderLine(problem.skus[l], int(alloc[l, c])) for l in lines),
             weight_g=weight, slabs=-(-weight // problem.slab_g),
             zone=net.zones[int(net.zone[problem.dest, w])].name,
             distance_km=float(net.distance_km[problem.dest, w]),
             eta_days=eta, eta_date=today + timedelta(days=eta),
             late_days=0 if promise is None else max(0, eta - promise),
-            cost=problem.shipment_cost(lines, c),
+            cost=problem.part_cost(alloc[:, c], c),
         ))
     return tuple(sorted(out, key=lambda s: s.warehouse))
 
@@ -208,16 +256,48 @@ def _total(shipments: tuple[Shipment, ...]) -> CostBreakdown:
     return total
 
 
+def tie_key(problem: Problem, alloc: np.ndarray) -> tuple[Any, ...]:
+    """The documented tie-break between plans of equal cost: fewer parcels, then the
+    earlier ETA, then warehouses listed earlier in the network file."""
+    used = np.flatnonzero(alloc.sum(axis=0))
+    eta = int(problem.eta[used].max()) if len(used) else 0
+    return (len(used), eta, tuple(int(problem.cand[c]) for c in used),
+            tuple(-int(x) for x in alloc[:, used].T.ravel()))
+
+
+def changes(problem: Problem, best: np.ndarray, other: np.ndarray) -> tuple[dict[str, Any], ...]:
+    """Per line whose parts differ: ``{"sku", "from": {wh: qty}, "to": {wh: qty}}``."""
+    ids = problem.network.warehouse_ids
+    out = []
+    for l, sku in enumerate(problem.skus):
+        if np.array_equal(best[l], other[l]):
+            continue
+        def parts(row: np.ndarray) -> dict[str, int]:
+            return {ids[int(problem.cand[c])]: int(row[c]) for c in np.flatnonzero(row)}
+        out.append({"sku": sku, "from": parts(best[l]), "to": parts(other[l])})
+    return tuple(out)
+
+
 def build_plan(problem: Problem, solution: Solution, order: Order, today: date) -> Plan:
-    """A filled :class:`Plan` from a solution (``order`` is the order as the caller gave it)."""
-    assert solution.assignment is not None
-    shipments = shipments_of(problem, solution.assignment, today)
+    """A filled :class:`Plan` from a solution (``order`` is the order as the caller gave it).
+
+    When the runner-up costs exactly as much as the best plan, :func:`tie_key` decides
+    which of the two is chosen."""
+    best = solution.best_alloc(problem)
+    assert best is not None
+    second = solution.second_alloc(problem)
+    if second is not None and solution.runner_up_cost == solution.cost \
+            and tie_key(problem, second) < tie_key(problem, best):
+        best, second = second, best
+    shipments = shipments_of(problem, best, today)
     cost = _total(shipments)
     runner = None
-    if solution.runner_up is not None:
-        r_ship = shipments_of(problem, solution.runner_up, today)
+    if second is not None:
+        r_ship = shipments_of(problem, second, today)
         r_cost = _total(r_ship)
-        runner = RunnerUp(r_ship, r_cost, r_cost - cost)
+        runner = RunnerUp(r_ship, r_cost, r_cost - cost, changes(problem, best, second),
+                          len(shipments))
     return Plan(order=order, destination=problem.destination, solver=solution.solver,
-                solver_status=solution.status, shipments=shipments, cost=cost,
-                runner_up=runner)
+                solver_status=solution.status, split_lines=problem.split, shipments=shipments,
+                cost=cost, runner_up=runner,
+                bound=cost.total if solution.status == "optimal" else solution.bound)

@@ -20,6 +20,8 @@ from routing.order import Order, OrderLine
 from routing.plan import Plan, ShortLine, Shortfall, build_plan
 from routing.problem import Problem, Solution, build_problem
 from routing.shortfall import partial_qty, short_lines
+from routing.splits import fits as fits_split_dp
+from routing.splits import solve_split, split_lower_bound
 
 SOLVERS = ("auto", "fastpath", "cpsat")
 MAX_SUBSTITUTION_COMBOS = 16
@@ -90,7 +92,10 @@ class Router:
         """Run one planner on a prepared problem."""
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-        if solver == "fastpath" or (solver == "auto" and problem.n_lines <= self.fast_max_lines):
+        if problem.split and solver != "cpsat" and fits_split_dp(problem):
+            return self._solve_split(problem)
+        if not problem.split and (solver == "fastpath" or (
+                solver == "auto" and problem.n_lines <= self.fast_max_lines)):
             return solve_fast(problem)
         left = self._left_s()
         if left <= 0:
@@ -98,13 +103,26 @@ class Router:
         limit = min(self.time_limit_s, left / 2 if runner_up else left)
         return solve_cpsat(problem, time_limit_s=max(0.01, limit), runner_up=runner_up)
 
+    def _solve_split(self, problem: Problem) -> Solution:
+        """Exact split planning: the whole-line answer when no split can beat its
+        runner-up (a cheap bound), else the split DP."""
+        if problem.n_lines <= MAX_LINES:
+            whole = solve_fast(problem)
+            if whole.runner_up_cost is not None and \
+                    split_lower_bound(problem) >= whole.runner_up_cost:
+                whole.bound = whole.cost
+                return whole
+        sol = solve_split(problem)
+        sol.solver = "fastpath"
+        return sol
+
     # -- internals -----------------------------------------------------------
     def _plan(self, order: Order, avail: Availability, capacity_left: np.ndarray | None,
               today: date, solver: str, explore: bool) -> Plan:
         problem = build_problem(order, self.network, self.catalog, avail,
                                 capacity_left=capacity_left)
         sol = self.solve(problem, solver)
-        if sol.assignment is not None:
+        if sol.found:
             return build_plan(problem, sol, order, today)
         if not explore:
             return self._unfillable(problem, sol, Shortfall("no_plan_found", ""))
@@ -112,7 +130,7 @@ class Router:
 
     def _unfillable(self, problem: Problem, sol: Solution, shortfall: Shortfall) -> Plan:
         return Plan(order=problem.order, destination=problem.destination, solver=sol.solver,
-                    solver_status=sol.status, shortfall=shortfall)
+                    solver_status=sol.status, split_lines=problem.split, shortfall=shortfall)
 
     def _shortfall(self, problem: Problem, sol: Solution, avail: Availability,
                    capacity_left: np.ndarray | None, today: date, solver: str) -> Plan:
@@ -149,12 +167,13 @@ class Router:
             return self._unfillable(problem, sol, Shortfall(
                 "no_plan_found", f"no plan found within {self.time_limit_s}s"))
         if order.max_shipments is not None:
-            for k in range(order.max_shipments + 1, len(order.lines) + 1):
+            most = len(problem.cand) if problem.split else len(order.lines)
+            for k in range(order.max_shipments + 1, most + 1):
                 if self._left_s() <= 0:
                     break
                 relaxed = build_problem(replace(order, max_shipments=k), self.network,
                                         self.catalog, avail, capacity_left=capacity_left)
-                if self.solve(relaxed, solver, runner_up=False).assignment is not None:
+                if self.solve(relaxed, solver, runner_up=False).found:
                     return self._unfillable(problem, sol, Shortfall(
                         "max_shipments",
                         f"every line is in stock, but not within {order.max_shipments} "

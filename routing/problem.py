@@ -46,8 +46,12 @@ class Problem:
     lateness: np.ndarray       # (C,) paise per shipment from c
     eta: np.ndarray            # (C,) days
     capacity: np.ndarray       # (C,)
-    rto_bp: int
+    rto_ppm: int
     slab_g: int
+    split: bool = False        # a line's units may come from several candidates
+    units_max: np.ndarray = field(default=None)  # type: ignore[assignment]  # (L, C)
+    unit_weight: np.ndarray = field(default=None)  # type: ignore[assignment]  # (L,)
+    health_paise: int = 0      # stock-health penalty per drained unit (0: not priced)
     line_cost: np.ndarray = field(init=False)  # (L, C) handling + health
 
     def __post_init__(self) -> None:
@@ -70,10 +74,50 @@ class Problem:
             handling=int(self.handling[lines, c].sum()),
             shipping=ship,
             fixed=int(self.fixed[c]),
-            rto=int(C.rto(ship, self.rto_bp)),
+            rto=int(C.rto(ship, self.rto_ppm)),
             lateness=int(self.lateness[c]),
             stock_health=int(self.health[lines, c].sum()),
         )
+
+    def part_cost(self, units: np.ndarray, c: int) -> CostBreakdown:
+        """Cost of one parcel from candidate ``c`` carrying ``units[l]`` of each line."""
+        units = np.asarray(units, np.int64)
+        slab = int(C.slabs(int(units @ self.unit_weight), self.slab_g))
+        ship = int(C.shipping(int(self.first[c]), int(self.additional[c]), slab))
+        w = int(self.cand[c])
+        drained = C.drained_units(self.avail[:, w], units, self.network.stock_health_threshold)
+        return CostBreakdown(
+            handling=int(units.sum()) * int(self.network.handling_paise[w]),
+            shipping=ship, fixed=int(self.fixed[c]), rto=int(C.rto(ship, self.rto_ppm)),
+            lateness=int(self.lateness[c]),
+            stock_health=int(drained.sum()) * self.health_paise)
+
+    def alloc_of(self, assignment: Sequence[int]) -> np.ndarray:
+        """The ``(L, C)`` units matrix of a whole-line assignment (line → candidate)."""
+        alloc = np.zeros((self.n_lines, len(self.cand)), np.int64)
+        alloc[np.arange(self.n_lines), np.asarray(assignment, np.int64)] = self.qty
+        return alloc
+
+    def alloc_cost(self, alloc: np.ndarray) -> CostBreakdown:
+        """Total cost of a units allocation ``(L, C)``: one parcel per candidate used."""
+        total = CostBreakdown()
+        for c in np.flatnonzero(alloc.sum(axis=0)):
+            total = total + self.part_cost(alloc[:, c], int(c))
+        return total
+
+    def alloc_feasible(self, alloc: np.ndarray) -> bool:
+        """Units per line, per-cell limits, capacity, max shipments and (whole-line
+        orders) no line split."""
+        alloc = np.asarray(alloc, np.int64)
+        if (alloc < 0).any() or (alloc.sum(axis=1) != self.qty).any():
+            return False
+        if (alloc > self.units_max).any() or (alloc.sum(axis=0) > self.capacity).any():
+            return False
+        parts = (alloc > 0).sum(axis=1)
+        if not self.split and (parts > 1).any():
+            return False
+        used = int((alloc.sum(axis=0) > 0).sum())
+        return self.order.max_shipments is None or used <= self.order.max_shipments
 
     def assignment_cost(self, assignment: Sequence[int]) -> CostBreakdown:
         """Total cost of a line → candidate assignment."""
@@ -104,7 +148,7 @@ class Problem:
         units = masks @ self.qty
         ship = C.shipping(self.first[None, :], self.additional[None, :],
                           C.slabs(weight, self.slab_g)[:, None])
-        total = (ship + C.rto(ship, self.rto_bp) + (self.fixed + self.lateness)[None, :]
+        total = (ship + C.rto(ship, self.rto_ppm) + (self.fixed + self.lateness)[None, :]
                  + masks @ self.line_cost)
         ok = (masks @ (~self.eligible).astype(np.int64) == 0) & (
             units[:, None] <= self.capacity[None, :])
@@ -135,6 +179,24 @@ class Solution:
     cost: int | None = None
     runner_up: np.ndarray | None = None
     runner_up_cost: int | None = None
+    alloc: np.ndarray | None = None      # (L, C) units: set by split-aware solvers
+    runner_up_alloc: np.ndarray | None = None
+    bound: int | None = None             # proven lower bound on the optimum (paise)
+
+    def best_alloc(self, problem: "Problem") -> np.ndarray | None:
+        """The best plan as a units matrix ``(L, C)`` (whatever the solver returned)."""
+        if self.alloc is not None:
+            return self.alloc
+        return None if self.assignment is None else problem.alloc_of(self.assignment)
+
+    def second_alloc(self, problem: "Problem") -> np.ndarray | None:
+        if self.runner_up_alloc is not None:
+            return self.runner_up_alloc
+        return None if self.runner_up is None else problem.alloc_of(self.runner_up)
+
+    @property
+    def found(self) -> bool:
+        return self.assignment is not None or self.alloc is not None
 
 
 def build_problem(
@@ -145,12 +207,17 @@ def build_problem(
     *,
     capacity_left: np.ndarray | None = None,
     include_stock_health: bool = True,
+    split: bool | None = None,
 ) -> Problem:
     """Gather everything about ``order`` that the planners need, as arrays.
 
     ``capacity_left``: units each network warehouse can still ship today
-    (default: the network's daily capacity; ``-1`` = unlimited).
+    (default: the network's daily capacity; ``-1`` = unlimited). ``split``: whether a
+    line's units may come from several warehouses (default: the order's
+    ``split_lines``, else the network policy).
     """
+    if split is None:
+        split = network.splits_for(order)
     dest = network.destination_index(order.destination)
     skus = order.skus
     qty = np.fromiter((line.qty for line in order.lines), np.int64, len(skus))
@@ -163,10 +230,12 @@ def build_problem(
     cap_all = np.where(cap < 0, UNLIMITED, cap)
     eta_all = network.transit_days[dest]
 
-    ok = (avail >= qty[:, None]) & (cap_all[None, :] >= qty[:, None])
-    if order.hard_promise:
-        ok &= (eta_all <= order.promise_days)[None, :]
-    cand = np.flatnonzero(ok.any(axis=0))
+    on_time = (np.ones(network.n_warehouses, bool) if not order.hard_promise
+               else eta_all <= order.promise_days)
+    ok = (avail >= qty[:, None]) & (cap_all[None, :] >= qty[:, None]) & on_time[None, :]
+    most = np.where(on_time[None, :], np.minimum(np.minimum(avail, cap_all[None, :]),
+                                                 qty[:, None]), 0)
+    cand = np.flatnonzero((most > 0).any(axis=0) if split else ok.any(axis=0))
     a = avail[:, cand]
     health_units = C.drained_units(a, qty[:, None], network.stock_health_threshold)
     eta = eta_all[cand]
@@ -181,5 +250,7 @@ def build_problem(
         fixed=network.fixed_paise[cand],
         lateness=C.late_days(eta, order.promise_days) * network.lateness_paise_per_day,
         eta=eta, capacity=cap_all[cand],
-        rto_bp=int(network.rto_bp[dest]), slab_g=network.slab_g,
+        rto_ppm=int(network.rto_ppm[dest]), slab_g=network.slab_g,
+        split=bool(split), units_max=most[:, cand] if split else np.where(ok, qty[:, None], 0)[:, cand],
+        unit_weight=unit_w, health_paise=network.stock_health_paise if include_stock_health else 0,
     )

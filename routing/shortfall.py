@@ -20,26 +20,54 @@ def line_filters(problem: Problem, avail: np.ndarray, qty: int) -> tuple[np.ndar
     return in_stock, on_time, on_time & (problem.capacity_all >= qty)
 
 
+def usable_units(problem: Problem, row: np.ndarray) -> np.ndarray:
+    """Units of one SKU each network warehouse can send this order: on time (under a
+    hard promise) and within its capacity left today; 0 elsewhere."""
+    order = problem.order
+    units = np.minimum(row, problem.capacity_all)
+    if order.hard_promise:
+        units = np.where(problem.eta_all <= order.promise_days, units, 0)
+    return units
+
+
 def short_lines(problem: Problem, catalog: Catalog, availability: Availability
                 ) -> list[ShortLine]:
-    """Lines that no warehouse can ship whole, with the reason and fillable substitutes."""
+    """Lines the order cannot ship (whole from one warehouse; with split lines, from all
+    of them together), with the reason and fillable substitutes.
+
+    ``best_warehouse`` is the warehouse that can send the most units of the line to
+    this order (never one that cannot send any: late under a hard promise, or with no
+    capacity left); ``split_would_fill`` says whether the usable units of all
+    warehouses together cover the line."""
     net = problem.network
     out = []
     for l, sku in enumerate(problem.skus):
         qty = int(problem.qty[l])
         row = problem.avail[l]
-        in_stock, on_time, ok = line_filters(problem, row, qty)
-        if ok.any():
-            continue
-        reason = "out_of_stock" if not in_stock.any() else "promise" if not on_time.any() \
-            else "capacity"
-        best = int(np.argmax(row))
+        usable = usable_units(problem, row)
+        if problem.split:
+            if usable.sum() >= qty:
+                continue
+            on_time_units = row if not problem.order.hard_promise else \
+                np.where(problem.eta_all <= problem.order.promise_days, row, 0)
+            reason = ("out_of_stock" if row.sum() < qty else
+                      "promise" if on_time_units.sum() < qty else "capacity")
+            in_stock = row > 0
+        else:
+            in_stock, on_time, ok = line_filters(problem, row, qty)
+            if ok.any():
+                continue
+            reason = "out_of_stock" if not in_stock.any() else "promise" if not on_time.any() \
+                else "capacity"
+        best = int(np.argmax(usable))
         out.append(ShortLine(
             sku=sku, qty=qty, reason=reason,
-            best_warehouse=net.warehouse_ids[best] if row[best] > 0 else None,
-            best_available=int(row[best]), total_available=int(row.sum()),
-            earliest_eta_days=int(problem.eta_all[in_stock].min()) if reason == "promise" else None,
+            best_warehouse=net.warehouse_ids[best] if usable[best] > 0 else None,
+            best_available=int(usable[best]), total_available=int(row.sum()),
+            earliest_eta_days=(int(problem.eta_all[in_stock].min())
+                               if reason == "promise" and in_stock.any() else None),
             substitutes=fillable_substitutes(problem, catalog, availability, sku, qty),
+            split_would_fill=not problem.split and int(usable.sum()) >= qty,
         ))
     return out
 
@@ -63,7 +91,8 @@ def fillable_substitutes(problem: Problem, catalog: Catalog, availability: Avail
 
 
 def partial_qty(problem: Problem, line: int) -> int:
-    """Most units of a short line one warehouse could ship now (for the backorder option)."""
-    row = problem.avail[line]
-    _, on_time, _ = line_filters(problem, row, 1)
-    return int(np.minimum(row, problem.capacity_all)[on_time].max(initial=0))
+    """Most units of a short line that could ship now (for the backorder option): from
+    one warehouse, or with split lines from all of them."""
+    usable = usable_units(problem, problem.avail[line])
+    return int(min(usable.sum() if problem.split else usable.max(initial=0),
+                   problem.qty[line]))

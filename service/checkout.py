@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from actors.client import NO_LIMITS, OpLimits, ShardClient, ShardResult, Unavailable
+from actors.client import ShardClient
+from actors.pending import NO_LIMITS, OpLimits, ShardResult, Unavailable
 from allocator.aio import spawn
 from allocator.errors import (
     AllocatorError, HoldExpired, IdempotencyMismatch, IllegalTransition, InsufficientStock,

@@ -19,7 +19,7 @@ from service.checkout import Checkout, Outcome
 from service.ids import op_id
 from service.reservation import State
 
-FIELDS = ("on_hand", "held", "committed", "available")
+UNIT_FIELDS = ("on_hand", "held", "committed", "available")
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ class Inventory:
         total: dict[str, dict[str, int]] = {}
         for part in await self._parts(sku):
             for wh, row in part.items():
-                t = total.setdefault(wh, {k: 0 for k in FIELDS} | {"version": 0})
-                for k in FIELDS:
+                t = total.setdefault(wh, {k: 0 for k in UNIT_FIELDS} | {"version": 0})
+                for k in UNIT_FIELDS:
                     t[k] += int(row[k])
                 t["version"] = max(t["version"], int(row.get("version", 0)))
         return total

@@ -15,9 +15,7 @@ from typing import Any, Sequence
 
 import msgpack
 
-from allocator.ops import HoldState
-
-Line = tuple[str, str, int]  # sku, warehouse, qty
+from allocator.ops import HoldState, Line
 
 
 class State(str, Enum):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Sequence
 
+from allocator.config import Keys
 from storage.coalesce import Coalescer
 
 
 class KillSwitchStore:
-    def __init__(self, redis: Coalescer, prefix: str) -> None:
+    def __init__(self, redis: Coalescer, keys: Keys) -> None:
         self.redis = redis
-        self.global_key = f"{prefix}:kill:global"
-        self.skus_key = f"{prefix}:kill:skus"
+        self.global_key = keys.kill_global
+        self.skus_key = keys.kill_skus
 
     async def read(self) -> tuple[bool, frozenset[str]]:
         """(global switch on, SKUs switched off)."""

@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from allocator.config import Keys
 from storage.coalesce import Coalescer
 
 # KEYS[1] bucket; ARGV: rate/s, burst, now (s), least, most. Takes between least and
@@ -44,9 +45,9 @@ class _Lease:
 class TokenLeases:
     """``await take(name, rate, burst, cost)`` → 0 if allowed, else seconds to wait."""
 
-    def __init__(self, redis: Coalescer, prefix: str, lease_s: float = 0.05) -> None:
+    def __init__(self, redis: Coalescer, keys: Keys, lease_s: float = 0.05) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
         self.lease_s = lease_s
         self._leases: dict[str, _Lease] = {}
 
@@ -58,7 +59,7 @@ class TokenLeases:
         least = max(1, math.ceil(cost - lease.tokens))
         most = max(least, min(burst, math.ceil(rate * self.lease_s)))
         granted, wait_ms = await self.redis.script(
-            LEASE, [f"{self.prefix}:rl:{name}"], [rate, burst, time.time(), least, most])
+            LEASE, [self.keys.rate_limit(name)], [rate, burst, time.time(), least, most])
         if int(granted) <= 0:
             return int(wait_ms) / 1000
         lease.tokens += int(granted) - cost

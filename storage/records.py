@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import msgpack
 import numpy as np
 
+from allocator.config import Keys
 from storage.coalesce import Coalescer
 
 RECORD_TTL_S = 7 * 24 * 3600
@@ -58,23 +59,23 @@ def unpack(raw: bytes) -> Any:
 class Records:
     """Records and first answers over a :class:`Coalescer`."""
 
-    def __init__(self, redis: Coalescer, prefix: str, answer_ttl_s: int,
+    def __init__(self, redis: Coalescer, keys: Keys, answer_ttl_s: int,
                  record_ttl_s: int = RECORD_TTL_S, cache_size: int = 200_000) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
         self.answer_ttl_s = int(answer_ttl_s)
         self.record_ttl_s = int(record_ttl_s)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def record_key(self, rid: str) -> str:
-        return f"{self.prefix}:res:{rid}"
+        return self.keys.reservation(rid)
 
     def bulk_key(self, token: str) -> str:
-        return f"{self.prefix}:resb:{token}"
+        return self.keys.bulk(token)
 
     def answer_key(self, owner: str, key: str) -> str:
-        return f"{self.prefix}:idem:{owner}:{key}"
+        return self.keys.answer(owner, key)
 
     async def settle(self, owner: str, key: str, answer: dict[str, Any],
                      records: Sequence[tuple[str, bytes]] = ()) -> dict[str, Any] | None:

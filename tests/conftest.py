@@ -6,7 +6,7 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, settings
 
-from allocator.storage import EmbeddedRedis, connect
+from storage.redis import EmbeddedRedis, connect
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -71,7 +71,7 @@ def client(cluster):
 @pytest.fixture(scope="session")
 def svc(cluster):
     """The service layer (as an API process wires it), driven synchronously."""
-    from tests.support import SyncServices
+    from tests.support.cluster import SyncServices
 
     s = SyncServices(cluster.redis_url)
     yield s

@@ -11,8 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.conftest import CUSTOMER_CAP, auth
-from tests.e2e.test_api import DELHI, assert_problem, key, restock
+from tests.support.http import CUSTOMER_CAP, DELHI, assert_problem, auth, key, restock
 
 pytestmark = pytest.mark.integration
 

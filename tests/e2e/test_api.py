@@ -10,33 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.conftest import auth
+from tests.support.http import DELHI, PROBLEM, assert_problem, auth, key, restock
 
 pytestmark = pytest.mark.integration
-PROBLEM = "application/problem+json"
-DELHI = "110001"
-
-
-def key() -> dict[str, str]:
-    return {"Idempotency-Key": str(uuid.uuid4())}
-
-
-def restock(ops_http, sku, wh, qty):
-    r = ops_http.post("/v1/inventory/movements", headers=key(), json={
-        "movements": [{"type": "restock", "sku": sku, "warehouse": wh, "qty": qty}]})
-    assert r.status_code == 200, r.text
-
-
-def assert_problem(r, status, slug):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
-    assert body["type"] == f"/problems/{slug}" and body["status"] == status
-    assert body["title"] and body["detail"]
-    assert "Traceback" not in r.text
-    return body
-
-
 def reserve(http, sku, qty=1, **extra):
     body = {"lines": [{"sku": sku, "qty": qty}], "destination": DELHI, **extra}
     return http.post("/v1/reservations", headers=key(), json=body)
@@ -337,3 +313,26 @@ def test_hot_skus_pin_and_shards(ops_http, http, skus):
     assert (inv["on_hand"], inv["held"], inv["committed"], inv["available"]) == (6, 2, 1, 3)
     assert_problem(ops_http.post("/v1/admin/hot-skus", json={"skus": ["NOPE"]}), 422,
                    "unknown-sku")
+
+
+def test_split_lines_over_http_reserve_read_release(http, ops_http, skus):
+    """``split_lines`` through the API: the route quotes the parts, the reservation holds
+    them all (one held line per part), GET shows them, release gives every part back;
+    a non-boolean is a 422 naming the field."""
+    (sku,) = skus.take()
+    for wh in ("WH-DEL", "WH-JAI"):
+        restock(ops_http, sku, wh, 2)
+    body = {"lines": [{"sku": sku, "qty": 4}], "destination": DELHI}
+    assert http.post("/v1/route", json=body).json()["status"] == "unfillable"
+    plan = http.post("/v1/route", json=body | {"split_lines": True}).json()
+    assert plan["status"] == "planned" and plan["splits"][0]["qty"] == 4
+    r = reserve(http, sku, 4, split_lines=True)
+    assert r.status_code == 201, r.text
+    res = r.json()
+    assert sorted((l["warehouse"], l["qty"]) for l in res["lines"]) == [("WH-DEL", 2),
+                                                                         ("WH-JAI", 2)]
+    got = http.get(f"/v1/reservations/{res['id']}").json()
+    assert got["state"] == "pending" and len(got["lines"]) == 2
+    assert http.post(f"/v1/reservations/{res['id']}/release").json()["state"] == "released"
+    r = http.post("/v1/route", json=body | {"split_lines": "yes"})
+    assert r.status_code == 422 and "split_lines" in r.text

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_bench_api_smoke():
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "REDIS_URL")}
     out = subprocess.run(
-        [sys.executable, "-m", "allocator", "bench", "api", "--json", "--seconds", "1",
+        [sys.executable, "-m", "commands", "bench", "api", "--json", "--seconds", "1",
          "--warmup", "0", "--rounds", "1", "--connections", "4", "--batch-orders", "200",
          "--batch-connections", "1", "--batch-seconds", "1"],
         env=env, capture_output=True, text=True, timeout=240)

@@ -21,9 +21,8 @@ import httpx
 import psutil
 import pytest
 
-from api.server import free_port, wait_until_ready
-from tests.e2e.conftest import auth
-from tests.e2e.test_serve import _read_json_block
+from stack.processes import free_port, wait_until_ready
+from tests.support.http import auth, read_status_json
 
 pytestmark = pytest.mark.integration
 SKU, WH = "PHONE-0001", "WH-DEL"
@@ -33,13 +32,13 @@ def test_killing_redis_mid_burst_gives_503s_then_recovers_with_nothing_lost(tmp_
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "REDIS_URL")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "allocator", "serve", "--port", str(port), "--shards", "1",
+        [sys.executable, "-m", "commands", "serve", "--port", str(port), "--shards", "1",
          "--no-stock", "--data-dir", str(tmp_path / "redis"),
          "--dashboard-port", str(free_port())], env=env, stdout=subprocess.PIPE,
         stderr=open(tmp_path / "serve.log", "w"), text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        json.loads(_read_json_block(proc))
+        json.loads(read_status_json(proc))
         wait_until_ready(base, proc, timeout_s=120)
         ops = httpx.Client(base_url=base, headers=auth("dev-admin-key"), timeout=30)
         r = ops.post("/v1/inventory/movements", headers={"Idempotency-Key": "stock-1"},

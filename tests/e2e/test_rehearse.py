@@ -26,7 +26,7 @@ ENV = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "REDIS_UR
 
 
 def rehearse(*args: str, timeout: float = 240) -> tuple[subprocess.CompletedProcess, dict]:
-    proc = subprocess.run([sys.executable, "-m", "allocator", "rehearse", "--json", *args],
+    proc = subprocess.run([sys.executable, "-m", "commands", "rehearse", "--json", *args],
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
     assert proc.stdout.strip(), proc.stderr[-3000:]
     return proc, json.loads(proc.stdout.strip().splitlines()[-1])
@@ -107,18 +107,18 @@ def test_missed_slo_fails_with_its_reasons_although_the_audit_is_clean(tmp_path)
 def test_master_with_a_worker_process_audits_the_workers_events(tmp_path):
     """--expect-workers 1 and a worker started with the same flags + --worker: the
     worker's requests reach the meter and its commits the audit (forwarded events)."""
-    from api.server import free_port
+    from stack.processes import free_port
 
     port = str(free_port())
     flags = ["--duration", "20", "--multiple", "1", "--ttl", "5", "--peak-rps", "20",
              "--slo-p99-ms", "1500", "--no-kill-switch"]
     master = subprocess.Popen(
-        [sys.executable, "-m", "allocator", "rehearse", "--json", *flags, "--expect-workers",
+        [sys.executable, "-m", "commands", "rehearse", "--json", *flags, "--expect-workers",
          "1", "--master-port", port, "--out", str(tmp_path / "m")],
         cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         worker = subprocess.run(
-            [sys.executable, "-m", "allocator", "rehearse", *flags, "--worker",
+            [sys.executable, "-m", "commands", "rehearse", *flags, "--worker",
              f"127.0.0.1:{port}"], cwd=ROOT, env=ENV, capture_output=True, text=True,
             timeout=240)
         out, err = master.communicate(timeout=240)

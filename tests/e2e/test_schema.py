@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
                                                status_code_conformance)
 
 from api.models import EXAMPLE_ORDER, SkuId
-from tests.e2e.conftest import auth
+from tests.support.http import auth
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import ray
 
 from allocator.errors import HoldExpired, InsufficientStock, UnknownHold
 from allocator.ops import Code, OpKind, op_key
-from tests.support import assert_audit_clean, call_when_up, restock, stock_of
+from tests.support.cluster import assert_audit_clean, call_when_up, restock, stock_of
 
 pytestmark = pytest.mark.integration
 WHS = ["WH-DEL", "WH-BOM"]

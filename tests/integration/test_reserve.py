@@ -6,7 +6,7 @@ import pytest
 
 from allocator.errors import InsufficientStock, UnknownHold, UnknownSku
 from routing import Order
-from tests.support import assert_audit_clean, restock, stock_of
+from tests.support.cluster import assert_audit_clean, restock, stock_of
 
 pytestmark = pytest.mark.integration
 DELHI = "110001"
@@ -123,3 +123,47 @@ def test_bulk_rows_are_reservations_read_back_from_redis(cluster, client, svc, s
     with pytest.raises(UnknownHold):
         svc.get(ids[1][:-1] + "9", owner="k1")  # a row that does not exist
     assert held_at(cluster, client, a) == {"WH-DEL": 1}
+
+
+def test_a_split_line_is_held_in_parts_all_or_nothing(cluster, client, svc, skus):
+    """Flash sale: no warehouse has 5, three have 2 each. Without splits the order is
+    sold out; with ``split_lines`` its parts are held together, read back, committed —
+    and when one part cannot be held, none is."""
+    a, b = skus.take(2)
+    for wh in ("WH-DEL", "WH-JAI", "WH-LKO"):
+        restock(client, a, wh, 2)
+    with pytest.raises(InsufficientStock) as err:
+        svc.reserve(order((a, 5)), key="whole", owner="k1")
+    assert err.value.details["shortfall"]["short_lines"][0]["split_would_fill"] is True
+    res = svc.reserve(order((a, 5), split_lines=True), key="parts", owner="k1")
+    assert sum(q for _, _, q in res.lines) == 5 and len({w for _, w, _ in res.lines}) == 3
+    assert res.plan["splits"][0]["sku"] == a and res.plan["splits"][0]["qty"] == 5
+    held = held_at(cluster, client, a)
+    assert sum(held.values()) == 5 and set(held) <= {"WH-DEL", "WH-JAI", "WH-LKO"}
+    got = svc.get(res.id, owner="k1")
+    assert sorted(got.lines) == sorted(res.lines) and got.state.value == "pending"
+    assert svc.commit(res.id, owner="k1").state.value == "committed"
+
+    # all-or-nothing: a rival takes one part's units between route and hold
+    for wh in ("WH-DEL", "WH-JAI"):
+        restock(client, b, wh, 2)
+    checkout = svc.checkout
+    real_hold, calls = checkout._hold, []
+
+    async def racing_hold(rid, caller, lines, *args):
+        if not calls:
+            await real_hold(rid + "-rival", caller, [lines[-1]], *args)
+        calls.append(lines)
+        return await real_hold(rid, caller, lines, *args)
+
+    checkout._hold = racing_hold
+    try:
+        with pytest.raises(InsufficientStock):
+            svc.reserve(order((b, 4), split_lines=True), key="raced-parts", owner="k1")
+    finally:
+        del checkout._hold
+    assert len(calls[0]) == 2                       # the planned parts, two warehouses
+    rival_part = calls[0][-1]
+    # only the rival's part is held: this order's other part was given back
+    assert held_at(cluster, client, b) == {rival_part[1]: rival_part[2]}
+    assert_audit_clean(cluster)

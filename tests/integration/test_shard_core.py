@@ -7,7 +7,9 @@ import pytest
 
 from actors.shard_core import ShardConfig, ShardCore, ShardUnavailable
 from allocator.ops import BatchBuilder, Code
-from allocator.storage import EventLog, Journal
+from storage.journal import EventLog, Journal
+
+pytestmark = pytest.mark.integration
 
 SKUS, WHS = ["A", "B", "C"], ["W1", "W2"]
 
@@ -99,7 +101,7 @@ def test_events_are_published_once_per_change_with_unique_ids(redis_client, pref
 
 def test_redis_down_refuses_and_loses_nothing_acknowledged(tmp_path):
     """A real outage: the Redis server is shut down, then started again from its AOF."""
-    from allocator.storage import EmbeddedRedis, connect
+    from storage.redis import EmbeddedRedis, connect
 
     server = EmbeddedRedis(tmp_path / "redis", fsync="always")
     client = connect(server.url, timeout_s=0.5)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from allocator.config import Keys
 from allocator.errors import StorageUnavailable
 from service.bootstrap import async_redis
 from storage.coalesce import Coalescer
@@ -29,7 +30,7 @@ def run(redis_url, fn):
 
 def test_the_first_answer_wins_and_its_records_are_written_with_it(redis_url, prefix):
     async def go(redis):
-        records = Records(redis, prefix, answer_ttl_s=60)
+        records = Records(redis, Keys(prefix), answer_ttl_s=60)
         answers = await asyncio.gather(*(
             records.settle("shop", "key-1", {"fp": "f", "n": i},
                            [(records.record_key(f"r{i}"), b"x%d" % i)]) for i in range(20)))
@@ -47,7 +48,7 @@ def test_the_first_answer_wins_and_its_records_are_written_with_it(redis_url, pr
 
 def test_leases_limit_refill_and_share_one_bucket(redis_url, prefix):
     async def go(redis):
-        a, b = TokenLeases(redis, prefix), TokenLeases(redis, prefix)
+        a, b = TokenLeases(redis, Keys(prefix)), TokenLeases(redis, Keys(prefix))
         # rate 10/s, burst 4: two processes together get 4 at once, then wait
         got = [await lease.take("k", 10, 4) for lease in (a, b, a, b, a, b)]
         assert got[:4] == [0, 0, 0, 0] and all(w > 0 for w in got[4:])
@@ -64,7 +65,7 @@ def test_leases_limit_refill_and_share_one_bucket(redis_url, prefix):
 
 
 def test_an_outage_is_storage_unavailable_for_every_caller(tmp_path):
-    from allocator.storage import EmbeddedRedis
+    from storage.redis import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path)
     url = server.url

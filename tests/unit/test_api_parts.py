@@ -18,7 +18,7 @@ def all_error_codes():
     seen, todo = set(), [errors.AllocatorError]
     import actors.client  # noqa: F401 - Overloaded, Unavailable
     import actors.shard_core  # noqa: F401 - ShardUnavailable
-    import allocator.storage  # noqa: F401 - StorageUnavailable
+    import storage.redis  # noqa: F401 - StorageUnavailable
     import routing.errors  # noqa: F401
     while todo:
         cls = todo.pop()

@@ -7,7 +7,7 @@ from allocator.codec import decode_batch, decode_snapshot, encode_batch, encode_
 from allocator.ledger import Ledger
 from allocator.opindex import OpIndex
 from allocator.ops import BatchBuilder, OpBatch
-from tests.unit.test_ledger_properties import assert_same_state
+from tests.support.ledger import assert_same_ledger as assert_same_state
 
 
 def test_batch_round_trip_is_exact_and_compact():

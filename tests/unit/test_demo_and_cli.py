@@ -2,8 +2,8 @@
 
 import json
 
-from allocator.cli import main
-from allocator.demo import run_demo
+from commands.main import main
+from tools.demo import run_demo
 
 
 def test_demo_sells_out_hot_skus_without_overselling():

@@ -13,6 +13,8 @@ from allocator.audit import audit
 from allocator.ledger import Ledger
 from allocator.ops import Code, HoldState, OpBatch, OpKind, OpResult
 
+from tests.support.ledger import assert_same_ledger as assert_same_state
+
 SKUS, WHS = ["A", "B", "C"], ["W1", "W2"]
 N_CELLS = len(SKUS) * len(WHS)
 NO_LINES = np.zeros(0, np.int64)
@@ -216,19 +218,6 @@ def build_batch(rows, now):
         owner=np.array([r[6][1] for r in rows], np.int64),
         share_bp=np.array([r[6][2] for r in rows], np.int64),
         l_cap=np.array(caps, np.int64))
-
-
-def assert_same_state(a: Ledger, b: Ledger) -> None:
-    sa, sb = a.snapshot(), b.snapshot()
-    for name in sa["stock"]:
-        assert np.array_equal(sa["stock"][name], sb["stock"][name]), name
-    assert a.limit_counts() == b.limit_counts()
-    for table in ("holds", "lines", "results", "drift"):
-        for col in sa[table]:
-            assert np.array_equal(sa[table][col], sb[table][col]), (table, col)
-    ka, kb = np.argsort(sa["seen_keys"]), np.argsort(sb["seen_keys"])
-    assert np.array_equal(sa["seen_keys"][ka], sb["seen_keys"][kb])
-    assert np.array_equal(sa["seen_vals"][ka], sb["seen_vals"][kb])
 
 
 @given(stock=st.lists(st.integers(0, 12), min_size=N_CELLS, max_size=N_CELLS),

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from allocator.cli import build_parser
+from commands.main import build_parser
 from loadtest.analysis import analyse
-from loadtest.cli import default_rps_per_buyer, options_from_args
+from commands.rehearse import default_rps_per_buyer, options_from_args
 from loadtest.meter import Meter, Second, bucket_ms, bucket_of, percentile
 from loadtest.shape import build_stages, buyers_for, settle_s
 from loadtest.verdict import (SearchPlan, Slo, capacity, generator_warning, judge,
@@ -230,7 +230,7 @@ def test_cli_refuses_bad_flags_with_a_clear_error(argv, message, capsys):
     (["--rps-per-buyer", "0.2", "--ttl", "10"], "is too slow for --ttl 10"),
 ])
 def test_cli_refuses_bad_combinations(argv, message, capsys):
-    from allocator.cli import main
+    from commands.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["rehearse", *argv])

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from fractions import Fraction
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from allocator.catalog import Catalog, Sku, Warehouse
 from routing.availability import StockMatrix
@@ -59,7 +62,7 @@ def tiny_network_dict(rng: np.random.Generator, n_wh: int, n_dest: int) -> dict:
     for i in range(n_dest):
         lat, lon = coord()
         d = {"pincode": str(400001 + i), "lat": lat, "lon": lon,
-             "rto_rate": round(float(rng.uniform(0, 0.35)), 3)}
+             "rto_rate": round(float(rng.uniform(0, 0.35)), 5)}  # priced exactly
         if rng.random() < 0.3:
             d["zone"] = "hills"
         destinations.append(d)
@@ -146,39 +149,70 @@ class Reference:
     def costs(self, order: Order, weight: dict[str, int], stock: dict[str, list[int]]
               ) -> list[int]:
         """Cost of every feasible assignment (line → warehouse), sorted."""
-        d = self.dest[order.destination]
-        rto_bp = int(round(d.get("rto_rate", 0) * 10_000))
-        lanes = [self.lane(w, d) for w in self.wh]
-        cap = [w.get("daily_capacity_units") for w in self.wh]
-        lines = order.lines
         out = []
-        for assign in itertools.product(range(len(self.wh)), repeat=len(lines)):
-            groups: dict[int, list[OrderLine]] = {}
-            for line, w in zip(lines, assign):
-                groups.setdefault(w, []).append(line)
-            if order.max_shipments is not None and len(groups) > order.max_shipments:
-                continue
-            total, ok = 0, True
-            for w, ls in groups.items():
-                lane = lanes[w]
-                units = sum(l.qty for l in ls)
-                if any(stock[l.sku][w] < l.qty for l in ls) or \
-                        (cap[w] is not None and units > cap[w]) or \
-                        (order.hard_promise and lane.eta > order.promise_days):
-                    ok = False
-                    break
-                slabs = math.ceil(sum(weight[l.sku] * l.qty for l in ls) / self.slab_g)
-                ship = lane.first + (slabs - 1) * lane.additional
-                rto = math.ceil(ship * rto_bp / 10_000)
-                late = 0 if order.promise_days is None else max(0, lane.eta - order.promise_days)
-                handling = units * paise(self.wh[w]["handling_per_unit"])
-                drained = sum(max(0, l.qty - max(0, stock[l.sku][w] - self.threshold))
-                              for l in ls)
-                total += (handling + ship + paise(self.wh[w]["fixed_per_shipment"]) + rto
-                          + late * self.late + drained * self.health)
-            if ok:
+        for assign in itertools.product(range(len(self.wh)), repeat=len(order.lines)):
+            groups: dict[int, list[tuple[str, int]]] = {}
+            for line, w in zip(order.lines, assign):
+                groups.setdefault(w, []).append((line.sku, line.qty))
+            total = self.price(order, groups, weight, stock)
+            if total is not None:
                 out.append(total)
         return sorted(out)
+
+    def split_costs(self, order: Order, weight: dict[str, int], stock: dict[str, list[int]]
+                    ) -> list[int]:
+        """Cost of every feasible split allocation (units of each line per warehouse,
+        adding up to the line), sorted."""
+        n_wh = len(self.wh)
+        per_line = [[x for x in itertools.product(*(range(min(l.qty, stock[l.sku][w]) + 1)
+                                                   for w in range(n_wh))) if sum(x) == l.qty]
+                    for l in order.lines]
+        out = []
+        for alloc in itertools.product(*per_line):
+            groups: dict[int, list[tuple[str, int]]] = {}
+            for line, units in zip(order.lines, alloc):
+                for w, u in enumerate(units):
+                    if u:
+                        groups.setdefault(w, []).append((line.sku, u))
+            total = self.price(order, groups, weight, stock)
+            if total is not None:
+                out.append(total)
+        return sorted(out)
+
+    def split_space(self, order: Order, stock: dict[str, list[int]]) -> int:
+        """How many allocations :meth:`split_costs` would enumerate (before limits)."""
+        total = 1
+        for l in order.lines:
+            total *= sum(1 for x in itertools.product(
+                *(range(min(l.qty, stock[l.sku][w]) + 1) for w in range(len(self.wh))))
+                if sum(x) == l.qty)
+        return total
+
+    def price(self, order: Order, groups: dict[int, list[tuple[str, int]]],
+              weight: dict[str, int], stock: dict[str, list[int]]) -> int | None:
+        """Cost of parcels ``{warehouse: [(sku, units)]}``, or None if infeasible."""
+        d = self.dest[order.destination]
+        rto_rate = Fraction(repr(float(d.get("rto_rate", 0))))  # exactly as written
+        if order.max_shipments is not None and len(groups) > order.max_shipments:
+            return None
+        total = 0
+        for w, parts in groups.items():
+            lane = self.lane(self.wh[w], d)
+            cap = self.wh[w].get("daily_capacity_units")
+            units = sum(q for _, q in parts)
+            if any(stock[sku][w] < q for sku, q in parts) or \
+                    (cap is not None and units > cap) or \
+                    (order.hard_promise and lane.eta > order.promise_days):
+                return None
+            slabs = math.ceil(sum(weight[sku] * q for sku, q in parts) / self.slab_g)
+            ship = lane.first + (slabs - 1) * lane.additional
+            rto = math.ceil(ship * rto_rate)
+            late = 0 if order.promise_days is None else max(0, lane.eta - order.promise_days)
+            handling = units * paise(self.wh[w]["handling_per_unit"])
+            drained = sum(max(0, q - max(0, stock[sku][w] - self.threshold)) for sku, q in parts)
+            total += (handling + ship + paise(self.wh[w]["fixed_per_shipment"]) + rto
+                      + late * self.late + drained * self.health)
+        return total
 
 
 # --------------------------------------------------------------------------------------
@@ -332,3 +366,70 @@ def test_six_line_orders_agree_on_a_wider_network():
             fast, sat = solve_fast(problem), solve_cpsat(problem)
             assert fast.status in ("optimal", "infeasible") and sat.status == fast.status
             assert fast.cost == sat.cost and fast.runner_up_cost == sat.runner_up_cost
+
+
+# --------------------------------------------------------------------------------------
+# Split lines: the split DP, CP-SAT and the brute force over every unit allocation
+# --------------------------------------------------------------------------------------
+
+def check_split_order(case: Case, order: Order, ref: Reference) -> str:
+    """Assert both split planners match the brute force on ``order``; say what it was."""
+    order = replace(order, split_lines=True)
+    truth = ref.split_costs(order, case.weights, case.stock_rows)
+    problem = build_problem(order, case.network, case.catalog, case.stock)
+    assert problem.split
+    router = Router(case.network, case.catalog)
+    where = f"order {order.id} {order.to_dict()}"
+    for solver in ("fastpath", "cpsat"):
+        sol = router.solve(problem, solver)
+        if not truth:
+            assert not sol.found and sol.status == "infeasible", (solver, where)
+            continue
+        assert sol.status == "optimal" and sol.cost == truth[0], (solver, where, truth[:2])
+        best = sol.best_alloc(problem)
+        assert problem.alloc_feasible(best) and problem.alloc_cost(best).total == truth[0]
+        if len(truth) == 1:
+            assert sol.second_alloc(problem) is None, (solver, where)
+            continue
+        assert sol.runner_up_cost == truth[1], (solver, where, truth[:2])
+        second = sol.second_alloc(problem)
+        assert not np.array_equal(second, best)
+        assert problem.alloc_feasible(second) and problem.alloc_cost(second).total == truth[1]
+    if not truth:
+        return "infeasible"
+    whole = ref.costs(order, case.weights, case.stock_rows)
+    return "split_cheaper" if not whole or truth[0] < whole[0] else "whole_optimal"
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10 ** 6), pick=st.integers(0, 7), qty_boost=st.integers(0, 3))
+def test_split_planners_agree_with_brute_force_on_random_orders(seed, pick, qty_boost):
+    """Hypothesis explores the large space of split orders (networks, stock, promises,
+    capacity, max_shipments, quantities): the split DP (the fast path) and CP-SAT both
+    return the brute-force optimum and runner-up over every unit allocation."""
+    case = make_case(seed, 8, max_assignments=200)
+    ref = Reference(case.raw)
+    order = case.orders[pick]
+    lines = tuple(OrderLine(l.sku, l.qty + qty_boost) for l in order.lines)
+    order = replace(order, lines=lines)
+    if ref.split_space(order, case.stock_rows) > 20_000:
+        lines = lines[:1]
+        order = replace(order, lines=lines, max_shipments=None if order.max_shipments is None
+                        else min(order.max_shipments, 1) or 1)
+    assume(ref.split_space(order, case.stock_rows) <= 20_000)
+    check_split_order(case, order, ref)
+
+
+def test_split_agreement_covers_both_outcomes():
+    """On seeded cases the split planners meet plans where a split is cheaper or the
+    only way, plans where whole lines stay optimal, and unfillable orders — and agree
+    with the brute force on all of them."""
+    seen = {"split_cheaper": 0, "whole_optimal": 0, "infeasible": 0}
+    for seed in range(2000, 2060):
+        case = make_case(seed, 4, max_assignments=60)
+        ref = Reference(case.raw)
+        for order in case.orders:
+            if ref.split_space(order, case.stock_rows) <= 20_000:
+                seen[check_split_order(case, order, ref)] += 1
+    assert seen["split_cheaper"] >= 10 and seen["whole_optimal"] >= 10
+    assert seen["infeasible"] >= 5

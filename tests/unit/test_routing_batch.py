@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from allocator.catalog import demo_catalog
 from routing import allocate_batch, demo_network, greedy_allocate
 from routing.batch import fcfs_plan_allocate
-from routing.scenario import flash_sale, random_catalog, random_network, random_order, \
+from tools.scenario import flash_sale, random_catalog, random_network, random_order, \
     random_stock
 
 
@@ -119,3 +119,39 @@ def test_random_bursts_never_oversell_and_fill_at_least_greedy(seed, n_warehouse
     assert batch.filled >= greedy.filled
     if batch.status == "optimal" and batch.filled == greedy.filled:
         assert batch.cost.total <= greedy.cost.total
+
+
+# ------------------------------------------------------------------------------------
+# Split lines in a burst
+# ------------------------------------------------------------------------------------
+
+def check_split_allocation(result, orders, network, stock_rows):
+    """Audit of units allocations: every filled line's parts add up, no cell oversold."""
+    taken: dict[tuple[str, int], int] = {}
+    for o, a in zip(orders, result.allocations):
+        if a is None:
+            continue
+        assert a.shape == (len(o.lines), network.n_warehouses) and (a >= 0).all()
+        for line, row in zip(o.lines, a):
+            assert row.sum() == line.qty
+            for w in np.flatnonzero(row):
+                taken[line.sku, int(w)] = taken.get((line.sku, int(w)), 0) + int(row[w])
+        if o.max_shipments is not None:
+            assert (a.sum(axis=0) > 0).sum() <= o.max_shipments
+    for (sku, w), q in taken.items():
+        assert q <= stock_rows[sku][w]
+
+
+def test_flash_sale_with_split_lines_fills_more_and_never_oversells(flash):
+    sale, network = flash["sale"], flash["network"]
+    catalog = demo_catalog()
+    rows = {s: [int(u) for u in r] for s, r in zip(sale.stock.sku_ids, sale.stock.matrix)}
+    split = allocate_batch(sale.orders, network, catalog, sale.stock, workers=1, split=True)
+    check_split_allocation(split, sale.orders, network, rows)
+    assert split.filled >= flash["batch"].filled
+    greedy = greedy_allocate(sale.orders, network, catalog, sale.stock, split=True)
+    check_split_allocation(greedy, sale.orders, network, rows)
+    assert split.filled >= greedy.filled >= flash["greedy"].filled
+    d = split.to_dict(network)
+    parted = [l for a in d["allocations"] if a["filled"] for l in a["lines"] if "parts" in l]
+    assert all(sum(p["qty"] for p in l["parts"]) == l["qty"] for l in parted)

@@ -1,4 +1,4 @@
-"""``allocator route`` / ``python -m routing``: exit 0 planned, 1 unfillable, 2 bad input
+"""``allocator route``: exit 0 planned, 1 unfillable, 2 bad input
 (one line on stderr, never a traceback); and ``allocator bench route --json``."""
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from allocator.cli import main as allocator_main
-from routing.cli import main as routing_main
+from commands.main import main as allocator_main
 from routing.network import demo_network_path
-from routing.scenario import demo_network_dict
+from tools.scenario import demo_network_dict
 
 ORDER = {"id": "ORD-1001", "destination": "800001", "promise_days": 2,
          "lines": [{"sku": "PHONE-0000", "qty": 1}, {"sku": "KETTLE-0000", "qty": 2}]}
 STOCK = {"stock": {"PHONE-0000": {"WH-CCU": 2, "WH-LKO": 9},
                    "KETTLE-0000": {"WH-CCU": 12, "WH-DEL": 40}}}
-MAINS = {"allocator": allocator_main, "routing": routing_main}
+MAINS = {"allocator": allocator_main}
 
 
 def write(tmp_path: Path, name: str, data) -> str:
@@ -128,15 +127,21 @@ def test_installed_console_script_reports_a_bad_file_in_one_line(tmp_path):
 
 
 def test_bench_route_json_has_every_key(capsys):
-    code, out, _ = run(allocator_main, ["bench", "route", "--json", "--orders", "25"], capsys)
+    code, out, _ = run(allocator_main, ["bench", "route", "--json", "--orders", "25",
+                                          "--big-orders", "1"], capsys)
     assert code == 0 and out.count("\n") == 1
     r = json.loads(out)
     for key in ("p50_ms", "p99_ms", "max_ms", "cpsat_p50_ms", "cpsat_p99_ms", "speedup_p99",
                 "optimal_agreement", "cpsat_proved_optimal", "batch_filled", "greedy_filled",
                 "batch_cost", "greedy_cost", "fcfs_planner_filled", "fcfs_planner_cost",
-                "flash_sale_orders", "flash_sale_units", "batch_status", "batch_ms"):
+                "flash_sale_orders", "flash_sale_units", "batch_status", "batch_ms",
+                "split_orders", "split_p99_ms", "split_extra_filled", "split_cost_saving",
+                "big_p99_ms", "big_max_gap", "wave_ms"):
         assert key in r, key
     assert r["orders"] == 25 and r["optimal_agreement"] == 1.0
     assert r["batch_filled"] >= r["greedy_filled"]
     assert set(r["targets"]) == {"p99_ms<=2", "optimal_agreement==1",
-                                 "batch_filled>=greedy_filled", "batch_cost<=0.95*greedy_cost"}
+                                 "batch_filled>=greedy_filled", "batch_cost<=0.95*greedy_cost",
+                                 "big_p99_ms<=20", "big_max_gap<=0.01", "split_extra_filled>0",
+                                 "split_cost_saving>=0.03", "wave_ms<=200"}
+    assert r["split_orders"] > 0                 # agreement covers split orders too

@@ -13,10 +13,10 @@ from allocator.catalog import demo_catalog
 from allocator.errors import AllocatorError, InvalidRequest, UnknownSku
 from routing import (NetworkFileError, Order, OrderLine, Router, UnknownDestination,
                      demo_network, demo_stock, load_stock)
-from routing import gen_demo_network
+from tools import gen_demo_network
 from routing.availability import stock_from_dict, stock_to_dict
 from routing.network import Network, demo_network_path
-from routing.scenario import demo_network_dict
+from tools.scenario import demo_network_dict
 
 NET = demo_network()
 CAT = demo_catalog()
@@ -64,7 +64,7 @@ def test_load_round_trip_equals_the_bundled_network(tmp_path):
     path.write_text(json.dumps(demo_network_dict()), encoding="utf-8")
     net = Network.load(path)
     for name in ("distance_km", "zone", "transit_days", "first_paise", "additional_paise",
-                 "handling_paise", "fixed_paise", "capacity", "rto_bp"):
+                 "handling_paise", "fixed_paise", "capacity", "rto_ppm"):
         assert np.array_equal(getattr(net, name), getattr(NET, name)), name
 
 
@@ -226,7 +226,7 @@ def test_optional_network_fields_have_defaults():
     net = Network.from_dict(raw)
     assert net.name == "network" and net.slab_g == 500
     assert net.lateness_paise_per_day == 0 and net.stock_health_paise == 0
-    assert (net.capacity == -1).all() and (net.rto_bp == 0).all()
+    assert (net.capacity == -1).all() and (net.rto_ppm == 0).all()
     assert net.warehouses[0].name == "WH-DEL"
     assert "metro" not in {net.zones[z].name for z in np.unique(net.zone)}
 

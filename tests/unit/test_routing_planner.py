@@ -15,7 +15,7 @@ from routing import (Order, OrderLine, Router, StockMap, StockMatrix, demo_netwo
 from routing.cost import COMPONENTS
 from routing.cpsat import solve_cpsat
 from routing.network import Network
-from routing.scenario import demo_network_dict, random_order
+from tools.scenario import demo_network_dict, random_order
 
 NET = demo_network()
 CAT = demo_catalog()
@@ -83,7 +83,10 @@ def test_worked_example_of_the_docs():
     d = p.to_dict()
     assert d["runner_up"]["extra_cost"] == 74.14
     assert d["runner_up"]["why"].startswith(
-        "next best ships from WH-CCU + WH-LKO (2 parcels) and costs ₹74.14 more: lateness +₹60.00")
+        "next best ships PHONE-0000 from WH-LKO instead of WH-CCU (2 parcels: WH-CCU + "
+        "WH-LKO, against 1) and costs ₹74.14 more: lateness +₹60.00")
+    assert d["runner_up"]["changes"] == [
+        {"sku": "PHONE-0000", "from": {"WH-CCU": 1}, "to": {"WH-LKO": 1}}]
     # CP-SAT finds the same plan and the same runner-up
     q = plan(o, avail, solver="cpsat")
     assert (q.solver, q.solver_status) == ("cpsat", "optimal")
@@ -96,7 +99,7 @@ def test_worked_example_of_the_docs():
 
 PLAN_KEYS = {"status", "order", "destination", "solver", "solver_status", "currency",
              "shipments", "cost", "eta_days", "eta_date", "runner_up", "substitutions",
-             "shortfall", "elapsed_ms"}
+             "shortfall", "elapsed_ms", "split_lines", "splits", "bound", "gap"}
 SHIPMENT_KEYS = {"warehouse", "warehouse_name", "lines", "units", "weight_g", "slabs", "zone",
                  "distance_km", "eta_days", "eta_date", "late_days", "cost"}
 COST_KEYS = set(COMPONENTS) | {"total", "total_paise"}
@@ -119,10 +122,20 @@ def check_explains_itself(p, today: date = TODAY) -> None:
     assert d["cost"]["total"] == round(p.cost.total / 100, 2)
     for i, name in enumerate(COMPONENTS):
         assert sum(s.cost.as_tuple()[i] for s in p.shipments) == p.cost.as_tuple()[i], name
-    # every ordered line (or its substitute) ships exactly once, whole
+    # every ordered line (or its substitute) ships exactly once: whole, or (split
+    # lines) in parts from different warehouses that add up to the line
     shipped = [(l.sku, l.qty) for s in p.shipments for l in s.lines]
     subs = {x["sku"]: x["substitute"] for x in p.substitutions}
-    assert sorted(shipped) == sorted((subs.get(l.sku, l.sku), l.qty) for l in p.order.lines)
+    per_sku: dict[str, int] = {}
+    for sku, q in shipped:
+        per_sku[sku] = per_sku.get(sku, 0) + q
+    assert per_sku == {subs.get(l.sku, l.sku): l.qty for l in p.order.lines}
+    if not p.split_lines:
+        assert len(shipped) == len(p.order.lines) and d["splits"] == []
+    assert {x["sku"] for x in d["splits"]} == {
+        sku for sku in per_sku if sum(1 for k, _ in shipped if k == sku) > 1}
+    if p.solver_status == "optimal":
+        assert d["gap"] == 0 and d["bound"] == d["cost"]["total"]
     assert len({s.warehouse for s in p.shipments}) == len(p.shipments)
     for s, sd in zip(p.shipments, d["shipments"]):
         assert set(sd) == SHIPMENT_KEYS and set(sd["cost"]) == COST_KEYS
@@ -302,7 +315,8 @@ def test_hard_promise_excludes_late_warehouses():
     sf = p.to_dict()["shortfall"]
     (short,) = sf["short_lines"]
     assert short["reason"] == "promise" and short["earliest_eta_days"] == 5
-    assert short["best_warehouse"] == "WH-DEL"
+    # WH-DEL holds the units but cannot deliver on time: it is not named as usable
+    assert short["best_warehouse"] is None and short["best_available"] == 0
     assert sf["backorder_option"] == {"ship_now": None,
                                       "backorder": [{"sku": "PHONE-0000", "qty": 1}]}
     # with an on-time warehouse too, the plan uses it even though it drains its last units

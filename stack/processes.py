@@ -1,26 +1,14 @@
-"""Run the API under uvicorn on top of a running cluster."""
+"""Child processes: free ports, ``uvicorn`` in its own process, readiness, stopping."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import uvicorn
-
-
-def serve_http(redis_url: str, ray_address: str, host: str = "127.0.0.1", port: int = 8000,
-               workers: int = 1, log_level: str = "warning") -> None:
-    """Serve until interrupted. Workers (processes) join the Ray cluster at
-    ``ray_address`` and the Redis at ``redis_url``; their settings come from the
-    environment (``ALLOCATOR_API_*``)."""
-    os.environ["REDIS_URL"] = redis_url
-    os.environ["RAY_ADDRESS"] = ray_address
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -37,7 +25,7 @@ def start_uvicorn(port: int, env: dict[str, str], factory: str = "api.app:create
            "--port", str(port), "--log-level", "warning", "--no-access-log"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    return subprocess.Popen(cmd, env=env, cwd=str(Path(__file__).resolve().parents[1]))
+    return subprocess.Popen(cmd, env=env, cwd=str(ROOT))
 
 
 def wait_until_ready(base_url: str, proc: "subprocess.Popen | None" = None,
@@ -56,3 +44,15 @@ def wait_until_ready(base_url: str, proc: "subprocess.Popen | None" = None,
             raise RuntimeError(f"{base_url} did not become ready"
                                + ("" if proc is None else f" (exit code {proc.poll()})"))
         time.sleep(0.3)
+
+
+def stop_process(proc: "subprocess.Popen | None", timeout_s: float = 20.0) -> None:
+    """Terminate, wait, kill if it will not go."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)

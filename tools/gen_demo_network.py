@@ -1,6 +1,6 @@
 """Generate ``routing/data/demo_network.json`` (the bundled demo network).
 
-Run ``python -m routing.gen_demo_network`` to rewrite it; the output is deterministic.
+Run ``python -m tools.gen_demo_network`` to rewrite it; the output is deterministic.
 
 Sources and assumptions (see docs/ROUTING.md, "Data provenance"):
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from allocator.catalog import DEMO_WAREHOUSES
 
-OUT = Path(__file__).with_name("data") / "demo_network.json"
+OUT = Path(__file__).resolve().parents[1] / "routing" / "data" / "demo_network.json"
 
 # (pincode, city, state, lat, lon)
 CITIES: tuple[tuple[str, str, str, float, float], ...] = (

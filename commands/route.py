@@ -1,8 +1,5 @@
-"""``allocator route`` and ``allocator bench route``: argparse wiring for the lead's CLI.
-
-The allocator console script calls :func:`add_route_command` on its subparsers and
-:func:`add_bench_route_command` on its ``bench`` subparsers; each handler returns an
-exit code: 0 planned, 1 unfillable (plan JSON still printed), 2 bad input.
+"""``allocator route`` and ``allocator bench route``. Each handler returns an exit code:
+0 planned, 1 unfillable (plan JSON still printed), 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations
@@ -49,6 +46,8 @@ def add_bench_route_command(bench_subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--orders", type=int, default=1000, help="orders to plan (default 1000)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--big-orders", type=int, default=20,
+                   help="20-50-line orders to plan for big_p99_ms/big_max_gap (default 20)")
     p.set_defaults(func=_guard(bench_route_command))
     return p
 
@@ -65,9 +64,9 @@ def route_command(args: argparse.Namespace) -> int:
 
 
 def bench_route_command(args: argparse.Namespace) -> int:
-    from routing.bench import format_text, run_bench
+    from bench.route import format_text, run_bench
 
-    result = run_bench(n_orders=args.orders, seed=args.seed)
+    result = run_bench(n_orders=args.orders, seed=args.seed, big_orders=args.big_orders)
     print(json.dumps(result) if args.json else format_text(result))
     return EXIT_OK
 
@@ -86,18 +85,3 @@ def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     run.__name__ = handler.__name__
     run.__doc__ = handler.__doc__
     return run
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone parser (``python -m routing``) until the allocator CLI wires these in."""
-    parser = argparse.ArgumentParser(prog="python -m routing")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_route_command(sub)
-    bench = sub.add_parser("bench", help="benchmarks")
-    add_bench_route_command(bench.add_subparsers(dest="bench_command", required=True))
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import ray
 
-from actors.client import BlockingClient
+from actors.blocking import BlockingClient
 from actors.cluster import Cluster, ClusterConfig
 from actors.shard_core import ShardConfig
-from allocator.bench.core import zipf_skus
+from bench.core import zipf_skus
 from allocator.catalog import demo_catalog
 from allocator.ops import Code
-from allocator.storage import connect
+from storage.redis import connect
 
 LUA_HOLD = """
 local left = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')

@@ -37,7 +37,7 @@ def add_bench_api_command(bench: Any) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from api.bench import bench_api
+    from bench.api import bench_api
 
     emit(bench_api(connections=args.connections, seconds=args.seconds, workers=tuple(args.workers),
                    clients=args.clients, warmup_s=args.warmup, rounds=args.rounds,

@@ -1,21 +1,21 @@
 """The ``allocator`` command: the composition root that wires every layer's commands.
 
-Subcommands of other layers are imported lazily so that ``allocator demo`` does not
-pay for Ray or OR-Tools imports it does not use.
+The heavy layers (Ray, OR-Tools, FastAPI) are imported by a command's handler when it
+runs, so ``allocator demo`` does not pay for them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from allocator.console import emit
 from allocator.errors import AllocatorError
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from allocator.demo import run_demo
+    from tools.demo import run_demo
 
     summary = run_demo(buyers=args.buyers, seed=args.seed)
     if args.json:
@@ -26,42 +26,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_core(args: argparse.Namespace) -> int:
-    from allocator.bench.core import bench_core
+    from bench.core import bench_core
 
     emit(bench_core(n_lines=args.lines, batch=args.batch, seed=args.seed), args.json)
     return 0
 
 
-def _optional_commands() -> list[Callable[[Any, Any], None]]:
-    """Registrars contributed by other layers, skipped if a layer is not installed."""
-    registrars: list[Callable[[Any, Any], None]] = []
-    try:
-        from routing.cli import add_bench_route_command, add_route_command
+def _register_layer_commands(sub: Any, bench: Any) -> None:
+    """The commands of the other layers (imported here, on use, not at start-up)."""
+    from commands.bench_api import add_bench_api_command
+    from commands.events import add_events_command
+    from commands.rehearse import add_rehearse_command
+    from commands.route import add_bench_route_command, add_route_command
+    from commands.serve import add_bench_actors_command, add_serve_command
 
-        registrars.append(lambda sub, bench: add_route_command(sub))
-        registrars.append(lambda sub, bench: add_bench_route_command(bench))
-    except ImportError:  # pragma: no cover - a layer missing from this install
-        pass
-    try:
-        from actors.cli import add_bench_actors_command, add_serve_command
-
-        registrars.append(lambda sub, bench: add_serve_command(sub))
-        registrars.append(lambda sub, bench: add_bench_actors_command(bench))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from loadtest.cli import add_rehearse_command
-
-        registrars.append(lambda sub, bench: add_rehearse_command(sub))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from api.cli import add_bench_api_command
-
-        registrars.append(lambda sub, bench: add_bench_api_command(bench))
-    except ImportError:  # pragma: no cover
-        pass
-    return registrars
+    add_route_command(sub)
+    add_bench_route_command(bench)
+    add_serve_command(sub)
+    add_bench_actors_command(bench)
+    add_rehearse_command(sub)
+    add_bench_api_command(bench)
+    add_events_command(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,8 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     core.add_argument("--json", action="store_true", help="one compact JSON line")
     core.set_defaults(func=_cmd_bench_core)
 
-    for register in _optional_commands():
-        register(sub, bench_sub)
+    _register_layer_commands(sub, bench_sub)
     return parser
 
 

@@ -50,14 +50,14 @@ def add_bench_actors_command(bench: Any) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from actors.bench import bench_actors
+    from bench.actors import bench_actors
 
     emit(bench_actors(zipf_lines=args.zipf_lines, hot_lines=args.hot_lines,
                       shards=args.shards, events=args.events), args.json)
     return 0
 
 
-def demo_stock(catalog: Any, seed: int = 5) -> dict[str, list[int]]:
+def demo_seed_stock(catalog: Any, seed: int = 5) -> dict[str, list[int]]:
     """Deterministic demo stock: most cells stocked, some empty."""
     import numpy as np
 
@@ -72,32 +72,30 @@ def _exit_cleanly(signum: int, frame: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import ray
-
     from actors.cluster import Cluster, ClusterConfig
     from allocator.catalog import Catalog, demo_catalog
+    from allocator.config import Settings
 
     catalog = Catalog.load(args.catalog) if args.catalog else demo_catalog()
-    config = ClusterConfig.from_env(address=args.address, redis_url=args.redis_url,
-                                    data_dir=args.data_dir, n_shards=args.shards,
-                                    dashboard=args.address is None,
-                                    dashboard_port=args.dashboard_port,
-                                    hot_min_rate=args.hot_rate, max_hot=args.max_hot,
-                                    shard_cpus=args.shard_cpus)
+    settings = Settings.from_env(ray_address=args.address, redis_url=args.redis_url,
+                                 shards=args.shards)
+    config = ClusterConfig.from_settings(settings, data_dir=args.data_dir,
+                                         dashboard=not settings.ray_address,
+                                         dashboard_port=args.dashboard_port,
+                                         hot_min_rate=args.hot_rate, max_hot=args.max_hot,
+                                         shard_cpus=args.shard_cpus)
     cluster = Cluster(config, catalog)
     try:
         if not args.no_stock:
-            stock = json.loads(args.stock.read_text()) if args.stock else demo_stock(catalog)
+            stock = json.loads(args.stock.read_text()) if args.stock else demo_seed_stock(catalog)
             cluster.seed(stock)
         if args.pin:
-            ray.get(cluster.directory.pin.remote(args.pin))
-        context = ray.get_runtime_context()
+            cluster.pin(args.pin)
         status = {
-            "ray_address": context.gcs_address,
+            "ray_address": cluster.gcs_address,
             "dashboard": f"http://127.0.0.1:{config.dashboard_port}" if config.dashboard else None,
             "redis_url": cluster.redis_url,
-            "shards": {n: ray.get(a.info.remote())["skus"] for n, a in cluster.shards().items()},
-            "hot": ray.get(cluster.directory.hot.remote())["hot"],
+            **cluster.status(),
         }
         if not (args.once or args.no_api):
             status["api"] = f"http://{args.host}:{args.port}/docs"
@@ -105,13 +103,12 @@ def _serve(args: argparse.Namespace) -> int:
         if args.once:
             return 0
         if not args.no_api:
-            from api.server import serve_http
+            from stack.local import serve_api
 
             # uvicorn re-raises the signal that stopped it: make that a clean exit
             signal.signal(signal.SIGTERM, _exit_cleanly)
             try:
-                serve_http(cluster.redis_url, context.gcs_address, args.host, args.port,
-                           args.workers)
+                serve_api(cluster, args.host, args.port, args.workers)
             except KeyboardInterrupt:
                 pass
         else:

@@ -1,0 +1,224 @@
+"""One op at a time on the ledger: validation, fingerprints, holds, transitions, cell
+ops. The reference path; the batch path (:mod:`allocator.ledger_batch`) agrees with it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from allocator.ledger_state import (
+    MAX_ON_HAND, MAX_SHARE_BP, MAX_UNITS_PER_MOVE, HoldLimits, hold_limits,
+)
+from allocator.ops import CELL_OPS, HOLD_OPS, Code, HoldState, OpKind, OpResult, fingerprint_one
+
+
+class SingleOps:
+    """Mixin of :class:`~allocator.ledger.Ledger`: the one-op path."""
+
+    def apply_one(self, kind: int, op_id: int, hold_id: int, arg: int, cells: np.ndarray,
+                  qtys: np.ndarray, now_ms: int, *, customer: int = 0, owner: int = 0,
+                  share_bp: int = 0, caps: np.ndarray | None = None) -> OpResult:
+        """Apply one op (the reference semantics). Never raises for bad input.
+
+        ``customer``, ``owner``, ``share_bp`` and ``caps`` (one per line) are a HOLD's
+        optional limits (see :class:`~allocator.ops.OpBatch`); other kinds ignore them."""
+        limits = (hold_limits(customer, owner, share_bp, caps, len(cells))
+                  if kind == OpKind.HOLD else None)
+        if self._invalid_reason(kind, op_id, hold_id, arg, cells, qtys, limits) is not None:
+            return OpResult(Code.INVALID)
+        fp = self._fingerprint_one(kind, hold_id, arg, cells, qtys, limits)
+        first = self._seen.get(int(op_id))
+        if first >= 0:
+            r = self.results
+            row = first - self._result_base
+            if int(r["fp"][row]) != fp:
+                return OpResult(Code.CONFLICT)
+            return OpResult(Code(int(r["code"][row])), int(r["value"][row]),
+                            int(r["detail"][row]), replayed=True)
+        if kind == OpKind.HOLD:
+            res = self._do_hold(int(op_id), cells, qtys, int(arg), int(now_ms), limits)
+        elif kind in HOLD_OPS:
+            res = self._do_transition(OpKind(kind), int(hold_id), int(now_ms))
+        else:
+            res = self._do_cell_op(OpKind(kind), int(cells[0]), int(qtys[0]), int(arg),
+                                   int(now_ms))
+        if res.code == Code.MOVED:  # nothing happened here: the caller retries elsewhere
+            return res
+        idx = self.results.append_one(code=res.code, value=res.value, detail=res.detail,
+                                      fp=fp, at=now_ms, op=op_id)
+        self._seen.set(int(op_id), self._result_base + idx)
+        return res
+
+    def _invalid_reason(self, kind: int, op_id: int, hold_id: int, arg: int, cells: np.ndarray,
+                        qtys: np.ndarray, limits: HoldLimits | None = None) -> str | None:
+        lim = self.limits
+        n = len(cells)
+        if op_id < 0:
+            return "operation ids are non-negative integers"
+        if len(qtys) != n:
+            return "lines and quantities differ in length"
+        cl, ql = cells.tolist(), qtys.tolist()  # plain ints: one op's checks are cheap
+        n_cells = self.n_cells
+        in_range = all(0 <= c < n_cells for c in cl)
+        if kind == OpKind.HOLD:
+            if n == 0:
+                return "an order needs at least one line"
+            if n > lim.max_lines_per_order:
+                return f"an order has at most {lim.max_lines_per_order} lines, got {n}"
+            if not in_range:
+                return "a line names a SKU or warehouse outside this shard"
+            if n > 1 and len(set(cl)) != n:
+                return "duplicate lines for the same SKU and warehouse"
+            top = lim.max_qty_per_line
+            if not all(0 < q <= top for q in ql):
+                return f"quantities must be between 1 and {lim.max_qty_per_line}"
+            if not 0 < arg <= lim.max_ttl_ms:
+                return f"hold TTL must be between 1 ms and {lim.max_ttl_ms} ms"
+            if limits is not None:
+                customer, owner, share_bp, caps = limits
+                if customer < 0 or owner < 0:
+                    return "customer and owner ids are non-negative integers"
+                if not 0 <= share_bp <= MAX_SHARE_BP:
+                    return f"share_bp must be between 0 and {MAX_SHARE_BP}"
+                if len(caps) != n:
+                    return "one purchase cap per line"
+                if (caps < 0).any():
+                    return "purchase caps are non-negative (0: no cap)"
+            return None
+        if kind in HOLD_OPS:
+            if n:
+                return "commit, release and ship take a hold id, not lines"
+            return None if hold_id >= 0 else "hold id must be a non-negative integer"
+        if kind in CELL_OPS:
+            if n != 1 or not in_range:
+                return "a stock movement names exactly one known SKU and warehouse"
+            if kind == OpKind.SYNC:
+                if not 0 <= ql[0] <= MAX_ON_HAND:
+                    return f"on_hand must be between 0 and {MAX_ON_HAND}"
+                return None if arg > 0 else "sync version must be positive"
+            if not 0 < ql[0] <= MAX_UNITS_PER_MOVE:
+                return f"quantity must be between 1 and {MAX_UNITS_PER_MOVE}"
+            return None
+        return f"unknown operation kind {kind}"
+
+    @staticmethod
+    def _fingerprint_one(kind: int, hold_id: int, arg: int, cells: np.ndarray,
+                         qtys: np.ndarray, limits: HoldLimits | None = None) -> int:
+        extra: list[int] = []
+        if limits is not None:  # same positions as the vectorised path's extra columns
+            customer, owner, share_bp, caps = limits
+            extra = [customer, owner, share_bp, *caps.tolist()]
+        return fingerprint_one(int(kind), int(hold_id), int(arg), cells.tolist(),
+                               qtys.tolist(), extra)
+
+    def _do_hold(self, op_id: int, cells: np.ndarray, qtys: np.ndarray, ttl_ms: int,
+                 now_ms: int, limits: HoldLimits | None = None) -> OpResult:
+        if len(cells) == 1 and limits is None:
+            return self._do_hold_one(op_id, int(cells[0]), int(qtys[0]), ttl_ms, now_ms)
+        moved = np.flatnonzero(~self.accepting[cells // self.n_warehouses])
+        if moved.size:
+            return OpResult(Code.MOVED, 0, int(moved[0]))
+        customer = owner = 0
+        if limits is not None:
+            customer, owner, share_bp, caps = limits
+            owner = owner if share_bp else 0  # an owner is only counted under a share cap
+            refused = self._check_limits(cells, qtys, customer, owner, share_bp, caps)
+            if refused is not None:
+                return refused
+        avail = self.on_hand[cells] - self.held[cells] - self.committed[cells]
+        short = np.flatnonzero(qtys > avail)
+        if short.size:
+            i = int(short[0])
+            return OpResult(Code.INSUFFICIENT, int(avail[i]), i)
+        self.held[cells] += qtys
+        line0 = self.lines.append(len(cells), cell=cells, qty=qtys)
+        row = self.holds.append(1, state=HoldState.PENDING, op_id=op_id, created=now_ms,
+                                expires=now_ms + ttl_ms, line_start=line0,
+                                line_count=len(cells), customer=customer, owner=owner)
+        if customer:
+            self._count(self._customer_units, customer, cells, qtys, 1)
+        if owner:
+            self._count(self._owner_units, owner, cells, qtys, 1)
+        return OpResult(Code.OK, row - self._n_sparse + self._id0)
+
+    def _do_hold_one(self, op_id: int, cell: int, qty: int, ttl_ms: int, now_ms: int
+                     ) -> OpResult:
+        """:meth:`_do_hold` for the common one-line hold without limits, in scalars."""
+        if not self.accepting[cell // self.n_warehouses]:
+            return OpResult(Code.MOVED, 0, 0)
+        avail = int(self.on_hand[cell] - self.held[cell] - self.committed[cell])
+        if qty > avail:
+            return OpResult(Code.INSUFFICIENT, avail, 0)
+        self.held[cell] += qty
+        line0 = self.lines.append_one(cell=cell, qty=qty)
+        row = self.holds.append_one(state=HoldState.PENDING, op_id=op_id, created=now_ms,
+                                    expires=now_ms + ttl_ms, line_start=line0, line_count=1,
+                                    customer=0, owner=0)
+        return OpResult(Code.OK, row - self._n_sparse + self._id0)
+
+    def _do_transition(self, kind: OpKind, hold_id: int, now_ms: int) -> OpResult:
+        row = self._row(hold_id)
+        if row < 0:
+            return OpResult(Code.UNKNOWN_HOLD, hold_id)
+        holds = self.holds
+        state = int(holds["state"][row])
+        if state == HoldState.PENDING and now_ms >= holds["expires"][row]:
+            self._expire_rows(np.array([row], np.int64))
+            state = HoldState.EXPIRED
+        if state == HoldState.EXPIRED:
+            return OpResult(Code.EXPIRED, hold_id)
+        cells, qtys = self._hold_lines(row)
+        if kind == OpKind.COMMIT and state == HoldState.PENDING:
+            self.held[cells] -= qtys
+            self.committed[cells] += qtys
+            new_state = HoldState.COMMITTED
+        elif kind == OpKind.RELEASE and state == HoldState.PENDING:
+            self.held[cells] -= qtys
+            new_state = HoldState.RELEASED
+        elif kind == OpKind.CANCEL and state == HoldState.COMMITTED:
+            self.committed[cells] -= qtys
+            new_state = HoldState.RELEASED
+        elif kind == OpKind.SHIP and state == HoldState.COMMITTED:
+            self.committed[cells] -= qtys
+            self.on_hand[cells] -= qtys
+            new_state = HoldState.SHIPPED
+        else:
+            return OpResult(Code.ILLEGAL, hold_id, state)
+        holds["state"][row] = new_state
+        if not (self._customer_units or self._owner_units):
+            return OpResult(Code.OK, hold_id)  # no live hold carries a limit
+        # limit counts: the owner's share counts pending units, the customer's cap
+        # pending and committed ones
+        owner = int(holds["owner"][row])
+        if owner and state == HoldState.PENDING:
+            self._count(self._owner_units, owner, cells, qtys, -1)
+        customer = int(holds["customer"][row])
+        if customer and new_state != HoldState.COMMITTED:
+            self._count(self._customer_units, customer, cells, qtys, -1)
+        return OpResult(Code.OK, hold_id)
+
+    def _do_cell_op(self, kind: OpKind, cell: int, qty: int, arg: int, now_ms: int) -> OpResult:
+        if kind in (OpKind.RESTOCK, OpKind.RETURN, OpKind.TRANSFER_IN):
+            self.on_hand[cell] += qty
+            return OpResult(Code.OK, int(self.on_hand[cell]))
+        if kind == OpKind.TRANSFER_OUT:
+            avail = int(self.on_hand[cell] - self.held[cell] - self.committed[cell])
+            if qty > avail:
+                return OpResult(Code.INSUFFICIENT, avail, 0)
+            self.on_hand[cell] -= qty
+            return OpResult(Code.OK, int(self.on_hand[cell]))
+        if arg <= self.version[cell]:
+            return OpResult(Code.STALE_VERSION, int(self.version[cell]))
+        floor = int(self.held[cell] + self.committed[cell])
+        missing = max(0, floor - qty)
+        self.on_hand[cell] = max(qty, floor)
+        self.version[cell] = arg
+        if missing:
+            self.drift.append(1, cell=cell, missing=missing, version=arg, at=now_ms)
+        return OpResult(Code.OK, int(self.on_hand[cell]), missing)
+
+    def _hold_lines(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        s = int(self.holds["line_start"][row])
+        e = s + int(self.holds["line_count"][row])
+        return self.lines["cell"][s:e], self.lines["qty"][s:e]
+
+    # ----------------------------------------------------------------- expiry
