@@ -69,9 +69,10 @@ def locust_cmd(opts: "RehearsalOptions", host: str, out: Path) -> list[str]:
 
 
 def stop_timeout(opts: "RehearsalOptions") -> str:
-    """Seconds a stopping buyer gets to finish its order (it stops pacing at once, so
-    only slow answers use them)."""
-    return f"{max(10.0, 3.0 / opts.rps_per_buyer + 5.0):g}"
+    """Seconds a stopping buyer gets to finish its order on its schedule (three slots)
+    with room for slow answers: a buyer killed while its commit is in flight would
+    leave a commit nobody was told about, and the audit would fail."""
+    return f"{max(30.0, 3.0 / opts.rps_per_buyer + 10.0):g}"
 
 
 def parse_master(value: str) -> tuple[str, int]:

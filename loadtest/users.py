@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from locust import FastHttpUser, between, constant, events, task
-from locust.user.users import LOCUST_STATE_STOPPING
 
 from loadtest.meter import Meter
 from loadtest.params import Params
@@ -169,15 +168,12 @@ class _Base(FastHttpUser):
         lie on one grid: buyer n's phase is frac(n × golden ratio) of the interval, so
         the buyers of a process spread evenly over it whatever their number, and every
         window of a stage sees the same number of arrivals. A buyer asked to stop
-        finishes its order at once (its last requests are off the schedule)."""
+        finishes its order on its schedule (Locust's stop timeout leaves it the time)."""
         interval = 1.0 / P.rps_per_buyer
         now = time.time()
         if getattr(self, "next_at", None) is None:  # the first slot: on the grid
             phase = ((getattr(self, "n", 0) * _GOLDEN) % 1.0) * interval
             self.next_at = phase + math.ceil((now - phase) / interval) * interval
-        if self._state == LOCUST_STATE_STOPPING:
-            METER.sent(now)
-            return
         if now - self.next_at > P.max_lag_s:  # too far behind: the missed arrivals are
             self.next_at += math.ceil((now - self.next_at) / interval) * interval  # lost
         if self.next_at > now:
