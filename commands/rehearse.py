@@ -115,6 +115,9 @@ def options_from_args(args: argparse.Namespace) -> Any:
 
     if args.capacity_factor <= 1:
         raise ValueError("--capacity-factor must be > 1")
+    if args.expect_workers and args.processes > 1:
+        raise ValueError("--processes is for a machine that generates load: with "
+                         "--expect-workers give it to each --worker instead")
     if args.hot > args.skus:
         raise ValueError("--hot cannot exceed --skus")
     rps_per_buyer = args.rps_per_buyer or default_rps_per_buyer(args.slo_p99_ms)

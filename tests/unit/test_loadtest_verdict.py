@@ -228,6 +228,7 @@ def test_cli_refuses_bad_flags_with_a_clear_error(argv, message, capsys):
     (["--worker", "host:port"], "--worker wants HOST or HOST:PORT"),
     (["--hot", "9", "--skus", "4"], "--hot cannot exceed --skus"),
     (["--rps-per-buyer", "0.2", "--ttl", "10"], "is too slow for --ttl 10"),
+    (["--expect-workers", "2", "--processes", "2"], "give it to each --worker instead"),
 ])
 def test_cli_refuses_bad_combinations(argv, message, capsys):
     from commands.main import main
