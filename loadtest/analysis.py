@@ -67,8 +67,11 @@ def analyse(meter: Meter, slo: Slo, *, rps_per_buyer: float, multiple: float,
             peak_rps: float, expected_levels: list[str], processes: int,
             find_capacity: bool, plan: SearchPlan | None = None,
             audit_ok: bool = True, audit_problems: list[str] | None = None,
-            total_requests: int = 0, total_failures: int = 0) -> Outcome:
-    """Judge the run; ``fields`` holds the summary.json keys of the verdict."""
+            total_requests: int = 0, total_failures: int = 0,
+            samples: list[dict[str, float]] = (), shared_machine: bool = False) -> Outcome:
+    """Judge the run; ``fields`` holds the summary.json keys of the verdict.
+    ``samples`` (with ``machine_cpu_pct``) give each stage's CPU use of this machine;
+    ``shared_machine``: the stack under test runs on it too."""
     problems = audit_problems or []
     warnings: list[str] = []
     fields: dict[str, Any] = {"slo_p99_ms": slo.p99_ms, "max_error_rate": slo.max_error_rate,
@@ -136,6 +139,13 @@ def analyse(meter: Meter, slo: Slo, *, rps_per_buyer: float, multiple: float,
     fields["generator_saturated"] = warn is not None
     if warn:
         warnings.append(warn)
+    busy = machine_busy(samples, results)
+    fields["stage_machine_cpu_pct"] = busy
+    hot = {k: v for k, v in busy.items() if v >= 90}
+    if hot and shared_machine:
+        warnings.append("this machine's cores were saturated at " + ", ".join(
+            f"{k} ({v:g} %)" for k, v in hot.items()) + ": the generator and the stack "
+            "share them, so these figures are this machine's, not the system's")
     lagging = [r for r in results if r.offered_rps > 0 and r.sent_rps < 0.95 * r.offered_rps]
     if lagging:
         warnings.append("the generator sent less than it offered at "
@@ -144,3 +154,15 @@ def analyse(meter: Meter, slo: Slo, *, rps_per_buyer: float, multiple: float,
                         + ": buyers waited on slow answers past their schedule, or the "
                         "generator ran out of CPU")
     return Outcome(results, reasons, warnings, fields, knee)
+
+
+def machine_busy(samples: list[dict[str, float]], results: list[StageResult]
+                 ) -> dict[str, float]:
+    """Mean CPU use of this machine (all cores, %) over each judged window."""
+    out = {}
+    for r in results:
+        vals = [x["machine_cpu_pct"] for x in samples if "machine_cpu_pct" in x
+                and r.window[0] <= x["t"] < r.window[1]]
+        if vals:
+            out[r.label] = round(sum(vals) / len(vals), 1)
+    return out

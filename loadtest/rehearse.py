@@ -134,9 +134,13 @@ class Sampler(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
+        import psutil
+
+        psutil.cpu_percent()  # the first call only starts the count
         while not self.stop_event.is_set():
             try:
-                self.samples.append(dict(self.poll(), t=time.time()))
+                self.samples.append(dict(self.poll(), t=time.time(),
+                                         machine_cpu_pct=psutil.cpu_percent()))
             except Exception:  # noqa: BLE001 - a missed sample is fine
                 pass
             self.stop_event.wait(self.every_s)
@@ -310,7 +314,8 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
                       processes=max(opts.processes, opts.expect_workers),
                       find_capacity=opts.find_capacity, plan=opts.plan(),
                       audit_ok=result.ok, audit_problems=result.problems,
-                      total_requests=totals["requests"], total_failures=failures)
+                      total_requests=totals["requests"], total_failures=failures,
+                      samples=samples, shared_machine=stack is not None)
     for w in outcome.warnings:
         log(f"WARNING: {w}")
     chart = None

@@ -165,7 +165,7 @@ def write_chart(prefix: Path, samples: list[dict[str, float]], out: Path,
 
 
 def write_samples(samples: list[dict[str, float]], out: Path) -> None:
-    keys = ["t", "held", "committed", "on_hand", "pending_holds"]
+    keys = ["t", "held", "committed", "on_hand", "pending_holds", "machine_cpu_pct"]
     with out.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         w.writeheader()

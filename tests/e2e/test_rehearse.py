@@ -57,7 +57,8 @@ def test_short_rehearsal_is_clean_and_reports(tmp_path):
     # the open model: each hold stage offered buyers x rate, and the server kept up
     levels = {"0.2x", "1x", "2x"}
     assert summary["stage_offered_rps"] == {"0.2x": 8.0, "1x": 40.0, "2x": 80.0}
-    for key in ("stage_rps", "stage_p99_ms", "stage_sent_rps", "stage_error_rate"):
+    for key in ("stage_rps", "stage_p99_ms", "stage_sent_rps", "stage_error_rate",
+                "stage_machine_cpu_pct"):
         assert set(summary[key]) == levels, key
     for lv in levels:
         assert summary["stage_rps"][lv] >= 0.95 * summary["stage_offered_rps"][lv]

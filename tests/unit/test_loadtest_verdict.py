@@ -56,6 +56,20 @@ def test_a_failed_stage_fails_the_run_although_the_audit_is_clean():
     assert out.fields["stage_p99_ms"]["1x"] <= 21 and out.fields["stage_p99_ms"]["8x"] >= 900
     assert out.fields["slo_p99_ms"] == 100.0
     assert out.knee is not None and out.knee["label"] == "SLO missed at 8x"
+    assert out.fields["stage_machine_cpu_pct"] == {} and out.warnings == []
+
+
+def test_a_saturated_machine_is_reported_when_it_runs_the_stack_too():
+    m = _meter_with_stages([("hold 1x", 250, 250, 20), ("hold 8x", 2000, 1990, 60)])
+    t8 = m.phases[3]["start"]
+    samples = [{"t": t8 + i, "machine_cpu_pct": 97.0} for i in range(10)]
+    kw = dict(rps_per_buyer=2.0, multiple=8, peak_rps=250, expected_levels=["1x", "8x"],
+              processes=1, find_capacity=False, total_requests=1, total_failures=0,
+              samples=samples)
+    out = analyse(m, SLO, shared_machine=True, **kw)
+    assert out.fields["stage_machine_cpu_pct"] == {"8x": 97.0}
+    assert any("cores were saturated at 8x (97 %)" in w for w in out.warnings)
+    assert not analyse(m, SLO, shared_machine=False, **kw).warnings
 
 
 def test_a_clean_run_passes_and_a_bad_audit_alone_fails_it():
