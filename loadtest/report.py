@@ -223,12 +223,15 @@ def stage_lines(s: dict[str, Any]) -> list[str]:
            f"{100 * (s.get('max_error_rate') or 0):g} %, achieved >= "
            f"{100 * (s.get('min_achieved_ratio') or 0):g} % of offered; generator "
            f"{s.get('generator_cpu_cores')} cores at most"]
+    busy = s.get("stage_machine_cpu_pct") or {}
     for r in s.get("stage_results", []):
         ratio = (f"{100 * r['achieved_rps'] / r['offered_rps']:.0f} %"
                  if r.get("offered_rps") else "-")
+        cpu = f"generator {r['generator_cpu_cores']:g} cores" + (
+            f", machine {busy[r['label']]:g} %" if r["label"] in busy else "")
         out.append(f"  {r['label']:>9} offered {r['offered_rps']:g} req/s (sent "
                    f"{r['sent_rps']:g}), achieved {r['achieved_rps']:g} ({ratio}), p99 "
-                   f"{r['p99_ms']} ms, errors {100 * r['error_rate']:.2f} %: "
+                   f"{r['p99_ms']} ms, errors {100 * r['error_rate']:.2f} % [{cpu}]: "
                    + ("held" if r["held"] else "MISSED (" + "; ".join(r["reasons"]) + ")"))
     if s.get("mode") == "find-capacity":
         cap = s.get("capacity_rps")
