@@ -148,7 +148,8 @@ class CapacityShape(LoadTestShape):
         now = time.time()
         hold_start = now + RAMP_S
         self.step = {"label": f"step {len(self.history) + 1}", "level": "",
-                     "planned_rps": round(rate, 2), "offered_rps": round(users * _p.rps_per_buyer, 2),
+                     "planned_rps": round(rate, 2),
+                     "offered_rps": round(users * _p.rps_per_buyer, 2),
                      "users": users, "start": now, "hold_start": hold_start,
                      "measure_from": hold_start + settle_s(_p.step_s, _p.rps_per_buyer),
                      "measure_to": hold_start + _p.step_s, "multiple": 0.0}

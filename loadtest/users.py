@@ -5,9 +5,10 @@
   expire (the rest). Each buyer sends its requests on a fixed schedule of
   ``rps_per_buyer`` per second (an open model: a slow answer does not delay the next
   arrival; a buyer ``max_lag_s`` behind drops the slots it missed, and the meter
-  shows them as offered but never sent). SKUs: the sale's hot SKUs get ``hot_share`` of the orders, the
-  rest follow a Zipf popularity; destinations are drawn from the demo network. Each
-  user takes one checkout key of a pool (its reservations are bound to it).
+  shows them as offered but never sent). SKUs: the sale's hot SKUs get ``hot_share``
+  of the orders, the rest follow a Zipf popularity; destinations are drawn from the
+  demo network. Each user takes one checkout key of a pool (its reservations are
+  bound to it).
 * :class:`OpsUser`: warehouse syncs (absolute counts, on ``ops_skus`` that nobody
   sells), restocks of sale SKUs (movements), inventory reads.
 * :class:`ThrottledUser`: a client whose key has a tiny rate limit; it reads
