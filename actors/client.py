@@ -35,6 +35,7 @@ import ray
 
 from actors.layout import Layout
 from actors.links import Connections
+from actors.metrics import ClientMetrics
 from actors.pending import (
     NO_LIMITS, BulkHold, Chunk, Frame, Link, OpLimits, Overloaded, QueuedOp, ShardResult,
     Unavailable, chunk_columns, op_columns,
@@ -72,6 +73,7 @@ class ShardClient(AvailabilityViews, Connections):
         self._closed = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self._directory = ray.get_actor("directory", namespace=namespace)
+        self.metrics = ClientMetrics()  # queue depth, overloads, hot SKUs (Ray metrics)
 
     @classmethod
     async def connect(cls, token: bytes, **kwargs: Any) -> "ShardClient":
@@ -124,6 +126,7 @@ class ShardClient(AvailabilityViews, Connections):
         self._owner = np.array([names.index(n) for n in owner_of], np.int64)
         self._row = np.array([rows[n][s] for n, s in zip(owner_of, self.sku_ids)], np.int64)
         self.layout, self._rows, self.names = layout, rows, names
+        self.metrics.hot_skus.set(len(layout.hot))
 
     def owner(self, sku: str) -> str:
         return self.layout.owner(sku)
@@ -160,6 +163,7 @@ class ShardClient(AvailabilityViews, Connections):
         an op without a fixed ``shard`` must belong to one shard (see
         :meth:`split_by_shard`)."""
         if self.queued >= self.max_queue:
+            self.metrics.overloaded.inc()
             raise Overloaded("too many requests queued", retry_after_s=self._retry_after())
         fut = asyncio.get_running_loop().create_future()
         self._enqueue(QueuedOp(int(kind), int(op_id), int(hold_id), int(arg), lines, limits,
@@ -183,6 +187,7 @@ class ShardClient(AvailabilityViews, Connections):
         ``names``, the shard names."""
         n = len(op_ids)
         if self.queued + n > self.max_queue * 4:
+            self.metrics.overloaded.inc()
             raise Overloaded("too many requests queued", retry_after_s=self._retry_after())
         bulk = BulkHold(np.asarray(gidx, np.int64), np.asarray(wh, np.int64),
                      np.asarray(qty, np.int64), np.asarray(op_ids, np.int64), int(ttl_ms),

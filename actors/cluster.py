@@ -14,7 +14,8 @@ import ray
 from actors.shard_core import ShardConfig
 from allocator.catalog import Catalog
 from allocator.config import DEFAULT_PREFIX, Keys, Settings, namespace_for
-from storage.redis import EmbeddedRedis, cluster_secret, connect, wait_for_redis
+from storage.redis import (EmbeddedRedis, check_topology, cluster_secret, connect,
+                           wait_for_redis)
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ClusterConfig:
     hot_min_rate: float = 0.0  # holds/s that make a SKU hot; 0 = only pinned SKUs
     max_hot: int = 4
     shard_cpus: float = 0.0  # CPUs reserved per shard actor: 0 on one small box, 1 on a cluster
+    shard_resource: str = ""  # custom Ray resource a shard needs 1 of: which nodes host shards
     shard: ShardConfig = field(default_factory=ShardConfig)
 
     @classmethod
@@ -40,10 +42,12 @@ class ClusterConfig:
         """From :class:`~allocator.config.Settings` (address, Redis, data dir, prefix,
         shard count, retention, low-stock threshold); ``overrides`` not None win."""
         shard = ShardConfig(retention_ms=int(settings.idempotency_retention_s * 1000),
-                            low_stock_threshold=settings.low_stock_threshold)
+                            low_stock_threshold=settings.low_stock_threshold,
+                            journal_replicas=settings.journal_replicas)
         cfg = cls(address=settings.ray_address or None, redis_url=settings.redis_url,
                   data_dir=Path(settings.data_dir) / "redis", prefix=settings.prefix,
-                  n_shards=settings.shards, shard=shard)
+                  n_shards=settings.shards, shard_cpus=settings.shard_cpus,
+                  shard_resource=settings.shard_resource, shard=shard)
         for k, v in overrides.items():
             if v is not None:
                 setattr(cfg, k, v)
@@ -87,13 +91,18 @@ class Cluster:
             self.redis_url = self.embedded.url
         redis_client = connect(self.redis_url)
         wait_for_redis(redis_client)
+        check_topology(redis_client, self.redis_url)
         redis_client.set(self.keys.catalog, json.dumps(catalog.to_dict()), nx=True)
         from actors.directory import Directory
 
+        # detached: the directory and its shards outlive the process that started them
+        # (an `allocator serve --detach` job, an API process); shutdown() kills them
         self.directory = Directory.options(
-            name="directory", namespace=self.namespace, get_if_exists=True).remote(
+            name="directory", namespace=self.namespace, get_if_exists=True,
+            lifetime="detached").remote(
             config.n_shards, self.redis_url, asdict(config.shard), config.hot_min_rate,
-            config.max_hot, prefix=config.prefix, shard_cpus=config.shard_cpus)
+            config.max_hot, prefix=config.prefix, shard_cpus=config.shard_cpus,
+            shard_resource=config.shard_resource)
         ray.get(self.directory.get_layout.remote())
 
     def seed(self, stock: dict[str, list[int]], force: bool = False) -> bool:

@@ -36,14 +36,21 @@ def _columns(builder: BatchBuilder) -> dict[str, np.ndarray]:
 class Directory:
     def __init__(self, n_shards: int, redis_url: str, shard_config: dict[str, Any],
                  hot_min_rate: float = 0.0, max_hot: int = 4, poll_s: float = 1.0,
-                 prefix: str = DEFAULT_PREFIX, shard_cpus: float = 0.0) -> None:
+                 prefix: str = DEFAULT_PREFIX, shard_cpus: float = 0.0,
+                 shard_resource: str = "") -> None:
         """The catalog is read from Redis (``{prefix}:catalog``, written by the cluster),
-        so constructor args stay small and a restart needs nothing from the object store."""
+        so constructor args stay small and a restart needs nothing from the object store.
+
+        Placement: shards are SPREAD over the nodes that can take them — every node, or
+        with ``shard_resource`` only nodes started with that custom resource, one unit
+        per shard (so its amount caps shards per node). A shard whose node dies is
+        restarted by Ray on another such node and recovers from Redis."""
         self.redis = connect(redis_url)
         self.redis_url = redis_url
         self.prefix = prefix
         self.key = Keys(prefix).directory
         self.shard_cpus = shard_cpus
+        self.shard_resources = {shard_resource: 1.0} if shard_resource else None
         self.shard_config = shard_config
         self.hot_min_rate = hot_min_rate  # 0 disables automatic promotion
         self.max_hot = max_hot
@@ -71,6 +78,8 @@ class Directory:
     def _actor(self, name: str):
         return ShardActor.options(name=name, namespace=namespace_for(self.prefix), get_if_exists=True,
                                   max_concurrency=1, num_cpus=self.shard_cpus,
+                                  lifetime="detached",  # not fate-shared with the directory
+                                  resources=self.shard_resources,
                                   scheduling_strategy="SPREAD").remote(
             name, self.redis_url, self.shard_config, prefix=self.prefix)
 

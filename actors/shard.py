@@ -33,7 +33,8 @@ class ShardActor:
         cfg = ShardConfig(**config)
         layout = load_layout(self.redis, prefix)  # small args: a restart needs no object store
         self.core = ShardCore(name, layout.shards[name], layout.warehouses,
-                              Journal(connect(redis_url, single=True), name, prefix),
+                              Journal(connect(redis_url, single=True), name, prefix,
+                                      cfg.journal_replicas, cfg.journal_replica_wait_ms),
                               EventLog(self.redis, prefix),
                               cfg)
         self.core.background_snapshots = True
@@ -86,7 +87,9 @@ class ShardActor:
         return out
 
     def ping(self) -> dict[str, Any]:
-        return {"name": self.core.name, "started": self.started}
+        """Name, start time and the Ray node this incarnation runs on."""
+        return {"name": self.core.name, "started": self.started,
+                "node": ray.get_runtime_context().get_node_id()}
 
     def available(self, skus: list[str]) -> dict[str, list[int]]:
         return self.core.available(skus)

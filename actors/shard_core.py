@@ -47,6 +47,10 @@ class ShardConfig:
     # (ALLOCATOR_IDEMPOTENCY_RETENTION_S), checked every retention_every_ms.
     retention_ms: int = 24 * 3600 * 1000
     retention_every_ms: int = 60_000
+    # A journal record is acknowledged once this many replicas have it (Redis WAIT;
+    # ALLOCATOR_JOURNAL_REPLICAS): 0 on one server, 1 behind Sentinel.
+    journal_replicas: int = 0
+    journal_replica_wait_ms: int = 1000
 
 
 class ShardUnavailable(StorageUnavailable):
@@ -345,7 +349,9 @@ class ShardCore(EventPublisher):
                     continue
                 out.append({"hold_id": hid, "state": v.state.name.lower(),
                             "created_ms": v.created_ms, "expires_ms": v.expires_ms,
-                            "lines": [list(x) for x in v.lines]})
+                            "lines": [list(x) for x in v.lines],
+                            "dropped": [list(x) for x in v.dropped or ()],
+                            "version": v.version})
             return out
 
     def hot_skus(self, min_per_s: float) -> list[tuple[str, float]]:

@@ -9,13 +9,14 @@ import msgpack
 import numpy as np
 
 from allocator.errors import StorageUnavailable
-from allocator.ops import Code, OpKind
+from allocator.ops import LINE_HOLD_OPS, Code, OpKind
 
 EVENT_OF = {
     OpKind.HOLD: "reserved", OpKind.COMMIT: "committed", OpKind.RELEASE: "released",
     OpKind.CANCEL: "cancelled", OpKind.SHIP: "shipped", OpKind.RESTOCK: "restocked",
     OpKind.RETURN: "returned", OpKind.SYNC: "synced", OpKind.TRANSFER_OUT: "transferred_out",
-    OpKind.TRANSFER_IN: "transferred_in",
+    OpKind.TRANSFER_IN: "transferred_in", OpKind.AMEND: "amended",
+    OpKind.DROP_LINES: "lines_dropped", OpKind.REALLOCATE: "reallocated",
 }
 
 
@@ -103,6 +104,13 @@ class EventPublisher:
                         for cl, q in zip(record["l_cell"][s:s + c], record["l_qty"][s:s + c]))
                 elif c == 0:
                     ev["hold_id"] = int(record["hold_id"][i])
+                elif kind in LINE_HOLD_OPS:  # a hold's lines: which units, and where to
+                    ev["hold_id"] = int(record["hold_id"][i])
+                    ev["lines"] = ";".join(
+                        f"{cell_ids(int(cl))[0]}@{cell_ids(int(cl))[1]}x{int(q)}"
+                        for cl, q in zip(record["l_cell"][s:s + c], record["l_qty"][s:s + c]))
+                    if kind == OpKind.REALLOCATE:  # lines: from, then to
+                        ev["to_warehouse"] = cell_ids(int(record["l_cell"][s + 1]))[1]
                 else:
                     ev["sku"], ev["warehouse"] = cell_ids(int(record["l_cell"][s]))
                     ev["qty"] = int(record["l_qty"][s])

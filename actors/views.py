@@ -86,6 +86,7 @@ class AvailabilityViews:
     async def _refresh_views(self) -> None:
         while not self._closed:
             await asyncio.sleep(self.view_refresh_s)
+            self.metrics.queue_depth.set(self.queued)
             for name in list(self.layout.shards):
                 if self.view_age_s(name) >= self.view_refresh_s:
                     try:

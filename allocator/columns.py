@@ -31,7 +31,7 @@ class Columns:
         return int(next(iter(self._data.values())).shape[0])
 
     def append(self, n: int, **values: np.ndarray | int) -> int:
-        """Append ``n`` rows (every column given, arrays of length n or scalars).
+        """Append ``n`` rows (arrays of length n or scalars; a column not given is 0).
 
         Returns the index of the first new row.
         """
@@ -45,19 +45,19 @@ class Columns:
                 grown[:start] = arr[:start]
                 self._data[name] = grown
         for name, arr in self._data.items():
-            arr[start:end] = values[name]
+            arr[start:end] = values.get(name, 0)  # a column not given: zeros
         self.size = end
         return start
 
     def append_one(self, **values: int) -> int:
-        """Append one row of scalars (every column given); returns its index."""
+        """Append one row of scalars (a column not given is 0); returns its index."""
         start = self.size
         data = self._data
         if start >= next(iter(data.values())).shape[0]:
             self.append(1, **values)
             return start
         for name, arr in data.items():
-            arr[start] = values[name]
+            arr[start] = values.get(name, 0)
         self.size = start + 1
         return start
 

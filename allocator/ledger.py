@@ -28,7 +28,6 @@ old live holds (ids in ``_sparse_ids``) followed by a dense run of consecutive i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -38,6 +37,7 @@ from allocator.config import LIMITS, Limits
 from allocator.errors import InvalidRequest, UnknownHold, UnknownSku, UnknownWarehouse
 from allocator.ledger_batch import BatchApply
 from allocator.ledger_limits import LimitCounts
+from allocator.ledger_lines import LineOps
 from allocator.ledger_ops import SingleOps
 from allocator.ledger_retention import Retention
 from allocator.ledger_state import (
@@ -49,18 +49,7 @@ from allocator.outcomes import error_for
 from allocator.ops import Code, HoldState, OpKind, OpResult
 
 
-@dataclass(frozen=True)
-class HoldView:
-    """A read-only view of one hold."""
-
-    hold_id: int
-    state: HoldState
-    created_ms: int
-    expires_ms: int
-    lines: list[tuple[str, str, int]]  # (sku, warehouse, qty)
-
-
-class Ledger(SingleOps, LimitCounts, BatchApply, Retention):
+class Ledger(SingleOps, LineOps, LimitCounts, BatchApply, Retention):
     """Stock and holds for a fixed set of SKUs × warehouses (one shard)."""
 
     def __init__(self, sku_ids: Sequence[str], warehouse_ids: Sequence[str],
@@ -136,18 +125,6 @@ class Ledger(SingleOps, LimitCounts, BatchApply, Retention):
                        "version": int(self.version[c])}
         return out
 
-    def hold_view(self, hold_id: int) -> HoldView:
-        """The hold's state and lines; :class:`UnknownHold` if there is none (never
-        taken, or finished and compacted away by retention)."""
-        row = self._row(int(hold_id)) if hold_id >= 0 else -1
-        if row < 0:
-            raise UnknownHold(f"unknown hold {hold_id}", hold_id=hold_id)
-        cells, qtys = self._hold_lines(row)
-        lines = [(*self.cell_ids(c), int(q)) for c, q in zip(cells, qtys)]
-        return HoldView(hold_id, HoldState(int(self.holds["state"][row])),
-                        int(self.holds["created"][row]),
-                        int(self.holds["expires"][row]), lines)
-
     def has_hold(self, hold_id: int) -> bool:
         """Whether the hold exists here (not compacted away)."""
         return hold_id >= 0 and self._row(int(hold_id)) >= 0
@@ -215,8 +192,8 @@ class Ledger(SingleOps, LimitCounts, BatchApply, Retention):
         return self._raise_for(res, OpKind.HOLD, op_id, -1, ttl_ms, cells, qtys,
                                hold_limits(customer, owner, share_bp, cap_arr, len(cells)))
 
-    def commit(self, op_id: int, hold_id: int, now_ms: int) -> int:
-        return self._hold_op(OpKind.COMMIT, op_id, hold_id, now_ms)
+    def commit(self, op_id: int, hold_id: int, now_ms: int, version: int = 0) -> int:
+        return self._hold_op(OpKind.COMMIT, op_id, hold_id, now_ms, version)
 
     def release(self, op_id: int, hold_id: int, now_ms: int) -> int:
         return self._hold_op(OpKind.RELEASE, op_id, hold_id, now_ms)
@@ -262,9 +239,10 @@ class Ledger(SingleOps, LimitCounts, BatchApply, Retention):
         cell = self.cell(sku_id, warehouse_id)
         return self._cell_op(OpKind.SYNC, op_id, cell, on_hand, version, now_ms)
 
-    def _hold_op(self, kind: OpKind, op_id: int, hold_id: int, now_ms: int) -> int:
-        res = self.apply_one(kind, op_id, hold_id, 0, NO_LINES, NO_LINES, now_ms)
-        return self._raise_for(res, kind, op_id, hold_id, 0, NO_LINES, NO_LINES)
+    def _hold_op(self, kind: OpKind, op_id: int, hold_id: int, now_ms: int,
+                 arg: int = 0) -> int:
+        res = self.apply_one(kind, op_id, hold_id, arg, NO_LINES, NO_LINES, now_ms)
+        return self._raise_for(res, kind, op_id, hold_id, arg, NO_LINES, NO_LINES)
 
     def _cell_op(self, kind: OpKind, op_id: int, cell: int, qty: int, arg: int,
                  now_ms: int) -> int:

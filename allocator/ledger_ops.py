@@ -8,7 +8,7 @@ import numpy as np
 from allocator.ledger_state import (
     MAX_ON_HAND, MAX_SHARE_BP, MAX_UNITS_PER_MOVE, HoldLimits, hold_limits,
 )
-from allocator.ops import CELL_OPS, HOLD_OPS, Code, HoldState, OpKind, OpResult, fingerprint_one
+from allocator.ops import CELL_OPS, HOLD_OPS, LINE_HOLD_OPS, Code, HoldState, OpKind, OpResult, fingerprint_one
 
 
 class SingleOps:
@@ -37,7 +37,10 @@ class SingleOps:
         if kind == OpKind.HOLD:
             res = self._do_hold(int(op_id), cells, qtys, int(arg), int(now_ms), limits)
         elif kind in HOLD_OPS:
-            res = self._do_transition(OpKind(kind), int(hold_id), int(now_ms))
+            res = self._do_transition(OpKind(kind), int(hold_id), int(now_ms), int(arg))
+        elif kind in LINE_HOLD_OPS:
+            res = self._do_line_op(OpKind(kind), int(hold_id), int(arg), cells, qtys,
+                                   int(now_ms))
         else:
             res = self._do_cell_op(OpKind(kind), int(cells[0]), int(qtys[0]), int(arg),
                                    int(now_ms))
@@ -84,6 +87,8 @@ class SingleOps:
                 if (caps < 0).any():
                     return "purchase caps are non-negative (0: no cap)"
             return None
+        if kind in LINE_HOLD_OPS:
+            return self._invalid_line_op(kind, hold_id, arg, cl, ql)
         if kind in HOLD_OPS:
             if n:
                 return "commit, release and ship take a hold id, not lines"
@@ -155,17 +160,18 @@ class SingleOps:
                                     customer=0, owner=0)
         return OpResult(Code.OK, row - self._n_sparse + self._id0)
 
-    def _do_transition(self, kind: OpKind, hold_id: int, now_ms: int) -> OpResult:
-        row = self._row(hold_id)
-        if row < 0:
-            return OpResult(Code.UNKNOWN_HOLD, hold_id)
+    def _do_transition(self, kind: OpKind, hold_id: int, now_ms: int, version: int = 0
+                       ) -> OpResult:
+        """``version``: the reservation version a COMMIT or RELEASE of a pending hold
+        expects (0 unless amended); another answers VERSION with the current one."""
+        found = self._live_row(hold_id, now_ms)
+        if isinstance(found, OpResult):
+            return found
+        row, state = found
         holds = self.holds
-        state = int(holds["state"][row])
-        if state == HoldState.PENDING and now_ms >= holds["expires"][row]:
-            self._expire_rows(np.array([row], np.int64))
-            state = HoldState.EXPIRED
-        if state == HoldState.EXPIRED:
-            return OpResult(Code.EXPIRED, hold_id)
+        if (state == HoldState.PENDING and kind in (OpKind.COMMIT, OpKind.RELEASE)
+                and version != holds["version"][row]):
+            return OpResult(Code.VERSION, int(holds["version"][row]))
         cells, qtys = self._hold_lines(row)
         if kind == OpKind.COMMIT and state == HoldState.PENDING:
             self.held[cells] -= qtys
@@ -195,6 +201,20 @@ class SingleOps:
         if customer and new_state != HoldState.COMMITTED:
             self._count(self._customer_units, customer, cells, qtys, -1)
         return OpResult(Code.OK, hold_id)
+
+    def _live_row(self, hold_id: int, now_ms: int) -> tuple[int, int] | OpResult:
+        """(row, state) of a hold an op names, expiring it first if its time is up; or
+        the answer when there is none (UNKNOWN_HOLD) or it has expired (EXPIRED)."""
+        row = self._row(hold_id)
+        if row < 0:
+            return OpResult(Code.UNKNOWN_HOLD, hold_id)
+        state = int(self.holds["state"][row])
+        if state == HoldState.PENDING and now_ms >= self.holds["expires"][row]:
+            self._expire_rows(np.array([row], np.int64))
+            state = HoldState.EXPIRED
+        if state == HoldState.EXPIRED:
+            return OpResult(Code.EXPIRED, hold_id)
+        return row, state
 
     def _do_cell_op(self, kind: OpKind, cell: int, qty: int, arg: int, now_ms: int) -> OpResult:
         if kind in (OpKind.RESTOCK, OpKind.RETURN, OpKind.TRANSFER_IN):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from allocator.ops import HoldState
@@ -17,8 +19,13 @@ HOLD_COLUMNS = {"state": np.int8, "op_id": np.int64, "created": np.int64,
                 "expires": np.int64, "line_start": np.int64, "line_count": np.int64,
                 # anti-scalping: the buyer (0: none) and the owner whose share the hold
                 # counts against (0: none, also when the hold carried no share limit)
-                "customer": np.int64, "owner": np.int64}
-LINE_COLUMNS = {"cell": np.int64, "qty": np.int64}
+                "customer": np.int64, "owner": np.int64,
+                # the reservation version an amendment gave a pending hold (0: none)
+                "version": np.int64}
+# qty: live units (held or committed); released / cancelled: units a partial release
+# (pending) or cancel (committed) took off the line
+LINE_COLUMNS = {"cell": np.int64, "qty": np.int64, "released": np.int64,
+                "cancelled": np.int64}
 RESULT_COLUMNS = {"code": np.uint8, "value": np.int64, "detail": np.int64,
                   "fp": np.uint64, "at": np.int64, "op": np.int64}
 
@@ -38,3 +45,16 @@ def hold_limits(customer: int, owner: int, share_bp: int, caps: np.ndarray | Non
     if caps is None:
         caps = np.zeros(n_lines, np.int64)
     return int(customer), int(owner), int(share_bp), caps
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """A read-only view of one hold."""
+
+    hold_id: int
+    state: HoldState
+    created_ms: int
+    expires_ms: int
+    lines: list[tuple[str, str, int]]  # (sku, warehouse, live qty)
+    dropped: list[tuple[int, int]] | None = None  # per line: (released, cancelled) units
+    version: int = 0  # the reservation version an amendment set (0: none)

@@ -28,9 +28,14 @@ class OpKind(IntEnum):
     CANCEL = 8  # committed → released: payment refunded before shipping
     TRANSFER_OUT = 9  # units leave this shard (a hot SKU's stock moving to its own actor)
     TRANSFER_IN = 10  # units arrive from another shard
+    # A reservation's life after the hold (allocator/ledger_lines.py):
+    AMEND = 11  # pending hold: new version (arg), release some units of its lines
+    DROP_LINES = 12  # release (pending) or cancel (committed) some units of lines
+    REALLOCATE = 13  # a committed line moves warehouse: lines (from, qty), (to, qty)
 
 
 HOLD_OPS = frozenset({OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP, OpKind.CANCEL})
+LINE_HOLD_OPS = frozenset({OpKind.AMEND, OpKind.DROP_LINES, OpKind.REALLOCATE})
 CELL_OPS = frozenset({OpKind.RESTOCK, OpKind.RETURN, OpKind.SYNC, OpKind.TRANSFER_OUT,
                       OpKind.TRANSFER_IN})
 
@@ -52,6 +57,8 @@ class Code(IntEnum):
     #                     detail = the line's index
     SHARE_LIMIT = 10  # value = units this owner may still hold of the line's SKU,
     #                   detail = the line's index
+    VERSION = 11  # a pending hold's version is not the one the op expected (it was
+    #               amended meanwhile); value = the hold's current version
 
 
 class HoldState(IntEnum):
@@ -248,8 +255,8 @@ class BatchBuilder:
         return self._add(OpKind.HOLD, op_id, -1, ttl_ms, lines, customer, owner, share_bp,
                          caps)
 
-    def commit(self, op_id: int, hold_id: int) -> "BatchBuilder":
-        return self._add(OpKind.COMMIT, op_id, hold_id, 0, ())
+    def commit(self, op_id: int, hold_id: int, version: int = 0) -> "BatchBuilder":
+        return self._add(OpKind.COMMIT, op_id, hold_id, version, ())
 
     def release(self, op_id: int, hold_id: int) -> "BatchBuilder":
         return self._add(OpKind.RELEASE, op_id, hold_id, 0, ())

@@ -39,6 +39,9 @@ def error_for(kind: int, code: int, value: int, detail: int, lines: Sequence[Lin
         return errors.UnknownHold(f"unknown hold {hold_id}", hold_id=hold_id)
     if code == Code.EXPIRED:
         return errors.HoldExpired(f"hold {hold_id} has expired", hold_id=hold_id)
+    if code == Code.ILLEGAL and detail == 0:  # allocator.ledger_lines.LINE_MISMATCH
+        return errors.ReservationChanged(f"hold {hold_id} has no such line, or fewer units "
+                                         "on it", hold_id=hold_id)
     if code == Code.ILLEGAL:
         state = HoldState(detail).name.lower() if detail in HoldState._value2member_map_ \
             else "unknown"
@@ -52,6 +55,9 @@ def error_for(kind: int, code: int, value: int, detail: int, lines: Sequence[Lin
                                        current_version=value)
         return errors.StaleVersion(f"version {arg} is not newer than {value}",
                                    version=arg, current_version=value)
+    if code == Code.VERSION:
+        return errors.ReservationChanged(
+            f"hold {hold_id} was amended meanwhile (now version {value})", hold_id=hold_id)
     if code == Code.MOVED:
         return errors.SkuMoved(f"SKU {sku} takes no new holds on this shard", sku=sku)
     return errors.InvalidRequest(f"the shard refused the {verb}: {code.name.lower()}")

@@ -18,9 +18,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import admin, checkout, inventory, problems, spec
+from api import (admin, checkout, events, inventory, lifecycle, problems, reconcile, review,
+                 spec, waves)
 from api.auth import KeyRing
 from api.hotpath import HotPath
 from api.render import json_response
@@ -149,8 +151,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.keyring = KeyRing(settings.keys)
     problems.install(app)
     app.include_router(checkout.router)
+    app.include_router(lifecycle.router)
     app.include_router(inventory.router)
     app.include_router(admin.router)
+    app.include_router(events.router)
+    app.include_router(reconcile.router)
+    app.include_router(review.router)
+    app.include_router(waves.router)
     measure = _add_health_and_metrics(app)
     spec.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -176,6 +183,26 @@ class AllocatorApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+class DriftCollector:
+    """Reconciliation totals of this process as counters: cells and units by cause."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Any:
+        services = getattr(self.app.state, "services", None)
+        cells = CounterMetricFamily("allocator_drift_cells", "cells reconciled, by cause",
+                                    labels=["cause"])
+        units = CounterMetricFamily("allocator_drift_units",
+                                    "units of difference no in-flight shipment explains",
+                                    labels=["cause"])
+        for cause, t in (services.reconciler.totals.items() if services else ()):
+            cells.add_metric([cause], t["cells"])
+            units.add_metric([cause], t["units"])
+        yield cells
+        yield units
+
+
 def _add_health_and_metrics(app: FastAPI) -> Callable[[ASGIApp], ASGIApp]:
     """Health, readiness, metrics and problem-type routes; returns the metrics
     middleware as a wrapper, for routes served outside FastAPI's stack."""
@@ -186,6 +213,7 @@ def _add_health_and_metrics(app: FastAPI) -> Callable[[ASGIApp], ASGIApp]:
                         ["route"], registry=registry,
                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
 
+    registry.register(DriftCollector(app))
     app.add_middleware(Measure, requests=requests, latency=latency)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")

@@ -8,6 +8,8 @@ is written by orjson.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from allocator.errors import InvalidRequest
@@ -20,7 +22,7 @@ from api.render import batch_json, json_response, outcome_response, reservation_
 from api.spec import body as body_spec
 from api.spec import problems_for
 from routing import Order
-from service.checkout import HoldRequest
+from service.orders import HoldRequest
 
 router = APIRouter(prefix="/v1", tags=["checkout"])
 MAX_ID = 80
@@ -46,8 +48,15 @@ def hold_request(o: ReserveIn, ttl_s: float | None = None) -> HoldRequest:
             raise InvalidRequest("lines: either every line names a warehouse (pre-routed) "
                                  "or none")
         return HoldRequest(lines=tuple((l.sku, str(l.warehouse), l.qty) for l in o.lines),
-                           ttl_ms=ttl_ms, customer=o.customer_id)
-    return HoldRequest(order=order_of(o), ttl_ms=ttl_ms, customer=o.customer_id)
+                           ttl_ms=ttl_ms, customer=o.customer_id, **review_facts(o),
+                           destination=o.destination)
+    return HoldRequest(order=order_of(o), ttl_ms=ttl_ms, customer=o.customer_id,
+                       **review_facts(o))
+
+
+def review_facts(o: ReserveIn) -> dict[str, Any]:
+    """What the review rules look at."""
+    return {"value_inr": o.order_value_inr, "cod": o.payment == "cod", "review": o.review}
 
 
 @router.post("/route", response_model=PlanOut, openapi_extra=body_spec(OrderIn),
@@ -133,7 +142,8 @@ def _within_batch_limit(request: Request, field: str, n: int) -> None:
                              max_orders=limit)
 
 
-def _rid(reservation_id: str) -> str:
+def valid_reservation_id(reservation_id: str) -> str:
+    """The path parameter, refused (422) when longer than any id the API hands out."""
     if len(reservation_id) > MAX_ID:
         raise InvalidRequest(f"reservation_id: at most {MAX_ID} characters")
     return reservation_id
@@ -144,7 +154,7 @@ def _rid(reservation_id: str) -> str:
              summary="Payment captured: commit every hold of the reservation")
 async def commit(reservation_id: str, request: Request) -> Response:
     key = await authorize(request, "checkout")
-    res = await services(request).checkout.commit(_rid(reservation_id), key.name)
+    res = await services(request).checkout.commit(valid_reservation_id(reservation_id), key.name)
     return json_response(reservation_json(res))
 
 
@@ -153,7 +163,7 @@ async def commit(reservation_id: str, request: Request) -> Response:
              summary="Cart abandoned: release every hold (idempotent)")
 async def release(reservation_id: str, request: Request) -> Response:
     key = await authorize(request, "checkout")
-    res = await services(request).checkout.release(_rid(reservation_id), key.name)
+    res = await services(request).checkout.release(valid_reservation_id(reservation_id), key.name)
     return json_response(reservation_json(res))
 
 
@@ -161,6 +171,6 @@ async def release(reservation_id: str, request: Request) -> Response:
             responses=problems_for(401, 403, 404, 422, 429, 503), summary="A reservation's state")
 async def get_reservation(reservation_id: str, request: Request) -> Response:
     key = await authorize(request, "checkout")
-    res = await services(request).checkout.get(_rid(reservation_id), key.name)
+    res = await services(request).checkout.get(valid_reservation_id(reservation_id), key.name)
     return json_response(reservation_json(res))
 

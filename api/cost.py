@@ -10,7 +10,7 @@ whatever the bucket holds: split it.
 
 from __future__ import annotations
 
-from api.models import BatchIn, OrderIn
+from api.models import BatchIn, OrderIn, WaveIn
 
 ROUTED_LINE = 0.5
 SUBSTITUTES = 1.0
@@ -32,3 +32,8 @@ def of_batch(b: BatchIn) -> float:
 
 def of_bulk(rows: int) -> float:
     return max(1.0, BULK_ROW * rows)
+
+
+def of_wave(w: WaveIn) -> float:
+    """Every order routed: a wave costs what its orders would cost routed one by one."""
+    return sum(of_order(o) for o in w.orders)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from api.problems import Problem
 from api.settings import ApiKey
 from service.bootstrap import Services
-from service.checkout import Caller
+from service.orders import Caller
 
 M = TypeVar("M", bound=BaseModel)
 MAX_IDEMPOTENCY_KEY = 255

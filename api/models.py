@@ -63,6 +63,12 @@ class ReserveIn(OrderIn):
     customer_id: str | None = Field(
         default=None, min_length=1, max_length=128,
         description="Your customer (buyer) id: purchase limits per customer and SKU apply")
+    order_value_inr: float | None = Field(
+        default=None, ge=0, le=1e9, description="The order's value (review rules)")
+    payment: Literal["prepaid", "cod"] = Field(
+        default="prepaid", description="cod: cash on delivery (review rules)")
+    review: bool = Field(default=False, description="Hold for a review before it may be "
+                                                    "committed")
 
 
 class BatchOrderIn(ReserveIn):
@@ -104,18 +110,82 @@ class BulkOut(BaseModel):
 class HeldLine(BaseModel):
     sku: str
     warehouse: str
-    qty: int
+    qty: int = Field(description="Live units (held, committed or shipped)")
+    state: Literal["pending", "committed", "released", "cancelled", "expired",
+                   "shipped"] | None = Field(
+        default=None, description="The line's state: its live units' state, or released "
+                                  "/ cancelled when none are left")
+    released: int = Field(default=0, description="Units released before commit")
+    cancelled: int = Field(default=0, description="Units cancelled after commit")
 
 
 class ReservationOut(BaseModel):
     """A reservation: the order's holds on every shard, all-or-nothing."""
 
     id: str = Field(examples=["res_6f1c0e9a2b4d4c8e9f1a2b3c4d5e6f70"])
-    state: Literal["pending", "committed", "released", "expired", "shipped"]
+    state: Literal["pending", "review", "committed", "released", "expired", "shipped"]
     lines: list[HeldLine]
     created_ms: int
     expires_ms: int
     plan: dict[str, Any] | None = None
+    review: list[str] | None = Field(default=None, description="Why it is held for review: "
+                                     "flagged, high_value, cod_high_rto")
+    version: int = Field(default=0, description="0 as reserved; each amendment makes a "
+                                                "new version")
+
+
+class AmendIn(Strict):
+    """The lines a pending reservation should have from now on (every line it keeps,
+    at the quantity it keeps). Either every line names a warehouse or none does;
+    without, more units of a SKU are routed again to ``destination`` (default: the
+    reservation's)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"lines": [{"sku": "SKU-00007", "qty": 3}]}]})
+
+    lines: list[LineIn] = Field(min_length=1, max_length=LIMITS.max_lines_per_order)
+    destination: str | None = Field(default=None, min_length=1, max_length=16)
+
+
+class LineCancelIn(Strict):
+    sku: str = SkuId
+    warehouse: str | None = Field(default=None, min_length=1, max_length=32,
+                                  description="Only the units at this warehouse")
+    qty: int | None = Field(default=None, ge=1, le=LIMITS.max_qty_per_line,
+                            description="Units to take off (default: all that are live)")
+
+
+class LinesCancelIn(Strict):
+    """Lines (or some of their units) to take off: released if the reservation is
+    pending, cancelled if it is committed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"lines": [{"sku": "SKU-00042", "qty": 1}]}]})
+
+    lines: list[LineCancelIn] = Field(min_length=1, max_length=LIMITS.max_lines_per_order)
+
+
+class ReallocateIn(Strict):
+    """The committed line that cannot ship from ``warehouse``; routed again to the
+    reservation's destination (or ``destination``) within its promise (or
+    ``promise_days``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"sku": "SKU-00007", "warehouse": "WH-BLR", "reason": "damaged unit"}]})
+
+    sku: str = SkuId
+    warehouse: str = Field(min_length=1, max_length=32, description="Cannot ship from here")
+    destination: str | None = Field(default=None, min_length=1, max_length=16)
+    promise_days: int | None = Field(default=None, ge=0, le=60)
+    reason: str | None = Field(default=None, max_length=200, description="For the record")
+
+
+class ReallocationOut(BaseModel):
+    reservation: ReservationOut
+    from_: str = Field(alias="from")
+    to: str
+    qty: int
+    plan: dict[str, Any]
 
 
 class BatchItemOut(BaseModel):
@@ -254,3 +324,33 @@ class ProblemOut(BaseModel):
     detail: str
     code: str | None = None
     instance: str | None = None
+
+
+class WaveIn(Strict):
+    """Routed orders to plan jointly and hold, each all-or-nothing."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"orders": [{"key": "A-1", **EXAMPLE_ORDER},
+                    {"key": "A-2", "lines": [{"sku": "SKU-00007", "qty": 1}],
+                     "destination": "110001"}], "budget_ms": 150}]})
+    orders: list[BatchOrderIn] = Field(min_length=1)
+    ttl_s: float | None = TTL_FIELD
+    budget_ms: int = Field(default=150, ge=10, le=5000,
+                           description="Planning time for the whole wave, in ms")
+    split_lines: bool | None = Field(default=None, description="Overrides every order's "
+                                     "split_lines (null: each order's own)")
+
+
+class WaveItemOut(BatchItemOut):
+    allocation: dict[str, Any] | None = Field(
+        default=None, description="What the wave chose for this order against greedy "
+        "(first come, nearest warehouse): filled, lines, cost_inr, greedy, "
+        "cost_delta_inr, why; null for an order refused before planning")
+
+
+class WaveOut(BaseModel):
+    reserved: int
+    failed: int
+    wave: dict[str, Any] = Field(description="The wave against greedy: status, filled, "
+                                 "greedy_filled, cost_inr, greedy_cost_inr, elapsed_ms, ...")
+    results: list[WaveItemOut]

@@ -9,7 +9,7 @@ from fastapi import Response
 
 from allocator.errors import AllocatorError
 from api.problems import problem_body, problem_response
-from service.checkout import Outcome
+from service.orders import Outcome
 from service.reservation import Reservation
 
 
@@ -20,9 +20,20 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
 
 
 def reservation_json(res: Reservation) -> dict[str, Any]:
-    return {"id": res.id, "state": res.state.value,
-            "lines": [{"sku": s, "warehouse": w, "qty": q} for s, w, q in res.lines],
-            "created_ms": res.created_ms, "expires_ms": res.expires_ms, "plan": res.plan}
+    """As the API shows it: lines with their own state when the shards were read (a
+    GET, an amendment, a cancel), else in the reservation's state."""
+    if res.line_states is None:
+        lines = [{"sku": s, "warehouse": w, "qty": q} for s, w, q in res.lines]
+    else:
+        lines = [{k: v for k, v in x.items() if v or k in ("qty", "state")}
+                 for x in res.line_states]
+    out = {"id": res.id, "state": res.state.value, "lines": lines,
+           "created_ms": res.created_ms, "expires_ms": res.expires_ms, "plan": res.plan}
+    if res.version:
+        out["version"] = res.version
+    if res.review:
+        out["review"] = res.review
+    return out
 
 
 def batch_json(result: Any, keys: Sequence[str | None], sku_ids: Sequence[str],

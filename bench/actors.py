@@ -31,7 +31,7 @@ return 0
 """
 
 
-def _drive(client: BlockingClient, gidx: np.ndarray, wh: np.ndarray, op_base: int,
+def drive(client: BlockingClient, gidx: np.ndarray, wh: np.ndarray, op_base: int,
            chunk: int = 16_384, window: int = 16) -> tuple[float, int]:
     """Submit every line in chunks, ``window`` chunks in flight at a time (the client's
     queue is bounded); return seconds and holds ok."""
@@ -104,10 +104,10 @@ def bench_actors(n_skus: int = 10_000, zipf_lines: int = 1_000_000,
         by_rank = np.array([order[s] for s in catalog.sku_ids[1:]])
         gidx = by_rank[zipf_skus(rng, len(by_rank), zipf_lines, 1.1)]
         wh = rng.integers(0, nwh, size=zipf_lines)
-        _drive(client, gidx[:20_000], wh[:20_000], 1)  # warm-up
-        zipf_s, zipf_ok = _drive(client, gidx, wh, 10_000_000)
+        drive(client, gidx[:20_000], wh[:20_000], 1)  # warm-up
+        zipf_s, zipf_ok = drive(client, gidx, wh, 10_000_000)
         hot = np.full(hot_lines, order[hot_sku])
-        hot_s, hot_ok = _drive(client, hot, rng.integers(0, nwh, size=hot_lines), 50_000_000)
+        hot_s, hot_ok = drive(client, hot, rng.integers(0, nwh, size=hot_lines), 50_000_000)
         lua = _lua_baseline(cluster.redis_url, hot_lines, stock=hot_lines)
         recovery = _recovery_s(cluster, client, client.owner(catalog.sku_ids[1]))
         audit = cluster.audit()

@@ -36,17 +36,22 @@ def _register_layer_commands(sub: Any, bench: Any) -> None:
     """The commands of the other layers (imported here, on use, not at start-up)."""
     from commands.bench_api import add_bench_api_command
     from commands.events import add_events_command
+    from commands.reconcile import add_reconcile_command
     from commands.rehearse import add_rehearse_command
-    from commands.route import add_bench_route_command, add_route_command
+    from commands.route import add_bench_route_command, add_route_command, add_wave_command
     from commands.serve import add_bench_actors_command, add_serve_command
+    from commands.shadow import add_shadow_command
 
     add_route_command(sub)
+    add_wave_command(sub)
     add_bench_route_command(bench)
     add_serve_command(sub)
     add_bench_actors_command(bench)
     add_rehearse_command(sub)
     add_bench_api_command(bench)
     add_events_command(sub)
+    add_reconcile_command(sub)
+    add_shadow_command(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

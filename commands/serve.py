@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,12 @@ def add_serve_command(sub: Any) -> None:
     p.add_argument("--redis-url", help="external Redis (default $REDIS_URL, else embedded)")
     p.add_argument("--data-dir", type=Path, help="embedded Redis data (default .allocator/redis)")
     p.add_argument("--shards", type=int, help="base shard actors (default $ALLOCATOR_SHARDS or 2)")
-    p.add_argument("--shard-cpus", type=float, default=0.0,
-                   help="CPUs reserved per shard (0 on one small machine, 1 on a cluster)")
+    p.add_argument("--shard-cpus", type=float,
+                   help="CPUs reserved per shard (default $ALLOCATOR_SHARD_CPUS or 0; "
+                   "1 on a cluster)")
+    p.add_argument("--shard-resource",
+                   help="custom Ray resource that marks the nodes which host shards "
+                   "(default $ALLOCATOR_SHARD_RESOURCE; empty: any node)")
     p.add_argument("--dashboard-port", type=int, default=8265)
     p.add_argument("--hot-rate", type=float, default=2000.0,
                    help="holds/s over 10 s that make a SKU hot (0: only pinned SKUs)")
@@ -36,6 +41,10 @@ def add_serve_command(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.add_argument("--no-api", action="store_true", help="start the cluster only")
     p.add_argument("--once", action="store_true", help="start, print status, then stop")
+    p.add_argument("--detach", action="store_true",
+                   help="with --address: make sure the directory and shards run (started, "
+                   "seeded once), print status and exit, leaving them running (a "
+                   "deployment's bootstrap job)")
     p.set_defaults(func=_serve)
 
 
@@ -43,17 +52,30 @@ def add_bench_actors_command(bench: Any) -> None:
     p = bench.add_parser("actors", help="client → shards (journal on) vs Redis Lua")
     p.add_argument("--zipf-lines", type=int, default=1_000_000)
     p.add_argument("--hot-lines", type=int, default=600_000)
-    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--shards", type=int, nargs="+", default=[2], metavar="N",
+                   help="shard actors (default 2); several (e.g. 1 2 4): one scaling row "
+                   "each, the first as baseline")
+    p.add_argument("--scaling-lines", type=int, default=300_000,
+                   help="lines per scaling row (with several --shards)")
     p.add_argument("--events", action="store_true", help="publish events during the run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if len(args.shards) > 1:
+        from bench.scaling import bench_scaling
+
+        try:
+            emit(bench_scaling(args.shards, lines=args.scaling_lines), args.json)
+        except ValueError as exc:
+            print(f"allocator bench actors: {exc}", file=sys.stderr)
+            return 2
+        return 0
     from bench.actors import bench_actors
 
     emit(bench_actors(zipf_lines=args.zipf_lines, hot_lines=args.hot_lines,
-                      shards=args.shards, events=args.events), args.json)
+                      shards=args.shards[0], events=args.events), args.json)
     return 0
 
 
@@ -75,15 +97,21 @@ def _serve(args: argparse.Namespace) -> int:
     from actors.cluster import Cluster, ClusterConfig
     from allocator.catalog import Catalog, demo_catalog
     from allocator.config import Settings
+    from storage.topology import redact
 
     catalog = Catalog.load(args.catalog) if args.catalog else demo_catalog()
     settings = Settings.from_env(ray_address=args.address, redis_url=args.redis_url,
-                                 shards=args.shards)
+                                 shards=args.shards, shard_cpus=args.shard_cpus,
+                                 shard_resource=args.shard_resource)
     config = ClusterConfig.from_settings(settings, data_dir=args.data_dir,
                                          dashboard=not settings.ray_address,
                                          dashboard_port=args.dashboard_port,
-                                         hot_min_rate=args.hot_rate, max_hot=args.max_hot,
-                                         shard_cpus=args.shard_cpus)
+                                         hot_min_rate=args.hot_rate, max_hot=args.max_hot)
+    if args.detach and not (settings.ray_address and settings.redis_url):
+        print("allocator serve: --detach needs a Ray cluster to leave the shards on "
+              "(--address or RAY_ADDRESS) and a Redis that outlives this process "
+              "(--redis-url or REDIS_URL)", file=sys.stderr)
+        return 2
     cluster = Cluster(config, catalog)
     try:
         if not args.no_stock:
@@ -94,13 +122,13 @@ def _serve(args: argparse.Namespace) -> int:
         status = {
             "ray_address": cluster.gcs_address,
             "dashboard": f"http://127.0.0.1:{config.dashboard_port}" if config.dashboard else None,
-            "redis_url": cluster.redis_url,
+            "redis_url": redact(cluster.redis_url),
             **cluster.status(),
         }
         if not (args.once or args.no_api):
             status["api"] = f"http://{args.host}:{args.port}/docs"
         print(json.dumps(status, indent=2), flush=True)
-        if args.once:
+        if args.once or args.detach:
             return 0
         if not args.no_api:
             from stack.local import serve_api
@@ -119,5 +147,6 @@ def _serve(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 pass
     finally:
-        cluster.shutdown()
+        if not args.detach:
+            cluster.shutdown()
     return 0

@@ -86,6 +86,9 @@ def audit_rehearsal(before: Stock, after: Stock, events: Iterable[dict[str, Any]
             res.confirmed_commits += 1
             for sku, wh, qty in ev["lines"]:
                 committed[(sku, wh)] += int(qty)
+        elif kind == "cancel_lines":  # units of a committed order cancelled (refunded)
+            for sku, wh, qty in ev["lines"]:
+                committed[(sku, wh)] -= int(qty)
         elif kind == "restock":
             restocked[(ev["sku"], ev["wh"])] += int(ev["qty"])
         elif kind == "sync":

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BUYER_NAMES = frozenset({"route", "reserve", "commit", "release"})
+BUYER_NAMES = frozenset({"route", "reserve", "amend", "commit", "release", "cancel_lines"})
 SHED_CODES = frozenset({429, 503})
 _LOG_STEP = math.log(1.02)  # latency buckets 2 % wide
 

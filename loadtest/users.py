@@ -183,6 +183,10 @@ class _Base(FastHttpUser):
         METER.sent()
 
 
+P_AMEND = 0.1  # share of buyers who change their cart (PATCH) before paying
+P_CANCEL_LINE = 0.05  # share of paid orders with one unit cancelled before shipping
+
+
 class FlashSaleUser(_Base):
     weight = P.flash_weight
     wait_time = constant(0)  # the schedule is in _pace
@@ -222,13 +226,47 @@ class FlashSaleUser(_Base):
         res = resp.json()
         rid, lines = res["id"], [[x["sku"], x["warehouse"], x["qty"]] for x in res["lines"]]
         roll = self.rng.random()  # the payment page: until the buyer's next slot
+        if self.rng.random() < P_AMEND:  # the cart changes before payment
+            lines = self._amend(rid, lines)
         if roll < P.p_commit:
             self._settle(rid, "commit", lines)
+            if self.rng.random() < P_CANCEL_LINE:  # a unit refunded before shipping
+                self._cancel_unit(rid, lines)
         elif roll < P.p_commit + P.p_release:
             self._settle(rid, "release", lines)
         else:
             REC.write(e="walkaway", id=rid, key=self.key, expires_ms=res["expires_ms"],
                       lines=lines)
+
+    def _amend(self, rid: str, lines: list[list[Any]]) -> list[list[Any]]:
+        """One more or one fewer unit of the first line (PATCH); the lines after it."""
+        first = lines[0]
+        qty = first[2] + 1 if first[2] == 1 else first[2] - 1
+        body = {"lines": [{"sku": s, "warehouse": w, "qty": qty if i == 0 else q}
+                          for i, (s, w, q) in enumerate(lines)]}
+        kind, resp = self._call("PATCH", f"/v1/reservations/{rid}", "amend", self.key,
+                                json=body, expected={409, 410}, skus=[first[0]], paced=True,
+                                headers={"Idempotency-Key": f"am-{uuid.uuid4().hex}"})
+        if kind != "ok":
+            return lines  # refused (no stock, expired): the reservation is as it was
+        return [[x["sku"], x["warehouse"], x["qty"]] for x in resp.json()["lines"] if x["qty"]]
+
+    def _cancel_unit(self, rid: str, lines: list[list[Any]]) -> None:
+        """Cancel one unit of the last line of a committed order."""
+        sku, wh, _ = lines[-1]
+        body = {"lines": [{"sku": sku, "warehouse": wh, "qty": 1}]}
+        idem = {"Idempotency-Key": f"cl-{uuid.uuid4().hex}"}
+        for _ in range(3):  # repeatable with the same key
+            kind, resp = self._call("POST", f"/v1/reservations/{rid}/lines/cancel",
+                                    "cancel_lines", self.key, json=body, headers=idem,
+                                    paced=True)
+            if kind == "ok":
+                REC.write(e="cancel_lines", id=rid, lines=[[sku, wh, 1]])
+                return
+            if kind == "fail" and resp.status_code and 400 <= resp.status_code < 500:
+                return
+            # the retry waits for the buyer's next slot
+        REC.write(e="unclear", action="cancel_lines", id=rid, lines=[[sku, wh, 1]])
 
     def _settle(self, rid: str, action: str, lines: list[list[Any]]) -> None:
         """Commit or release, retrying an unclear answer (both are repeatable)."""

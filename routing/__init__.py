@@ -7,13 +7,13 @@ Public API (see docs/ROUTING.md):
 * :class:`Availability` and :class:`StockMatrix` / :class:`StockMap` /
   :class:`StockFunction` — available units per (SKU, warehouse);
 * :class:`Router` (``Router(network, catalog).plan(order, availability)``) → :class:`Plan`;
-* :func:`allocate_batch` / :func:`greedy_allocate` → :class:`BatchResult` — joint
+* :func:`allocate_batch` / :func:`greedy_allocate` → :class:`BatchAllocation` — joint
   allocation of a burst of orders competing for scarce stock.
 """
 
 from routing.availability import (Availability, StockFunction, StockMap, StockMatrix,
                                   as_availability, demo_stock, load_stock)
-from routing.batch import BatchResult, allocate_batch, greedy_allocate
+from routing.batch import BatchAllocation, allocate_batch, greedy_allocate
 from routing.errors import NetworkFileError, UnknownDestination
 from routing.network import Network, demo_network
 from routing.order import Order, OrderLine
@@ -21,7 +21,7 @@ from routing.plan import Plan
 from routing.planner import Router, plan_order
 
 __all__ = [
-    "Availability", "BatchResult", "Network", "NetworkFileError", "Order", "OrderLine",
+    "Availability", "BatchAllocation", "Network", "NetworkFileError", "Order", "OrderLine",
     "Plan", "Router", "StockFunction", "StockMap", "StockMatrix", "UnknownDestination",
     "allocate_batch", "as_availability", "demo_network", "demo_stock", "greedy_allocate",
     "load_stock", "plan_order",

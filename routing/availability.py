@@ -21,7 +21,8 @@ import numpy as np
 
 from allocator.catalog import Catalog
 from routing.errors import NetworkFileError
-from routing.network import MAX_COUNT, Network, read_json
+from routing.network import MAX_COUNT, Network
+from routing.network_file import read_json
 
 
 @runtime_checkable

@@ -32,7 +32,7 @@ from routing.cost import CostBreakdown
 from routing.network import Network
 from routing.order import Order
 from routing.planner import Router
-from routing.problem import Problem, build_problem
+from routing.problem import PlanningProblem, build_problem
 
 MAX_OPTIONS_PER_ORDER = 256
 MAX_ENUMERATED = 50_000
@@ -40,7 +40,7 @@ UNFILLED = None
 
 
 @dataclass
-class BatchResult:
+class BatchAllocation:
     """Who got what: per order, units of each line per network warehouse ``(L, W)``,
     or ``None`` when the order is not filled."""
 
@@ -114,7 +114,7 @@ class _Burst:
         cap = network.capacity if capacity_left is None else np.asarray(capacity_left)
         self.capacity = np.where(cap < 0, np.iinfo(np.int64).max, cap).astype(np.int64)
         avail = StockMatrix(self.skus, self.stock)
-        self.problems: list[Problem] = [
+        self.problems: list[PlanningProblem] = [
             build_problem(o, network, catalog, avail, capacity_left=capacity_left,
                           include_stock_health=False, split=split) for o in orders]
 
@@ -122,7 +122,7 @@ class _Burst:
         return np.array([self.sku_row[s] for s in self.problems[i].skus])
 
     def evaluate(self, method: str, allocations: list[np.ndarray | None], status: str,
-                 t0: float) -> BatchResult:
+                 t0: float) -> BatchAllocation:
         """Price an allocation: per-order shipments plus joint stock health; checks stock
         (``allocations``: per order ``(L, W)`` units per network warehouse, or None)."""
         total = CostBreakdown()
@@ -143,7 +143,7 @@ class _Burst:
         drained = C.drained_units(self.stock, taken, self.network.stock_health_threshold)
         total = total + CostBreakdown(
             stock_health=int(drained.sum()) * self.network.stock_health_paise)
-        return BatchResult(method, self.orders, allocations, total, status,
+        return BatchAllocation(method, self.orders, allocations, total, status,
                            (time.perf_counter() - t0) * 1e3)
 
     def full(self, i: int, alloc_c: np.ndarray) -> np.ndarray:
@@ -156,12 +156,22 @@ class _Burst:
 
 def greedy_allocate(orders: Sequence[Order], network: Network, catalog: Catalog,
                     availability: Availability | Any, *, capacity_left: np.ndarray | None = None,
-                    split: bool | None = None) -> BatchResult:
+                    split: bool | None = None) -> BatchAllocation:
     """Baseline: in arrival order, each line from the nearest warehouse that can ship it
     (split lines: its units from the nearest warehouses that have them)."""
     t0 = time.perf_counter()
-    burst = _Burst(orders, network, catalog, as_availability(availability, network),
-                   capacity_left, split)
+    return greedy_on(_Burst(orders, network, catalog, as_availability(availability, network),
+                            capacity_left, split), t0)
+
+
+def greedy_on(burst: _Burst, t0: float) -> BatchAllocation:
+    """:func:`greedy_allocate` on a burst already built (``t0``: when the work began)."""
+    return burst.evaluate("greedy_nearest", greedy_allocs(burst), "heuristic", t0)
+
+
+def greedy_allocs(burst: _Burst) -> list[np.ndarray | None]:
+    """Greedy's choice per order (``(L, W)`` units, or None), neither priced nor audited."""
+    network = burst.network
     stock, cap = burst.stock.copy(), burst.capacity.copy()
     out: list[np.ndarray | None] = []
     for i, p in enumerate(burst.problems):
@@ -188,13 +198,13 @@ def greedy_allocate(orders: Sequence[Order], network: Network, catalog: Catalog,
         if filled:
             stock, cap = s, c
         out.append(alloc if filled else UNFILLED)
-    return burst.evaluate("greedy_nearest", out, "heuristic", t0)
+    return out
 
 
 def fcfs_plan_allocate(orders: Sequence[Order], network: Network, catalog: Catalog,
                        availability: Availability | Any, *,
                        capacity_left: np.ndarray | None = None,
-                       split: bool | None = None) -> BatchResult:
+                       split: bool | None = None) -> BatchAllocation:
     """Baseline: in arrival order, each order's cheapest plan on the stock left."""
     t0 = time.perf_counter()
     burst = _Burst(orders, network, catalog, as_availability(availability, network),
@@ -236,7 +246,7 @@ def _line_splits(qty: int, most: np.ndarray, limit: int) -> np.ndarray:
     return np.array(rows, np.int64).reshape(len(rows), len(most))
 
 
-def price_allocs(p: Problem, allocs: np.ndarray) -> np.ndarray:
+def price_allocs(p: PlanningProblem, allocs: np.ndarray) -> np.ndarray:
     """Cost of each allocation ``(M, L, C)`` under the single-order model (INF where a
     limit is broken: cell units, capacity, max shipments)."""
     units = allocs.sum(axis=1)                                             # (M, C)
@@ -254,7 +264,7 @@ def price_allocs(p: Problem, allocs: np.ndarray) -> np.ndarray:
     return np.where(ok, total, C.INF)
 
 
-def _options(p: Problem, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+def _options(p: PlanningProblem, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     """Every feasible plan of one order as units ``(M, L, C)`` and its cost, cheapest
     first (the :data:`MAX_OPTIONS_PER_ORDER` cheapest). Past :data:`MAX_ENUMERATED`
     plans, the router's best and runner-up stand for them."""
@@ -282,7 +292,7 @@ def _options(p: Problem, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     return allocs[keep], total[keep]
 
 
-def _router_options(p: Problem, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+def _router_options(p: PlanningProblem, catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     sol = Router(p.network, catalog).solve(p)
     allocs = [a for a in (sol.best_alloc(p), sol.second_alloc(p)) if a is not None]
     if not allocs:
@@ -294,7 +304,7 @@ def _router_options(p: Problem, catalog: Catalog) -> tuple[np.ndarray, np.ndarra
 def allocate_batch(orders: Sequence[Order], network: Network, catalog: Catalog,
                    availability: Availability | Any, *, capacity_left: np.ndarray | None = None,
                    time_limit_s: float = 20.0, workers: int = 8,
-                   split: bool | None = None) -> BatchResult:
+                   split: bool | None = None) -> BatchAllocation:
     """Jointly allocate a burst: most orders filled, then least expected cost.
     ``split`` overrides every order's ``split_lines`` (None: each order's own)."""
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from routing import cost as C
-from routing.problem import Problem, Solution
+from routing.problem import PlanningProblem, Solution
 
 DEFAULT_TIME_LIMIT_S = 2.0
 
@@ -44,7 +44,7 @@ def _run(model: cp_model.CpModel, time_limit_s: float, workers: int
     return solver, code, _STATUS.get(code, "unknown")
 
 
-def _parcel_price(m: cp_model.CpModel, p: Problem, c: int, weight: object,
+def _parcel_price(m: cp_model.CpModel, p: PlanningProblem, c: int, weight: object,
                   used: cp_model.IntVar, max_slab: int) -> tuple[cp_model.IntVar, cp_model.IntVar]:
     """Shipping and RTO of candidate ``c``'s parcel, pinned exactly: ``slab =
     ceil(weight / slab_g)``, ``ship = (first − additional)·used + additional·slab``,
@@ -65,7 +65,7 @@ def _parcel_price(m: cp_model.CpModel, p: Problem, c: int, weight: object,
 class _Model:
     """The CP-SAT model of one problem, kept so a no-good cut can be added."""
 
-    def __init__(self, p: Problem) -> None:
+    def __init__(self, p: PlanningProblem) -> None:
         self.p = p
         m = self.model = cp_model.CpModel()
         n, ncand = p.eligible.shape
@@ -121,7 +121,7 @@ class _SplitModel:
     pinned as in :class:`_Model`; stock health is ``pen × drained`` with
     ``drained ≥ x − free`` (convex, so minimising makes it exact)."""
 
-    def __init__(self, p: Problem) -> None:
+    def __init__(self, p: PlanningProblem) -> None:
         self.p = p
         m = self.model = cp_model.CpModel()
         n, ncand = p.units_max.shape
@@ -182,7 +182,7 @@ class _SplitModel:
         self.model.add(sum(same) <= len(same) - 1)
 
 
-def solve_cpsat_split(problem: Problem, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+def solve_cpsat_split(problem: PlanningProblem, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
                       runner_up: bool = True, workers: int | None = None) -> Solution:
     """Best split plan (and runner-up) by CP-SAT, with its proven bound."""
     if not problem.units_max.any() or (problem.units_max.sum(axis=1) < problem.qty).any():
@@ -203,7 +203,7 @@ def solve_cpsat_split(problem: Problem, *, time_limit_s: float = DEFAULT_TIME_LI
     return sol
 
 
-def solve_cpsat(problem: Problem, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+def solve_cpsat(problem: PlanningProblem, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
                 runner_up: bool = True, workers: int | None = None) -> Solution:
     """Best plan (and runner-up) by CP-SAT; ``status`` says optimal or feasible."""
     if problem.split:

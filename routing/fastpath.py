@@ -4,7 +4,7 @@ A plan is a partition of the order's lines into shipments, each from a different
 warehouse. The fast path
 
 1. prices every *block* (non-empty subset of lines) at every candidate warehouse
-   with one array expression (:meth:`Problem.block_costs`);
+   with one array expression (:meth:`PlanningProblem.block_costs`);
 2. keeps, per block, its ``L + 1`` cheapest warehouses. For a partition with ``k``
    blocks, the two cheapest assignments with *distinct* warehouses only use each
    block's ``k + 1`` cheapest warehouses (exchange argument, docs/ROUTING.md), so
@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from routing.cost import INF
-from routing.problem import Problem, Solution, block_masks
+from routing.problem import PlanningProblem, Solution, block_masks
 
 MAX_LINES = 6
 
@@ -105,7 +105,7 @@ def _distinct(wh: np.ndarray) -> np.ndarray:
 _ONE_LINE = np.ones((1, 1), np.int64)
 
 
-def _solve_one_line(problem: Problem) -> Solution:
+def _solve_one_line(problem: PlanningProblem) -> Solution:
     """The one-line case (most checkout orders): a single block, so the plan and the
     runner-up are the two cheapest candidates (ties to the lower index, as below)."""
     if problem.eligible.shape[1] == 0:
@@ -120,7 +120,7 @@ def _solve_one_line(problem: Problem) -> Solution:
     return sol
 
 
-def solve_fast(problem: Problem) -> Solution:
+def solve_fast(problem: PlanningProblem) -> Solution:
     """Optimal plan and runner-up for an order of at most :data:`MAX_LINES` lines."""
     n = problem.n_lines
     if n > MAX_LINES:

@@ -15,7 +15,7 @@ import numpy as np
 from routing.cost import COMPONENTS, CostBreakdown, inr
 from routing.network import Destination
 from routing.order import Order, OrderLine
-from routing.problem import Problem, Solution
+from routing.problem import PlanningProblem, Solution
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ class Plan:
         return out
 
 
-def shipments_of(problem: Problem, alloc: np.ndarray, today: date) -> tuple[Shipment, ...]:
+def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tuple[Shipment, ...]:
     """Group a units allocation ``(L, C)`` into parcels, sorted by warehouse id."""
     net = problem.network
     out = []
@@ -256,7 +256,7 @@ def _total(shipments: tuple[Shipment, ...]) -> CostBreakdown:
     return total
 
 
-def tie_key(problem: Problem, alloc: np.ndarray) -> tuple[Any, ...]:
+def tie_key(problem: PlanningProblem, alloc: np.ndarray) -> tuple[Any, ...]:
     """The documented tie-break between plans of equal cost: fewer parcels, then the
     earlier ETA, then warehouses listed earlier in the network file."""
     used = np.flatnonzero(alloc.sum(axis=0))
@@ -265,7 +265,7 @@ def tie_key(problem: Problem, alloc: np.ndarray) -> tuple[Any, ...]:
             tuple(-int(x) for x in alloc[:, used].T.ravel()))
 
 
-def changes(problem: Problem, best: np.ndarray, other: np.ndarray) -> tuple[dict[str, Any], ...]:
+def changes(problem: PlanningProblem, best: np.ndarray, other: np.ndarray) -> tuple[dict[str, Any], ...]:
     """Per line whose parts differ: ``{"sku", "from": {wh: qty}, "to": {wh: qty}}``."""
     ids = problem.network.warehouse_ids
     out = []
@@ -278,7 +278,7 @@ def changes(problem: Problem, best: np.ndarray, other: np.ndarray) -> tuple[dict
     return tuple(out)
 
 
-def build_plan(problem: Problem, solution: Solution, order: Order, today: date) -> Plan:
+def build_plan(problem: PlanningProblem, solution: Solution, order: Order, today: date) -> Plan:
     """A filled :class:`Plan` from a solution (``order`` is the order as the caller gave it).
 
     When the runner-up costs exactly as much as the best plan, :func:`tie_key` decides

@@ -15,15 +15,16 @@ from allocator.catalog import Catalog
 from routing.availability import Availability, as_availability
 from routing.cpsat import DEFAULT_TIME_LIMIT_S, solve_cpsat
 from routing.fastpath import MAX_LINES, solve_fast
+from routing.large import solve_large
 from routing.network import Network
 from routing.order import Order, OrderLine
 from routing.plan import Plan, ShortLine, Shortfall, build_plan
-from routing.problem import Problem, Solution, build_problem
+from routing.problem import PlanningProblem, Solution, build_problem
 from routing.shortfall import partial_qty, short_lines
 from routing.splits import fits as fits_split_dp
 from routing.splits import solve_split, split_lower_bound
 
-SOLVERS = ("auto", "fastpath", "cpsat")
+SOLVERS = ("auto", "fastpath", "large", "cpsat")
 MAX_SUBSTITUTION_COMBOS = 16
 
 
@@ -31,7 +32,10 @@ class Router:
     """Plans orders over one network and catalog.
 
     ``fast_max_lines``: orders with at most this many lines use the exact fast
-    path, larger ones CP-SAT with ``time_limit_s``.
+    path, larger ones the large-order planner (a plan in milliseconds with a proven
+    bound, :mod:`routing.large`); CP-SAT with ``time_limit_s`` on request, for split
+    orders past the DP, and when the large planner finds no plan within
+    ``max_shipments``.
     """
 
     def __init__(self, network: Network, catalog: Catalog, *, fast_max_lines: int = MAX_LINES,
@@ -82,13 +86,13 @@ class Router:
         return max(0.0, deadline - time.monotonic())
 
     def problem(self, order: Order, availability: Availability | Any, *,
-                capacity_left: np.ndarray | None = None) -> Problem:
+                capacity_left: np.ndarray | None = None) -> PlanningProblem:
         """The arrays the planners work on (exposed for tests and batch allocation)."""
         return build_problem(order, self.network, self.catalog,
                              as_availability(availability, self.network),
                              capacity_left=capacity_left)
 
-    def solve(self, problem: Problem, solver: str = "auto", runner_up: bool = True) -> Solution:
+    def solve(self, problem: PlanningProblem, solver: str = "auto", runner_up: bool = True) -> Solution:
         """Run one planner on a prepared problem."""
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -97,13 +101,17 @@ class Router:
         if not problem.split and (solver == "fastpath" or (
                 solver == "auto" and problem.n_lines <= self.fast_max_lines)):
             return solve_fast(problem)
+        if not problem.split and solver in ("auto", "large"):
+            sol = solve_large(problem)
+            if sol.status != "unknown":   # unknown: max_shipments beat the local search
+                return sol
         left = self._left_s()
         if left <= 0:
             return Solution("cpsat", "unknown")
         limit = min(self.time_limit_s, left / 2 if runner_up else left)
         return solve_cpsat(problem, time_limit_s=max(0.01, limit), runner_up=runner_up)
 
-    def _solve_split(self, problem: Problem) -> Solution:
+    def _solve_split(self, problem: PlanningProblem) -> Solution:
         """Exact split planning: the whole-line answer when no split can beat its
         runner-up (a cheap bound), else the split DP."""
         if problem.n_lines <= MAX_LINES:
@@ -128,11 +136,11 @@ class Router:
             return self._unfillable(problem, sol, Shortfall("no_plan_found", ""))
         return self._shortfall(problem, sol, avail, capacity_left, today, solver)
 
-    def _unfillable(self, problem: Problem, sol: Solution, shortfall: Shortfall) -> Plan:
+    def _unfillable(self, problem: PlanningProblem, sol: Solution, shortfall: Shortfall) -> Plan:
         return Plan(order=problem.order, destination=problem.destination, solver=sol.solver,
                     solver_status=sol.status, split_lines=problem.split, shortfall=shortfall)
 
-    def _shortfall(self, problem: Problem, sol: Solution, avail: Availability,
+    def _shortfall(self, problem: PlanningProblem, sol: Solution, avail: Availability,
                    capacity_left: np.ndarray | None, today: date, solver: str) -> Plan:
         order = problem.order
         if self._deadline is not None and self._left_s() <= 0:

@@ -1,7 +1,7 @@
 """One order's planning problem: candidate warehouses and every cost term as arrays.
 
 :func:`build_problem` turns (order, network, catalog, availability) into a
-:class:`Problem` whose arrays are indexed by line ``l`` and *candidate* warehouse
+:class:`PlanningProblem` whose arrays are indexed by line ``l`` and *candidate* warehouse
 ``c`` (the warehouses that can serve at least one line). Both planners read only
 this; :class:`Solution` is what they return.
 """
@@ -24,7 +24,7 @@ UNLIMITED = np.int64(1 << 40)
 
 
 @dataclass
-class Problem:
+class PlanningProblem:
     """Arrays for one order. ``l`` = line, ``c`` = candidate warehouse."""
 
     network: Network
@@ -183,13 +183,13 @@ class Solution:
     runner_up_alloc: np.ndarray | None = None
     bound: int | None = None             # proven lower bound on the optimum (paise)
 
-    def best_alloc(self, problem: "Problem") -> np.ndarray | None:
+    def best_alloc(self, problem: "PlanningProblem") -> np.ndarray | None:
         """The best plan as a units matrix ``(L, C)`` (whatever the solver returned)."""
         if self.alloc is not None:
             return self.alloc
         return None if self.assignment is None else problem.alloc_of(self.assignment)
 
-    def second_alloc(self, problem: "Problem") -> np.ndarray | None:
+    def second_alloc(self, problem: "PlanningProblem") -> np.ndarray | None:
         if self.runner_up_alloc is not None:
             return self.runner_up_alloc
         return None if self.runner_up is None else problem.alloc_of(self.runner_up)
@@ -208,7 +208,7 @@ def build_problem(
     capacity_left: np.ndarray | None = None,
     include_stock_health: bool = True,
     split: bool | None = None,
-) -> Problem:
+) -> PlanningProblem:
     """Gather everything about ``order`` that the planners need, as arrays.
 
     ``capacity_left``: units each network warehouse can still ship today
@@ -239,7 +239,7 @@ def build_problem(
     a = avail[:, cand]
     health_units = C.drained_units(a, qty[:, None], network.stock_health_threshold)
     eta = eta_all[cand]
-    return Problem(
+    return PlanningProblem(
         network=network, order=order, dest=dest, skus=skus, qty=qty,
         weight_g=unit_w * qty, avail=avail, eta_all=eta_all, capacity_all=cap_all,
         cand=cand, eligible=ok[:, cand],

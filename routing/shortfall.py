@@ -9,10 +9,10 @@ import numpy as np
 from allocator.catalog import Catalog
 from routing.availability import Availability
 from routing.plan import ShortLine
-from routing.problem import Problem
+from routing.problem import PlanningProblem
 
 
-def line_filters(problem: Problem, avail: np.ndarray, qty: int) -> tuple[np.ndarray, ...]:
+def line_filters(problem: PlanningProblem, avail: np.ndarray, qty: int) -> tuple[np.ndarray, ...]:
     """Masks over network warehouses: (has stock, also meets a hard promise, also has capacity)."""
     order = problem.order
     in_stock = avail >= qty
@@ -20,7 +20,7 @@ def line_filters(problem: Problem, avail: np.ndarray, qty: int) -> tuple[np.ndar
     return in_stock, on_time, on_time & (problem.capacity_all >= qty)
 
 
-def usable_units(problem: Problem, row: np.ndarray) -> np.ndarray:
+def usable_units(problem: PlanningProblem, row: np.ndarray) -> np.ndarray:
     """Units of one SKU each network warehouse can send this order: on time (under a
     hard promise) and within its capacity left today; 0 elsewhere."""
     order = problem.order
@@ -30,7 +30,7 @@ def usable_units(problem: Problem, row: np.ndarray) -> np.ndarray:
     return units
 
 
-def short_lines(problem: Problem, catalog: Catalog, availability: Availability
+def short_lines(problem: PlanningProblem, catalog: Catalog, availability: Availability
                 ) -> list[ShortLine]:
     """Lines the order cannot ship (whole from one warehouse; with split lines, from all
     of them together), with the reason and fillable substitutes.
@@ -72,7 +72,7 @@ def short_lines(problem: Problem, catalog: Catalog, availability: Availability
     return out
 
 
-def fillable_substitutes(problem: Problem, catalog: Catalog, availability: Availability,
+def fillable_substitutes(problem: PlanningProblem, catalog: Catalog, availability: Availability,
                          sku: str, qty: int) -> list[dict[str, Any]]:
     """Catalog substitutes of ``sku`` (not already in the order) that one warehouse can ship."""
     subs = [s for s in catalog.sku(sku).substitutes if s not in problem.skus]
@@ -90,7 +90,7 @@ def fillable_substitutes(problem: Problem, catalog: Catalog, availability: Avail
     return out
 
 
-def partial_qty(problem: Problem, line: int) -> int:
+def partial_qty(problem: PlanningProblem, line: int) -> int:
     """Most units of a short line that could ship now (for the backorder option): from
     one warehouse, or with split lines from all of them."""
     usable = usable_units(problem, problem.avail[line])

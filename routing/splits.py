@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from routing import cost as C
-from routing.problem import Problem, Solution
+from routing.problem import PlanningProblem, Solution
 
 MAX_STATES = 1024
 """Largest lattice ``Π (q_l + 1)`` the DP takes (larger orders go to CP-SAT)."""
@@ -74,7 +74,7 @@ def lattice(q: tuple[int, ...]) -> _Lattice:
     return _Lattice(vectors, kind, b, src, rank, starts, target)
 
 
-def fits(problem: Problem) -> bool:
+def fits(problem: PlanningProblem) -> bool:
     """Whether the DP takes this order (else CP-SAT does)."""
     q = [int(x) for x in problem.qty]
     states = int(np.prod([x + 1 for x in q], dtype=np.float64))
@@ -82,7 +82,7 @@ def fits(problem: Problem) -> bool:
     return states <= MAX_STATES and entries <= MAX_ENTRIES
 
 
-def parcel_costs(problem: Problem, vectors: np.ndarray) -> np.ndarray:
+def parcel_costs(problem: PlanningProblem, vectors: np.ndarray) -> np.ndarray:
     """Cost of a parcel carrying each unit vector from each candidate, ``(C, N)``
     (:data:`routing.cost.INF` where a cell lacks the units or capacity is short)."""
     p = problem
@@ -100,7 +100,7 @@ def parcel_costs(problem: Problem, vectors: np.ndarray) -> np.ndarray:
     return np.where(ok, total, C.INF)
 
 
-def solve_split(problem: Problem) -> Solution:
+def solve_split(problem: PlanningProblem) -> Solution:
     """Best plan and runner-up over every split of the lines (exact; see module doc)."""
     p = problem
     n_cand = len(p.cand)
@@ -160,7 +160,7 @@ def solve_split(problem: Problem) -> Solution:
     return sol
 
 
-def split_lower_bound(problem: Problem) -> int:
+def split_lower_bound(problem: PlanningProblem) -> int:
     """A lower bound on every plan that splits some line (it has two parcels or more).
 
     Each parcel costs at least ``fixed + lateness + (first − additional)(1 + ρ)`` plus

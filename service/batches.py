@@ -25,7 +25,8 @@ from actors.client import ShardClient
 from allocator.config import LIMITS
 from allocator.errors import AllocatorError, UnknownHold, error_from
 from allocator.ops import Code
-from service.checkout import STORED_ERRORS, Caller, Checkout, HoldRequest, Outcome
+from service.checkout import Checkout
+from service.orders import STORED_ERRORS, Caller, HoldRequest, Outcome
 from service.ids import bulk_op_ids
 from service.reservation import Reservation
 from storage.records import BULK_ROW
@@ -96,6 +97,7 @@ class OrdersResult:
     bulk: BulkRows | None = None
     bulk_index: list[int] = field(default_factory=list)  # order index of each bulk row
     others: dict[int, Reservation | AllocatorError] = field(default_factory=dict)
+    extra: dict[str, Any] | None = None  # stored with the answer (a wave's explanation)
 
     def entries(self, sku_ids: Sequence[str], warehouses: Sequence[str]
                 ) -> list[Reservation | AllocatorError]:
@@ -191,12 +193,14 @@ class Batches:
 
     # -------------------------------------------------------------- orders
     async def reserve_orders(self, requests: Sequence[HoldRequest | Exception], caller: Caller,
-                             key: str, fingerprint: str) -> Outcome:
-        """Each order all-or-nothing on its own; one answer for the batch."""
+                             key: str, fingerprint: str,
+                             extra: dict[str, Any] | None = None) -> Outcome:
+        """Each order all-or-nothing on its own; one answer for the batch (``extra`` is
+        kept with it and given back on a replay)."""
         first = self.checkout.cached_answer(caller.name, key)
         if first is not None:
             return await self._replay_orders(first, fingerprint)
-        out = OrdersResult(len(requests))
+        out = OrdersResult(len(requests), extra=extra)
         singles, others = [], []
         for i, r in enumerate(requests):
             if isinstance(r, Exception):
@@ -244,6 +248,8 @@ class Batches:
                           else [v.code, v.message, v.details])
         answer = {"fp": fingerprint, "bulk": token if out.bulk is not None else None,
                   "index": out.bulk_index, "n": out.n, "orders": answers}
+        if extra is not None:
+            answer["extra"] = extra
         try:
             first = await self._settle(caller, key, answer, out.bulk, records)
         except AllocatorError:
@@ -255,16 +261,24 @@ class Batches:
             return await self._replay_orders(first, fingerprint)
         for t in taken_all:
             self.checkout.records.remember(t.reservation.id, t.record)
+            if t.reservation.review:
+                await self.checkout.reviews.publish("review_opened", t.reservation.id,
+                                                    reasons=t.reservation.review)
         return Outcome(out)
 
     async def _undo(self, taken: list[Any]) -> None:
         for t in taken:
             await self.checkout.undo(t.reservation, "batch-failed")
 
+    async def replay_orders(self, first: dict[str, Any], fingerprint: str) -> Outcome:
+        """The first answer to a batch (or wave) again, for a retry with its key."""
+        return await self._replay_orders(first, fingerprint)
+
     async def _replay_orders(self, first: dict[str, Any], fingerprint: str) -> Outcome:
         if "orders" not in first or first["fp"] != fingerprint:
             return self.checkout.replay(first, fingerprint)
-        out = OrdersResult(int(first["n"]), bulk_index=list(first["index"]))
+        out = OrdersResult(int(first["n"]), bulk_index=list(first["index"]),
+                           extra=first.get("extra"))
         if first.get("bulk"):
             out.bulk = await self._load(first["bulk"])
         for i, v in first["orders"].items():

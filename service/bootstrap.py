@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from actors.client import ShardClient
 from actors.cluster import join_cluster
@@ -21,15 +20,21 @@ from allocator.errors import AllocatorError
 from routing import Network, demo_network
 from service.admin import Admin
 from service.batches import Batches
-from service.checkout import Checkout, CheckoutSettings
+from service.checkout import Checkout
+from service.orders import CheckoutSettings
 from service.ids import Ids
 from service.inventory import Inventory
 from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
+from service.reconcile import Reconciler
+from service.review import ReviewRules, Reviews
+from service.timeline import Timeline
+from service.waves import Waves
 from storage.coalesce import Coalescer
 from storage.killswitch import KillSwitchStore
 from storage.ratelimit import TokenLeases
 from storage.records import Records
+from storage.redis import connect_async
 
 
 @dataclass
@@ -44,6 +49,10 @@ class ServiceConfig:
     answer_ttl_s: int = DAY_S
     network_path: str = ""
     customer_cap: int = 0
+    review: ReviewRules = field(default_factory=ReviewRules)
+    reconcile_counts: str = ""
+    reconcile_interval_s: float = 900.0
+    reconcile_reports: str = ".allocator/reconcile"
     checkout: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -51,7 +60,12 @@ class ServiceConfig:
         return cls(redis_url=settings.redis_url, ray_address=settings.ray_address or "auto",
                    keys=settings.keys, hold_ttl_s=settings.hold_ttl_s,
                    answer_ttl_s=settings.api_idempotency_ttl_s,
-                   network_path=settings.network, customer_cap=settings.customer_cap)
+                   network_path=settings.network, customer_cap=settings.customer_cap,
+                   review=ReviewRules(settings.review_value_inr, settings.review_cod_rto,
+                                      settings.review_hold_s),
+                   reconcile_counts=settings.reconcile_counts,
+                   reconcile_interval_s=settings.reconcile_interval_s,
+                   reconcile_reports=settings.reconcile_reports)
 
 
 @dataclass
@@ -65,18 +79,21 @@ class Services:
     redis: Coalescer
     limiter: TokenLeases
     kill: KillSwitch
+    timeline: Timeline
+    reconciler: Reconciler
+    waves: Waves | None = None
 
     async def close(self) -> None:
+        await self.reconciler.stop()
         await self.kill.stop()
         await self.client.close()
         await self.redis.client.aclose()
 
 
 def async_redis(url: str) -> aioredis.Redis:
-    """An asyncio client that fails fast when Redis is down (the caller answers 503)."""
-    return aioredis.from_url(url, max_connections=64, socket_timeout=2.0,
-                             socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1),
-                             health_check_interval=10)
+    """An asyncio client for ``url`` (one server, Sentinel or Redis Cluster: see
+    :mod:`storage.topology`) that fails fast when Redis is down (the caller answers 503)."""
+    return connect_async(url)
 
 
 async def connect(config: ServiceConfig) -> Services:
@@ -99,6 +116,14 @@ async def connect(config: ServiceConfig) -> Services:
     settings = CheckoutSettings(hold_ttl_ms=int(config.hold_ttl_s * 1000),
                         customer_cap=config.customer_cap, **config.checkout)
     caps = {s.id: s.max_per_customer for s in catalog.skus if s.max_per_customer}
-    checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps)
-    return Services(checkout, Batches(checkout), Inventory(client, checkout), Admin(client, catalog, kill, redis),
-                    catalog, client, redis, TokenLeases(redis, config.keys), kill)
+    reviews = Reviews(redis, config.keys, config.review, network)
+    checkout = Checkout(client, records, Ids(secret), planner, kill, settings, caps, reviews)
+    inventory = Inventory(client, checkout)
+    reconciler = Reconciler(inventory, redis, config.keys)
+    if config.reconcile_counts:
+        reconciler.start(config.reconcile_counts, config.reconcile_interval_s,
+                         Path(config.reconcile_reports))
+    batches = Batches(checkout)
+    return Services(checkout, batches, inventory, Admin(client, catalog, kill, redis),
+                    catalog, client, redis, TokenLeases(redis, config.keys), kill,
+                    Timeline(checkout, redis, config.keys), reconciler, Waves(batches))

@@ -26,73 +26,22 @@ from actors.client import ShardClient
 from actors.pending import NO_LIMITS, OpLimits, ShardResult, Unavailable
 from allocator.aio import spawn
 from allocator.errors import (
-    AllocatorError, HoldExpired, IdempotencyMismatch, IllegalTransition, InsufficientStock,
-    InvalidRequest, UnknownHold, error_from,
+    AllocatorError, IdempotencyMismatch, InsufficientStock, InvalidRequest, error_from,
 )
-from allocator.ops import Code, HoldState, OpKind
+from allocator.ops import OpKind
 from allocator.outcomes import error_for
 from routing import Order
 from service.ids import Ids, op_id
 from service.killswitch import KillSwitch
+from service.lifecycle import Lifecycle
 from service.planner import RoutedPlanner
-from service.reservation import Line, Reservation, State, combined_state
+from service.orders import STORED_ERRORS, Caller, CheckoutSettings, HoldRequest, Outcome
+from service.reservation import Line, Reservation
+from service.review import ReviewRules, Reviews
+from service.transitions import Transitions
 from storage.records import Records, pack, unpack
 
 log = logging.getLogger("allocator.checkout")
-
-#: Answers stored for an idempotency key: the outcome of the work. Refusals that a
-#: retry with the same key may get past (kill switch, rate limits, overload, outages)
-#: are not stored.
-STORED_ERRORS = ("invalid_request", "unknown_sku", "unknown_warehouse", "unknown_destination",
-                 "invalid_catalog", "invalid_network", "insufficient_stock", "purchase_limit")
-
-
-@dataclass(frozen=True)
-class HoldRequest:
-    """What to reserve: pre-routed ``lines`` or a routed ``order``."""
-
-    lines: tuple[Line, ...] | None = None
-    order: Order | None = None
-    ttl_ms: int | None = None
-    customer: str | None = None
-
-    @property
-    def skus(self) -> list[str]:
-        if self.lines is not None:
-            return [line[0] for line in self.lines]
-        assert self.order is not None
-        return list(self.order.skus)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who asks: the API key's name (owns reservations) and its share cap."""
-
-    name: str
-    share_bp: int = 0
-
-
-@dataclass
-class Outcome:
-    """A use case's answer: a value or a domain error, and whether it is the first
-    answer given again (an idempotent replay)."""
-
-    value: Any = None
-    error: AllocatorError | None = None
-    replayed: bool = False
-
-
-@dataclass
-class CheckoutSettings:
-    hold_ttl_ms: int = 600_000
-    max_reroutes: int = 3
-    secondary_grace_ms: int = 2_000  # other shards' holds outlive the primary's by this
-    op_timeout_s: float = 10.0
-    answer_cache: int = 50_000
-    customer_cap: int = 0  # units per customer per SKU (0: no cap) unless the catalog says
-    undo_retry_s: float = 120.0  # how long an undo refused by an outage is retried
-    routing_threads: int = 2  # big orders plan here, off the event loop
-
 
 @dataclass
 class _Taken:
@@ -104,10 +53,10 @@ class _Taken:
     packed: bytes
 
 
-class Checkout:
+class Checkout(Lifecycle, Transitions):
     def __init__(self, client: ShardClient, records: Records, ids: Ids,
                  planner: RoutedPlanner, kill: KillSwitch, settings: CheckoutSettings | None = None,
-                 caps: dict[str, int] | None = None) -> None:
+                 caps: dict[str, int] | None = None, reviews: Reviews | None = None) -> None:
         self.client = client
         self.records = records
         self.ids = ids
@@ -115,6 +64,8 @@ class Checkout:
         self.kill = kill
         self.settings = settings or CheckoutSettings()
         self.caps = caps or {}
+        self.reviews = reviews or Reviews(records.redis, records.keys, ReviewRules(),
+                                          planner.network)
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._routing = ThreadPoolExecutor(self.settings.routing_threads,
                                            thread_name_prefix="routing")
@@ -177,6 +128,9 @@ class Checkout:
             if taken is None:
                 return self.outcome_of(answer)
             self.records.remember(rid, taken.record)
+            if taken.reservation.review:
+                await self.reviews.publish("review_opened", rid,
+                                           reasons=taken.reservation.review)
             return Outcome(taken.reservation)
         if taken is not None:  # another request with this key answered first
             await self.give_back(taken.reservation, first)
@@ -210,10 +164,12 @@ class Checkout:
         return Outcome(answer.get("value"))
 
     async def take(self, rid: str, caller: Caller, req: HoldRequest, nonce: bytes) -> _Taken:
-        ttl = int(req.ttl_ms or self.settings.hold_ttl_ms)
+        review = self.reviews.reasons(req)
+        ttl = self.reviews.hold_ms(review, int(req.ttl_ms or self.settings.hold_ttl_ms))
         if req.lines is not None:
             lines = self._validated(req.lines)
             res = await self._hold(rid, caller, lines, ttl, nonce, 0, None, req.customer)
+            res.review = review or None
             record = res.to_record()
             return _Taken(res, record, pack(record))
         order = req.order
@@ -232,6 +188,7 @@ class Checkout:
             try:
                 res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
                                        choice.plan, req.customer)
+                res.review = review or None
                 record = res.to_record()
                 return _Taken(res, record, pack(record | {"plan": choice.packed}))
             except InsufficientStock as exc:
@@ -351,148 +308,7 @@ class Checkout:
         if extra:
             await self._release_all(mine.id, extra, "extra")
 
-    # ------------------------------------------------------------- transitions
-    async def reservation(self, rid: str, owner: str | None) -> Reservation:
-        """The record (UnknownHold if there is none, or it is another owner's)."""
-        if rid.startswith("rb_"):
-            record = await self._bulk_record(rid)
-        else:
-            record = await self.records.get(rid) if rid.startswith("res_") else None
-        if record is None or (owner is not None and record["owner"] != owner):
-            raise UnknownHold(f"unknown reservation {rid}", reservation_id=rid)
-        return Reservation.from_record(record)
-
-    async def _bulk_record(self, rid: str) -> dict[str, Any] | None:
-        """A bulk row as a record: ``rb_<token>_<index>`` is row ``index`` of the batch
-        blob (one round trip: the row and the batch's header together)."""
-        hit = self.records.cached(rid)
-        if hit is not None:
-            return hit
-        _, token, index = (rid.split("_") + ["", ""])[:3]
-        if len(token) != 24 or not index.isdigit() or len(index) > 9:
-            return None
-        found = await self.records.bulk_row(token, int(index))
-        if found is None:
-            return None
-        (code, value, shard, sku, wh, qty, created, expires), m = found
-        if code != 0:
-            return None
-        record = {"id": rid, "owner": m["owner"],
-                  "lines": [[self.client.sku_ids[sku], self.client.warehouses[wh], qty]],
-                  "holds": [[m["names"][shard], value]], "created_ms": created,
-                  "expires_ms": expires, "plan": None}
-        self.records.remember(rid, record)
-        return record
-
-    def _op(self, kind: OpKind, res: Reservation, hold: tuple[str, int], tag: str = ""
-            ) -> asyncio.Future:
-        shard, hid = hold
-        return self.client.submit(kind, op_id(res.id, tag or kind.name, shard, hid),
-                                  hold_id=hid, shard=shard)
-
-    async def commit(self, rid: str, owner: str) -> Reservation:
-        """Payment captured: commit every hold, or none (decided by the primary)."""
-        res = await self.reservation(rid, owner)
-        primary, *others = res.holds
-        (r0,) = await self.wait([self._op(OpKind.COMMIT, res, primary)])
-        state = _hold_state(r0, OpKind.COMMIT)
-        if r0.code == Code.EXPIRED:
-            await self._each(OpKind.RELEASE, res, others)
-            raise HoldExpired(f"reservation {rid} expired before it was committed",
-                              reservation_id=rid)
-        if state not in (HoldState.COMMITTED, HoldState.SHIPPED):
-            raise self._refused(r0, res, "commit")
-        if not others:
-            return res.with_state(State.SHIPPED if state == HoldState.SHIPPED
-                                  else State.COMMITTED)
-        results = await self._each(OpKind.COMMIT, res, others)
-        if all(_hold_state(r, OpKind.COMMIT) in (HoldState.COMMITTED, HoldState.SHIPPED)
-               for r in results):
-            return res.with_state(State.COMMITTED)
-        # a secondary hold lapsed (its shard was down past the grace): undo the commit
-        done = [primary] + [h for h, r in zip(others, results) if r.ok]
-        await self._each(OpKind.CANCEL, res, done)
-        raise HoldExpired(f"reservation {rid} expired before it was committed",
-                          reservation_id=rid)
-
-    async def release(self, rid: str, owner: str) -> Reservation:
-        """Cart abandoned: release every hold (idempotent; decided by the primary)."""
-        res = await self.reservation(rid, owner)
-        primary, *others = res.holds
-        (r0,) = await self.wait([self._op(OpKind.RELEASE, res, primary)])
-        state = _hold_state(r0, OpKind.RELEASE)
-        if r0.code == Code.EXPIRED or state == HoldState.EXPIRED:
-            await self._each(OpKind.RELEASE, res, others)
-            return res.with_state(State.EXPIRED)
-        if state != HoldState.RELEASED:
-            raise self._refused(r0, res, "release")
-        await self._each(OpKind.RELEASE, res, others)
-        return res.with_state(State.RELEASED)
-
-    async def ship(self, rid: str) -> Reservation:
-        """The warehouse shipped a committed reservation (ops: any owner)."""
-        res = await self.reservation(rid, None)
-        results = await self._each(OpKind.SHIP, res, res.holds)
-        bad = [r for r in results if _hold_state(r, OpKind.SHIP) != HoldState.SHIPPED]
-        if bad:  # a retry replays the shards that did ship and retries the others
-            raise self._refused(bad[0], res, "ship")
-        return res.with_state(State.SHIPPED)
-
-    async def get(self, rid: str, owner: str | None) -> Reservation:
-        """The reservation with its live state, read from its shards."""
-        res = await self.reservation(rid, owner)
-        return res.with_state(await self.state_of(res))
-
-    async def state_of(self, res: Reservation) -> State:
-        by_shard: dict[str, list[int]] = {}
-        for shard, hid in res.holds:
-            by_shard.setdefault(shard, []).append(hid)
-        answers = await asyncio.gather(*(self.client.read(s, "holds", ids=ids)
-                                         for s, ids in by_shard.items()))
-        found = {(s, v["hold_id"]): v["state"] for s, a in zip(by_shard, answers)
-                 for v in a["holds"] if v}
-        states = []
-        for hold in res.holds:
-            name = found.get(tuple(hold))
-            if name is None:
-                raise UnknownHold(f"unknown reservation {res.id}", reservation_id=res.id)
-            states.append(HoldState[name.upper()])
-        return combined_state(states, res.expires_ms, int(time.time() * 1000))
-
-    async def _each(self, kind: OpKind, res: Reservation, holds: Sequence[tuple[str, int]]
-                    ) -> list[ShardResult]:
-        if not holds:
-            return []
-        return await self.wait([self._op(kind, res, h) for h in holds])
-
-    @staticmethod
-    def _refused(r: ShardResult, res: Reservation, verb: str) -> AllocatorError:
-        state = _hold_state(r)
-        if r.code == Code.EXPIRED or state == HoldState.EXPIRED:
-            return HoldExpired(f"reservation {res.id} has expired", reservation_id=res.id)
-        if r.code == Code.UNKNOWN_HOLD:
-            return UnknownHold(f"unknown reservation {res.id}", reservation_id=res.id)
-        name = state.name.lower() if state is not None else r.code.name.lower()
-        return IllegalTransition(f"cannot {verb} reservation {res.id}: it is {name}",
-                                 reservation_id=res.id, state=name)
-
 
 def _nonzero_id(*parts: Any) -> int:
     """A ledger id for a customer or key (0 means none there)."""
     return op_id(*parts) or 1
-
-
-_DONE = {OpKind.COMMIT: HoldState.COMMITTED, OpKind.RELEASE: HoldState.RELEASED,
-         OpKind.SHIP: HoldState.SHIPPED, OpKind.CANCEL: HoldState.RELEASED}
-
-
-def _hold_state(r: ShardResult, kind: OpKind | None = None) -> HoldState | None:
-    """The hold's state after the op, when the answer tells: OK means the op's target
-    state; ILLEGAL carries the current state."""
-    if r.ok and kind is not None:
-        return _DONE[kind]
-    if r.code == Code.ILLEGAL:
-        return HoldState(r.detail)
-    if r.code == Code.EXPIRED:
-        return HoldState.EXPIRED
-    return None

@@ -5,6 +5,11 @@ encoding of where the reservation came from — (owner, "one", idempotency key) 
 single reserve, (owner, "bulk", batch key) for a batch's token — so they are
 unguessable, stable when a client retries, and can never collide across kinds,
 owners or keys (msgpack arrays, not string concatenation).
+
+Each starts with its request's slot tag (:func:`allocator.config.request_tag`, 4 hex
+digits, public) followed by the keyed hash: ``res_<tag><28 hex>``, a token
+``<tag><20 hex>``. So a request's first answer and the records it writes land in one
+Redis Cluster slot, and a record is found from its id alone.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 
 import msgpack
 import numpy as np
+
+from allocator.config import request_tag
 
 _MASK63 = (1 << 63) - 1
 
@@ -28,15 +35,16 @@ class Ids:
 
     def reservation_id(self, owner: str, key: str) -> str:
         """The id of the reservation made by a single reserve with this key."""
-        return "res_" + self._mac(owner, "one", key).hex()
+        return "res_" + request_tag(owner, key) + self._mac(owner, "one", key, size=14).hex()
 
     def batch_order_id(self, owner: str, key: str, index: int) -> str:
         """The id of order ``index`` of a batch (when it is not a bulk row)."""
-        return "res_" + self._mac(owner, "batch", key, index).hex()
+        return ("res_" + request_tag(owner, key)
+                + self._mac(owner, "batch", key, index, size=14).hex())
 
     def bulk_token(self, owner: str, key: str) -> str:
         """The token of a batch (its reservations are ``rb_<token>_<index>``)."""
-        return self._mac(owner, "bulk", key, size=12).hex()
+        return request_tag(owner, key) + self._mac(owner, "bulk", key, size=10).hex()
 
 
 def op_id(*parts: Any) -> int:

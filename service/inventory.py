@@ -15,7 +15,8 @@ from actors.client import ShardClient
 from allocator.errors import AllocatorError, IllegalTransition
 from allocator.ops import Code, OpKind
 from allocator.outcomes import error_for
-from service.checkout import Checkout, Outcome
+from service.checkout import Checkout
+from service.orders import Outcome
 from service.ids import op_id
 from service.reservation import State
 

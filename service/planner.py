@@ -18,9 +18,9 @@ import numpy as np
 
 from allocator.catalog import Catalog
 from allocator.errors import CatalogError, InsufficientStock
+from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
 
-Line = tuple[str, str, int]
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
 
 
@@ -71,6 +71,10 @@ class RoutedPlanner:
         self.network.destination_index(order.destination)  # UnknownDestination first
         stock = StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
         return self.router.plan(order, stock, budget_s=self.budget_s)
+
+    def stock(self, rows: Rows) -> StockMap:
+        """Availability rows (layout order) as stock over the network's warehouses."""
+        return StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
 
     def is_quick(self, order: Order) -> bool:
         """Whether planning ``order`` takes well under a millisecond (so it may run on

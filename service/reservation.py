@@ -20,10 +20,12 @@ from allocator.ops import HoldState, Line
 
 class State(str, Enum):
     PENDING = "pending"
+    CANCELLED = "cancelled"  # a line's units cancelled after commit (lines only)
     COMMITTED = "committed"
     RELEASED = "released"
     EXPIRED = "expired"
     SHIPPED = "shipped"
+    REVIEW = "review"  # pending, and waiting for a review decision
 
 
 HOLD_STATE = {HoldState.PENDING: State.PENDING, HoldState.COMMITTED: State.COMMITTED,
@@ -43,12 +45,23 @@ class Reservation:
     expires_ms: int
     plan: dict[str, Any] | None = None
     state: State = State.PENDING
+    version: int = 0  # 0: as reserved; else the amendment's (see service.lifecycle)
+    drops: list[tuple[str, int, list[Line]]] | None = None  # an amendment's leftovers
+    line_states: list[dict[str, Any]] | None = None  # per line, read from the ledgers
+    views: list[dict[str, Any]] | None = None  # the shards' view of each hold, if read
+    review: list[str] | None = None  # why it is held for review (None: it is not)
 
     def to_record(self) -> dict[str, Any]:
         """The stored form (no state: that lives in the ledgers)."""
-        return {"id": self.id, "owner": self.owner, "lines": [list(x) for x in self.lines],
-                "holds": [list(x) for x in self.holds], "created_ms": self.created_ms,
-                "expires_ms": self.expires_ms, "plan": self.plan}
+        out = {"id": self.id, "owner": self.owner, "lines": [list(x) for x in self.lines],
+               "holds": [list(x) for x in self.holds], "created_ms": self.created_ms,
+               "expires_ms": self.expires_ms, "plan": self.plan}
+        if self.version:
+            out["version"] = self.version
+            out["drops"] = [[s, h, [list(x) for x in ls]] for s, h, ls in self.drops or ()]
+        if self.review:
+            out["review"] = self.review
+        return out
 
     @classmethod
     def from_record(cls, d: dict[str, Any], state: State = State.PENDING) -> "Reservation":
@@ -56,13 +69,27 @@ class Reservation:
         plan = d.get("plan")
         if isinstance(plan, bytes):
             plan = msgpack.unpackb(plan, raw=False)
+        drops = [(s, int(h), [(k, w, int(q)) for k, w, q in ls])
+                 for s, h, ls in d.get("drops", ())]
+        if "state" in d:  # a first answer stored with the state it gave
+            state = State(d["state"])
         return cls(d["id"], d["owner"], [(s, w, int(q)) for s, w, q in d["lines"]],
                    [(s, int(h)) for s, h in d["holds"]], int(d["created_ms"]),
-                   int(d["expires_ms"]), plan, state)
+                   int(d["expires_ms"]), plan, state, int(d.get("version", 0)), drops,
+                   d.get("line_states"), review=d.get("review"))
 
-    def with_state(self, state: State) -> "Reservation":
+    def answer(self) -> bytes:
+        """The record with the state and line states read, packed: a first answer that
+        a replay gives again as it was."""
+        return msgpack.packb(self.to_record() | {"state": self.state.value,
+                                                 "line_states": self.line_states},
+                             use_bin_type=True)
+
+    def with_state(self, state: State, line_states: list[dict[str, Any]] | None = None
+                   ) -> "Reservation":
         return Reservation(self.id, self.owner, self.lines, self.holds, self.created_ms,
-                           self.expires_ms, self.plan, state)
+                           self.expires_ms, self.plan, state, self.version, self.drops,
+                           line_states, review=self.review)
 
 
 def combined_state(states: Sequence[HoldState], expires_ms: int,

@@ -18,8 +18,11 @@ import redis.asyncio as aioredis
 from allocator.aio import spawn
 from allocator.errors import StorageUnavailable
 
-#: What a lost or restarting Redis raises (connection refused, timeouts, loading).
-OUTAGE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
+#: What a lost or restarting Redis raises (connection refused, timeouts, loading, a
+#: Redis Cluster without a primary for a slot, or a failover in progress).
+OUTAGE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError,
+          redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+          redis.exceptions.MasterDownError)
 
 
 class Coalescer:
@@ -48,14 +51,20 @@ class Coalescer:
 
     async def script(self, source: str, keys: list[Any], args: list[Any]) -> Any:
         """Run a Lua script by its SHA1 (``EVALSHA``), loading it once if Redis does
-        not know it (first use, or Redis restarted)."""
+        not know it (first use, or Redis restarted). Every key of ``keys`` must hash to
+        one slot when Redis is a Cluster (:class:`allocator.config.Keys` groups them);
+        the load goes through the client, which sends it to every primary."""
         sha = self._shas.get(source)
         if sha is None:
             sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
         try:
             return await self.run("EVALSHA", sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            await self.run("SCRIPT", "LOAD", source)
+            try:
+                await self.client.script_load(source)
+            except OUTAGE as exc:
+                raise StorageUnavailable(f"redis unavailable: {exc}",
+                                         retry_after_s=1.0) from None
             return await self.run("EVALSHA", sha, len(keys), *keys, *args)
 
     def _flush(self) -> None:

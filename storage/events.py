@@ -13,6 +13,7 @@ import msgpack
 import redis
 
 from allocator.config import Keys
+from storage.coalesce import Coalescer
 
 Event = dict[str, Any]
 
@@ -132,3 +133,10 @@ class Consumer:
     def pending(self) -> int:
         """Entries delivered to some member of the group and not acknowledged."""
         return int(self.client.xpending(self.key, self.group)["pending"])
+
+
+async def publish(redis: Coalescer, keys: Keys, event: dict[str, Any],
+                  maxlen: int = 1_000_000) -> None:
+    """Append one event (not from a shard: reconciliation, reviews) to the stream."""
+    flat = [str(x) for kv in event.items() for x in kv]
+    await redis.run("XADD", keys.events, "MAXLEN", "~", str(maxlen), "*", *flat)

@@ -22,16 +22,35 @@ from allocator.errors import StorageUnavailable
 class Journal:
     """One shard's journal (a Redis stream) and its latest snapshot."""
 
-    def __init__(self, client: redis.Redis, shard: str, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, client: redis.Redis, shard: str, prefix: str = DEFAULT_PREFIX,
+                 replicas: int = 0, replica_wait_ms: int = 1000) -> None:
+        """``replicas``: a record counts as written only once this many replicas have
+        it (``WAIT``), so a failover to a replica cannot lose an acknowledged write."""
+        if replicas and isinstance(client, redis.RedisCluster):
+            raise ValueError("ALLOCATOR_JOURNAL_REPLICAS is for one server or Sentinel; on a "
+                             "Redis Cluster a WAIT cannot follow the journal's node")
         self.client = client
         self.shard = shard
+        self.replicas, self.replica_wait_ms = int(replicas), int(replica_wait_ms)
         self.stream = Keys(prefix).journal(shard)
         self.snapshot_key = Keys(prefix).snapshot(shard)
 
     def append(self, record: dict[str, Any]) -> str:
         """Write one record; returns its entry id. Raises :class:`StorageUnavailable`."""
         try:
-            entry = self.client.xadd(self.stream, {"r": pack(record)})
+            if not self.replicas:
+                entry = self.client.xadd(self.stream, {"r": pack(record)})
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                pipe.xadd(self.stream, {"r": pack(record)})
+                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+                entry, acked = pipe.execute()
+                if int(acked) < self.replicas:
+                    # the record may survive on this primary: the shard drops its state
+                    # and rebuilds from Redis, and a retry replays with the same op ids
+                    raise StorageUnavailable(
+                        f"journal write reached {acked} of {self.replicas} replicas within "
+                        f"{self.replica_wait_ms} ms")
         except redis.RedisError as exc:
             raise StorageUnavailable(f"journal write failed: {exc}") from None
         return entry.decode() if isinstance(entry, bytes) else str(entry)

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -24,6 +25,7 @@ from redis.retry import Retry
 
 from allocator.config import Keys
 from allocator.errors import StorageUnavailable
+from storage.topology import CLUSTER, SINGLE, client_for, parse_redis_url, redact
 
 
 log = logging.getLogger("allocator.storage")
@@ -130,13 +132,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 def connect(url: str, *, timeout_s: float = 2.0, max_connections: int = 64,
             wait_s: float = 10.0, single: bool = False) -> redis.Redis:
-    """A client for ``url`` (``redis://``, ``rediss://`` or ``unix://``), bytes in/out.
+    """A client for ``url`` (any form of :mod:`storage.topology`: one server, Sentinel,
+    Redis Cluster), bytes in/out.
 
     Thread-safe: at most ``max_connections`` sockets; a thread finding them all busy
     waits up to ``wait_s`` for one (redis-py's default pool fails at once instead,
     which hundreds of API threads would hit under load). ``single``: one connection
     held for good (a shard's journal: one writer under the shard's lock, no pool
-    checkout per write)."""
+    checkout per write; one server only: Sentinel and Cluster clients keep pools)."""
+    target = parse_redis_url(url)
+    if target.kind != SINGLE:
+        return client_for(target, {"socket_timeout": timeout_s,
+                                    "socket_connect_timeout": timeout_s,
+                                    "retry": Retry(NoBackoff(), 1)}, max_connections)
     if single:
         return redis.Redis.from_url(url, single_connection_client=True,
                                     socket_timeout=timeout_s,
@@ -150,12 +158,42 @@ def connect(url: str, *, timeout_s: float = 2.0, max_connections: int = 64,
     return redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 1))
 
 
+def connect_async(url: str, *, timeout_s: float = 2.0, max_connections: int = 64) -> Any:
+    """An asyncio client for ``url`` (any form of :mod:`storage.topology`) that fails
+    fast when Redis is down (the caller answers 503)."""
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    common = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
+              "retry": AsyncRetry(NoBackoff(), 1)}
+    target = parse_redis_url(url)
+    if target.kind != SINGLE:
+        return client_for(target, common, max_connections, use_asyncio=True)
+    return AsyncRedis.from_url(url, max_connections=max_connections,
+                               health_check_interval=10, **common)
+
+
 def cluster_secret(client: redis.Redis, keys: Keys = Keys()) -> bytes:
     """The cluster's 32-byte secret (``{prefix}:secret``), created on first use: keys
     reservation ids and the shards' wire token."""
     key = keys.secret
     client.set(key, secrets.token_bytes(32), nx=True)
     return bytes(client.get(key))
+
+
+def check_topology(client: redis.Redis, url: str) -> None:
+    """Refuse a ``REDIS_URL`` that cannot take the journal: a plain URL to a Redis
+    Cluster node (use ``redis+cluster://``) or to a read-only replica (give the primary,
+    or ``redis+sentinel://``). Raises ``ValueError``."""
+    if parse_redis_url(url).kind == CLUSTER:
+        return
+    if client.info("cluster").get("cluster_enabled") == 1:
+        raise ValueError(f"REDIS_URL {redact(url)!r} is a Redis Cluster node: write it as "
+                         "redis+cluster://host:port so keys are routed by slot")
+    role = client.execute_command("ROLE")[0]
+    if (role.decode() if isinstance(role, bytes) else role) != "master":
+        raise ValueError(f"REDIS_URL {redact(url)!r} is a read-only replica: give the "
+                         "primary, or redis+sentinel://…/<service> to follow failovers")
 
 
 def wait_for_redis(client: redis.Redis, timeout_s: float = 10.0) -> None:

@@ -149,6 +149,22 @@ def flash_sale(network: Network, catalog: Catalog, *, seed: int = 2024, n_orders
     return FlashSale(tuple(orders), StockMatrix(list(hot), matrix), hot)
 
 
+def scattered_bulk(sale: FlashSale, network: Network, *, seed: int = 2024,
+                   max_units: int = 6, qty: tuple[int, int] = (3, 8)
+                   ) -> tuple[list[Order], StockMatrix]:
+    """Where splitting matters: the second half of ``sale``'s orders with each line
+    raised to ``qty`` units (a reseller's or an office's basket), against the sale's
+    SKUs scattered thinly over every warehouse (0–``max_units`` units per cell), as
+    late in a sale or after returns come back to many warehouses."""
+    rng = np.random.default_rng(seed)
+    stock = StockMatrix(list(sale.hot_skus),
+                        rng.integers(0, max_units + 1, (len(sale.hot_skus), network.n_warehouses)))
+    orders = [o.with_lines(tuple(OrderLine(l.sku, int(rng.integers(qty[0], qty[1] + 1)))
+                                 for l in o.lines))
+              for o in sale.orders[len(sale.orders) // 2:]]
+    return orders, stock
+
+
 def _zipf(n: int) -> np.ndarray:
     w = 1.0 / np.arange(1, n + 1)
     return w / w.sum()

@@ -9,7 +9,7 @@ import pytest
 
 from stack.local import start_api
 
-from tests.support.http import CUSTOMER_CAP, KEYS, auth
+from tests.support.http import CUSTOMER_CAP, KEYS, REVIEW_VALUE_INR, auth
 
 
 
@@ -19,7 +19,9 @@ def server(cluster):
     api = start_api(cluster, {"ALLOCATOR_API_KEYS": json.dumps(KEYS),
                               "ALLOCATOR_API_MAX_BODY_BYTES": "200000",
                               "ALLOCATOR_API_MAX_BATCH_ORDERS": "500",
-                              "ALLOCATOR_CUSTOMER_CAP": str(CUSTOMER_CAP)}, timeout_s=90)
+                              "ALLOCATOR_CUSTOMER_CAP": str(CUSTOMER_CAP),
+                              "ALLOCATOR_REVIEW_VALUE_INR": str(REVIEW_VALUE_INR),
+                              "ALLOCATOR_REVIEW_COD_RTO": "0.2"}, timeout_s=90)
     yield api.url
     api.stop()
 

@@ -105,7 +105,7 @@ def test_stock_taken_between_route_and_hold_reroutes(cluster, client, svc, skus)
 
 
 def test_bulk_rows_are_reservations_read_back_from_redis(cluster, client, svc, skus):
-    from service.checkout import Caller
+    from service.orders import Caller
 
     a, b = skus.take(2)
     restock(client, a, "WH-DEL", 2)

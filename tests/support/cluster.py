@@ -13,7 +13,7 @@ import ray
 from allocator.config import Keys
 from allocator.ops import OpKind
 from service.bootstrap import ServiceConfig, connect
-from service.checkout import Caller, HoldRequest
+from service.orders import Caller, HoldRequest
 from service.ids import op_id
 from service.reservation import Reservation
 

@@ -18,6 +18,7 @@ KEYS = {
     "test-small-key": {"name": "small", "scopes": ["checkout", "read"], "rate": 5, "burst": 10},
 }
 CUSTOMER_CAP = 3
+REVIEW_VALUE_INR = 50_000  # orders worth more are held for review
 
 
 def auth(key: str) -> dict[str, str]:

@@ -142,6 +142,73 @@ class LedgerMachine(RuleBasedStateMachine):
             if ids[i] not in self.first and want.code not in NOT_RECORDED:
                 self.first[ids[i]] = ((int(OpKind.HOLD), -1, 1000, (cs[i],), (qs[i],)), want)
 
+    # ------------------------------------------- a reservation's life, line by line
+    def _live_line(self, hold_id, data):
+        """A line of the hold (cell, live qty) or None; the hold's state."""
+        view = self.ledger.hold_view(hold_id)
+        live = [(self.ledger.cell(s, w), q) for s, w, q in view.lines if q > 0]
+        return (data.draw(st.sampled_from(live)) if live else None), view
+
+    @rule(hold_id=holds, op_id=op_ids, data=st.data(), step=st.integers(0, 2))
+    def amend(self, hold_id, op_id, data, step):
+        line, view = self._live_line(hold_id, data)
+        lines = [] if line is None else [(line[0], data.draw(st.integers(1, line[1])))]
+        arg = (((view.version >> 32) + step) << 32) | data.draw(st.integers(1, 5))
+        before = self.ledger.held.copy()
+        res = self._do(OpKind.AMEND, op_id, hold_id, arg, [c for c, _ in lines],
+                       [q for _, q in lines])
+        if res.code == Code.OK and not res.replayed:
+            assert step == 1 and view.state == HoldState.PENDING
+            assert self.ledger.hold_view(hold_id).version == arg
+            assert before.sum() - self.ledger.held.sum() == sum(q for _, q in lines)
+        if res.code == Code.VERSION:
+            assert step != 1 and res.value == view.version
+
+    @rule(hold_id=holds, op_id=op_ids, data=st.data(),
+          want=st.sampled_from([0, HoldState.PENDING, HoldState.COMMITTED]))
+    def drop_lines(self, hold_id, op_id, data, want):
+        line, view = self._live_line(hold_id, data)
+        if line is None:
+            return
+        qty = data.draw(st.integers(1, line[1] + 1))  # one more than live: refused
+        res = self._do(OpKind.DROP_LINES, op_id, hold_id, int(want), [line[0]], [qty])
+        if res.code == Code.OK and not res.replayed:
+            assert qty <= line[1] and view.state in (HoldState.PENDING, HoldState.COMMITTED)
+            assert not want or view.state == want
+
+    @rule(hold_id=holds, op_id=op_ids, data=st.data(), to_wh=st.integers(0, len(WHS) - 1))
+    def reallocate(self, hold_id, op_id, data, to_wh):
+        line, view = self._live_line(hold_id, data)
+        if line is None:
+            return
+        to = line[0] - line[0] % len(WHS) + to_wh
+        res = self._do(OpKind.REALLOCATE, op_id, hold_id, 0, [line[0], to], [line[1]] * 2)
+        if res.code == Code.OK and not res.replayed:
+            assert view.state == HoldState.COMMITTED and to != line[0]
+        if to == line[0]:
+            assert res.code in (Code.INVALID, Code.CONFLICT) or res.replayed
+
+    @rule(hold_id=holds, op_id=op_ids, stale=st.booleans())
+    def commit_versioned(self, hold_id, op_id, stale):
+        view = self.ledger.hold_view(hold_id)
+        version = view.version + (1 << 32) if stale else view.version
+        res = self._do(OpKind.COMMIT, op_id, hold_id, version, [], [])
+        if res.code == Code.VERSION and not res.replayed:
+            assert stale and view.state == HoldState.PENDING
+
+    @invariant()
+    def a_holds_units_are_live_released_or_cancelled(self):
+        """Partial ops move units between a hold's live, released and cancelled counts
+        (and reallocation between its warehouses), never out of the hold's total."""
+        led = self.ledger
+        totals = getattr(self, "totals", {})
+        self.totals = totals
+        for row in range(led.holds.size):
+            idx = led.line_index_rows(np.array([row]))
+            total = int((led.lines["qty"][idx] + led.lines["released"][idx]
+                         + led.lines["cancelled"][idx]).sum())
+            assert totals.setdefault(int(led.hold_ids(np.array([row]))[0]), total) == total
+
     @invariant()
     def available_never_negative(self):
         assert (self.ledger.available >= 0).all()

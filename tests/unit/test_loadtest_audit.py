@@ -122,3 +122,11 @@ def test_shape_visits_every_level_then_drains(multiple):
     on, off = burst_window(stages)
     assert stage_at(stages, on).users == round(multiple * 10) and on < off
     assert all(a.end_s == b.start_s for a, b in zip(stages, stages[1:]))
+
+
+def test_cancelled_units_of_a_commit_count_against_it():
+    events = EVENTS + [{"e": "cancel_lines", "id": "res_2", "lines": [["EARB-0000", "WH-BLR", 1]]}]
+    assert run(events=events).commit_mismatch_units == 1  # the ledger still has it
+    after = copy.deepcopy(AFTER)
+    after[B]["committed"] = 0
+    assert run(after=after, events=events).commit_mismatch_units == 0

@@ -136,12 +136,41 @@ def test_bench_route_json_has_every_key(capsys):
                 "batch_cost", "greedy_cost", "fcfs_planner_filled", "fcfs_planner_cost",
                 "flash_sale_orders", "flash_sale_units", "batch_status", "batch_ms",
                 "split_orders", "split_p99_ms", "split_extra_filled", "split_cost_saving",
-                "big_p99_ms", "big_max_gap", "wave_ms"):
+                "big_p99_ms", "big_max_gap", "wave_ms", "wave_baseline_ms", "wave_speedup",
+                "wave_filled", "wave_cost", "wave_status"):
         assert key in r, key
     assert r["orders"] == 25 and r["optimal_agreement"] == 1.0
     assert r["batch_filled"] >= r["greedy_filled"]
     assert set(r["targets"]) == {"p99_ms<=2", "optimal_agreement==1",
                                  "batch_filled>=greedy_filled", "batch_cost<=0.95*greedy_cost",
                                  "big_p99_ms<=20", "big_max_gap<=0.01", "split_extra_filled>0",
-                                 "split_cost_saving>=0.03", "wave_ms<=200"}
+                                 "split_cost_saving>=0.03", "wave_ms<=200",
+                                 "wave_filled>=greedy_filled"}
+    assert r["wave_filled"] >= r["greedy_filled"]
+    assert r["wave_speedup"] == pytest.approx(r["wave_baseline_ms"] / r["wave_ms"], rel=0.05)
     assert r["split_orders"] > 0                 # agreement covers split orders too
+
+
+def test_wave_prints_each_order_against_greedy(tmp_path, capsys):
+    orders = write(tmp_path, "orders.json", {"orders": [
+        dict(ORDER, id="A"), dict(ORDER, id="B"), dict(ORDER, id="C")]})
+    stock = write(tmp_path, "stock.json", STOCK)
+    code, out, err = run(allocator_main, ["wave", "--orders", orders, "--stock", stock], capsys)
+    r = json.loads(out)
+    # PHONE-0000: 11 units, KETTLE-0000: 2 a line, 52 units: all three fill
+    assert code == 0 and not err and (r["filled"], r["orders"]) == (3, 3)
+    assert [a["order"] for a in r["allocations"]] == ["A", "B", "C"]
+    assert all(a["greedy"]["filled"] and a["why"] for a in r["allocations"])
+    short = write(tmp_path, "short.json", {"stock": {"PHONE-0000": {"WH-CCU": 1},
+                                                      "KETTLE-0000": {"WH-CCU": 12}}})
+    code, out, _ = run(allocator_main, ["wave", "--orders", orders, "--stock", short], capsys)
+    assert code == 1 and json.loads(out)["filled"] == 1
+
+
+@pytest.mark.parametrize("body,needle", [({"orders": []}, "non-empty list"),
+                                         ({"orders": [dict(ORDER, destination="999999")]},
+                                          "999999")])
+def test_wave_bad_input_exits_2(body, needle, tmp_path, capsys):
+    code, out, err = run(allocator_main, ["wave", "--orders",
+                                          write(tmp_path, "o.json", body)], capsys)
+    assert code == 2 and not out and err.count("\n") == 1 and needle in err

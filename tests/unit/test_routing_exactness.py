@@ -13,7 +13,7 @@ import pytest
 from allocator.catalog import Catalog, Sku, Warehouse
 from allocator.errors import AllocatorError
 from routing import Network, Order, OrderLine, Router, StockMatrix
-from routing.scenario import demo_network_dict
+from tools.scenario import demo_network_dict
 from tests.unit.test_routing_planner import BLR, cap, order, plan, stock
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from allocator.errors import InvalidRequest
 from routing import Network, Order, Router
-from routing.scenario import demo_network_dict
+from tools.scenario import demo_network_dict
 from tests.unit.test_routing_planner import CAT, cap, check_explains_itself, order, plan, stock
 
 FLASH = stock(PHONE_0000={"WH-BLR": 2, "WH-MAA": 2, "WH-HYD": 2})

@@ -1,0 +1,221 @@
+"""Big whole-line orders (past the exact fast path): a plan in milliseconds, with a
+proven lower bound on the optimum.
+
+Every parcel from candidate ``c`` costs at least ``F_c + A_c·K`` plus its lines'
+handling and stock health, where ``K = max(1, ⌈weight / slab⌉)`` is its slab count,
+``F_c = fixed + lateness + (first − additional)(1 + ρ)`` and ``A_c = additional (1 + ρ)``
+(ρ the RTO rate: ``⌈ρ·x⌉ ≥ ρ·x``). Writing ``K = weight/slab + rounding`` splits that
+into a *linear* part — an uncapacitated facility-location problem with opening cost
+``F_c`` and line cost ``a[l, c] = line_cost + A_c·weight_l / slab`` — and the slab
+*rounding* of each open parcel.
+
+1. **Bound.** The facility-location LP is solved in its dual by dual ascent
+   (Erlenkotter 1978): prices ``u_l`` per line, every slack
+   ``s_c = F_c − Σ_l max(0, u_l − a[l, c]) ≥ 0``, and ``LB = Σ u_l``. Every plan then
+   costs at least ``LB + Σ_{c open} (s_c + rounding_c) + Σ_l r[l, σ(l)]`` with
+   ``r = max(0, a − u)`` (the dual's reduced costs).
+2. **Plan.** Open the warehouses the dual makes tight, send each line to its cheapest
+   open one, then local search on the exact cost (move a line, swap two lines, close
+   a parcel). The best neighbour found is the runner-up.
+3. **Strengthening.** Only plans whose residual (the sum in 1.) is below
+   ``target − LB`` can cost less than ``target``; they use few (line, warehouse) pairs,
+   so they are enumerated at once: the bound becomes ``min(target, LB + least
+   residual)`` and the enumerated plans are priced exactly (often one is cheaper).
+
+The result: ``status`` ``optimal`` when the bound meets the cost, else ``feasible``
+with ``bound`` (the plan reports ``gap = (cost − bound) / cost``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from routing import cost as C
+from routing.largesearch import (ROUNDS, Parcels, best_sets, feasible, fits, improve,
+                                 polish)
+from routing.problem import PlanningProblem, Solution
+
+SUBGRADIENT_STEPS = 50
+"""Subgradient steps that polish the dual-ascent bound."""
+OPEN_SETS = 2
+"""Open sets of the Lagrangian relaxation tried as starting points."""
+MAX_COMBOS = 1 << 15
+"""Most plans the strengthening step enumerates at once."""
+TARGET_GAP = 0.01
+"""The strengthening aims at least this close (and tries for optimality first)."""
+_BIG = float(1 << 50)
+
+
+def linear_costs(p: PlanningProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``F (C,)``, ``A (C,)`` per slab and ``a (L, C)`` (``_BIG`` where not eligible)."""
+    rho = 1.0 + p.rto_ppm / C.PPM
+    F = (p.fixed + p.lateness) + (p.first - p.additional) * rho
+    A = p.additional * rho
+    a = np.where(p.eligible, p.line_cost + A[None, :] * (p.weight_g[:, None] / p.slab_g), _BIG)
+    return F.astype(float), A.astype(float), a
+
+
+def dual_ascent(a: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dual prices ``u`` (L,) and slacks ``s`` (C,) ≥ 0 of the facility-location LP;
+    ``Σ u`` is a lower bound. Each pass raises every line's price to its next
+    breakpoint as far as the slacks of the warehouses it already covers allow."""
+    n_lines, n_cand = a.shape
+    order = np.argsort(a, axis=1, kind="stable")
+    srt = np.take_along_axis(a, order, axis=1).tolist()
+    rank = order.tolist()
+    u = [row[0] for row in srt]
+    k = [1] * n_lines
+    s = F.tolist()
+    for l in range(n_lines):
+        while k[l] < n_cand and srt[l][k[l]] <= u[l]:
+            k[l] += 1
+    changed = True
+    while changed:
+        changed = False
+        for l in range(n_lines):
+            row, cover = srt[l], rank[l][:k[l]]
+            room = min(s[c] for c in cover)
+            if room <= 1e-9 or k[l] == n_cand and room >= _BIG:
+                continue
+            step = min(room, (row[k[l]] if k[l] < n_cand else _BIG) - u[l])
+            if step <= 0 or step >= _BIG / 2:
+                continue
+            u[l] += step
+            for c in cover:
+                s[c] -= step
+            while k[l] < n_cand and row[k[l]] <= u[l] + 1e-9:
+                k[l] += 1
+            changed = True
+    return np.array(u), np.maximum(np.array(s), 0.0)
+
+
+def lagrangian(a: np.ndarray, F: np.ndarray, u: np.ndarray) -> float:
+    """The facility-location Lagrangian bound at prices ``u`` (valid for any ``u``)."""
+    return float(u.sum() + np.minimum(0.0, F - np.maximum(0.0, u[:, None] - a).sum(axis=0)).sum())
+
+
+def subgradient(a: np.ndarray, F: np.ndarray, u: np.ndarray, ub: float,
+                steps: int = SUBGRADIENT_STEPS) -> tuple[float, list[np.ndarray]]:
+    """Raise the Lagrangian bound from the dual-ascent prices by subgradient steps
+    (Polyak steps towards ``ub``): the best bound seen, and the open sets the
+    relaxation chose most often (good plans open those)."""
+    best = lagrangian(a, F, u)
+    u = u.copy()
+    scale = 1.0
+    seen: dict[bytes, int] = {}
+    for _ in range(steps):
+        excess = np.maximum(0.0, u[:, None] - a)
+        slack = F - excess.sum(axis=0)
+        opened = slack < 0
+        g = 1.0 - ((excess > 0) & opened[None, :]).sum(axis=1)
+        best = max(best, float(u.sum() + np.minimum(0.0, slack).sum()))
+        key = (slack <= 1e-6).tobytes()
+        seen[key] = seen.get(key, 0) + 1
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        u += scale * (ub - best) / norm * g
+        scale *= 0.97
+    common = sorted(seen, key=lambda k: -seen[k])[:OPEN_SETS]
+    return best, [np.frombuffer(k, bool) for k in common]
+
+
+def _strengthen(p: PlanningProblem, parcels: Parcels, A: np.ndarray, a: np.ndarray,
+                u: np.ndarray, s: np.ndarray, lb: float, ub: int
+                ) -> tuple[float, np.ndarray | None]:
+    """A stronger bound by enumerating the plans whose residual is below the target,
+    and the cheapest of them (exactly priced) if it beats ``ub``."""
+    r = np.maximum(0.0, a - u[:, None])
+    max_open = p.order.max_shipments
+    for target in (ub, ub * (1 - TARGET_GAP / 2), ub * (1 - TARGET_GAP)):
+        need = target - lb
+        if need <= 0:
+            return lb, None
+        opt = p.eligible & (r < need) & (s[None, :] < need)
+        n_opt = opt.sum(axis=1)
+        if (n_opt == 0).any():
+            return target, None               # no plan has a residual below ``need``
+        if float(np.prod(n_opt.astype(float))) <= MAX_COMBOS:
+            break
+    else:
+        return lb, None
+    cols = np.flatnonzero(opt.any(axis=0))
+    idx = [np.flatnonzero(opt[l, cols]) for l in range(p.n_lines)]
+    free = [l for l in range(p.n_lines) if len(idx[l]) > 1]
+    pick = (np.indices([len(idx[l]) for l in free]).reshape(len(free), -1) if free
+            else np.zeros((0, 1), np.int64))
+    n_plans = pick.shape[1]
+    fixed = np.array([l for l in range(p.n_lines) if len(idx[l]) == 1], np.int64)
+    at = np.array([idx[l][0] for l in fixed], np.int64)
+    weight = np.tile(np.bincount(at, weights=p.weight_g[fixed], minlength=len(cols))
+                     .astype(np.int64), (n_plans, 1))
+    count = np.tile(np.bincount(at, minlength=len(cols)), (n_plans, 1))
+    resid = np.full(n_plans, float(r[fixed, cols[at]].sum()))
+    choice = np.empty((p.n_lines, n_plans), np.int64)            # column of each line
+    choice[fixed] = at[:, None]
+    rows = np.arange(n_plans)
+    for j, l in enumerate(free):
+        choice[l] = idx[l][pick[j]]
+        weight[rows, choice[l]] += int(p.weight_g[l])
+        count[rows, choice[l]] += 1
+        resid += r[l, cols[choice[l]]]
+    used = count > 0
+    slabs = np.maximum(1, C.slabs(weight, p.slab_g))
+    rounding = A[cols][None, :] * (slabs - weight / p.slab_g)
+    resid += np.where(used, s[cols][None, :] + rounding, 0.0).sum(axis=1)
+    if max_open is not None:
+        resid = np.where(used.sum(axis=1) <= max_open, resid, _BIG)
+    bound = min(target, lb + float(resid.min()))
+    best: np.ndarray | None = None
+    for m in np.argsort(resid, kind="stable")[:8]:
+        if lb + resid[m] >= ub:
+            break
+        cand = cols[choice[:, m]]
+        if fits(p, cand) and parcels.total(cand) < ub:
+            best, ub = cand, parcels.total(cand)
+    return bound, best
+
+
+def solve_large(problem: PlanningProblem) -> Solution:
+    """A plan, its best neighbour as runner-up, and a proven bound (see module doc)."""
+    p = problem
+    if len(p.cand) == 0 or not p.eligible.any(axis=1).all():
+        return Solution("large", "infeasible")
+    parcels = Parcels(p)
+    F, A, a = linear_costs(p)
+    u, s = dual_ascent(a, F)
+    lb = float(u.sum())
+    max_open = p.order.max_shipments
+    assign, neighbour = polish(p, parcels, a, s <= 1e-6, max_open)
+    if assign is None:
+        return Solution("large", "unknown")
+    ub = parcels.total(assign)
+    sub_bound, sets = subgradient(a, F, u, float(ub))
+    tried = {np.unique(assign).tobytes()}
+    for opened in sets:
+        if np.flatnonzero(opened).tobytes() in tried:
+            continue
+        tried.add(np.flatnonzero(opened).tobytes())
+        other, near = polish(p, parcels, a, opened, max_open)
+        if other is not None and parcels.total(other) < ub:
+            assign, neighbour, ub = other, near, parcels.total(other)
+    for _ in range(ROUNDS):  # leave the local optimum by changing the open set, polish
+        again, near = improve(p, parcels, best_sets(p, parcels, a, s, assign, max_open),
+                               max_open)
+        if not feasible(p, again) or parcels.total(again) >= ub:
+            break
+        assign, neighbour, ub = again, near, parcels.total(again)
+    bound, better = _strengthen(p, parcels, A, a, u, s, lb, ub)
+    if better is not None:
+        neighbour, assign = assign, better
+        assign, n2 = improve(p, parcels, assign, max_open)
+        ub = parcels.total(assign)
+        if n2 is not None and parcels.total(n2) < parcels.total(neighbour):
+            neighbour = n2
+    bound = max(bound, sub_bound)
+    bound_paise = min(ub, int(np.ceil(bound - 1e-4)))   # costs are whole paise
+    sol = Solution("large", "optimal" if bound_paise >= ub else "feasible",
+                   assign, ub, bound=bound_paise)
+    if neighbour is not None and not np.array_equal(neighbour, assign):
+        sol.runner_up, sol.runner_up_cost = neighbour, parcels.total(neighbour)
+    return sol
