@@ -109,12 +109,29 @@ def add_rehearse_command(sub: Any) -> None:
     p.set_defaults(func=_rehearse, _parser=p)
 
 
+def _shortest_hold(duration_s: float, multiple: float) -> float:
+    """Seconds measured in the shortest hold of the shape (at the slowest buyers)."""
+    from loadtest.shape import build_stages, settle_s
+
+    holds = [s.end_s - s.start_s for s in build_stages(duration_s, multiple, 10)
+             if s.label.startswith("hold")]
+    return min(h - settle_s(h, 1.0) for h in holds)
+
+
 def options_from_args(args: argparse.Namespace) -> Any:
     """RehearsalOptions from the parsed flags (ValueError on a bad combination)."""
     from loadtest.rehearse import RehearsalOptions
 
     if args.capacity_factor <= 1:
         raise ValueError("--capacity-factor must be > 1")
+    if args.step_duration < 4:
+        raise ValueError("--step-duration must be at least 4 s (a step is measured after "
+                         "its buyers settle)")
+    if not args.find_capacity and _shortest_hold(args.duration, args.multiple) < 2.0:
+        least = next(d for d in range(int(args.duration) + 1, 10_000)
+                     if _shortest_hold(d, args.multiple) >= 2.0)
+        raise ValueError(f"--duration {args.duration:g} is too short: each hold needs 2 s "
+                         f"to be measured after its buyers settle (give {least} s or more)")
     if args.expect_workers and args.processes > 1:
         raise ValueError("--processes is for a machine that generates load: with "
                          "--expect-workers give it to each --worker instead")

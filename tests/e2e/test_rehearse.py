@@ -90,7 +90,7 @@ def test_missed_slo_fails_with_its_reasons_although_the_audit_is_clean(tmp_path)
     """A capacity search against an impossible objective: no step holds, the verdict
     fails and says why, the exit code is 1, and the books still balance."""
     proc, s = rehearse("--find-capacity", "--slo-p99-ms", "0.5", "--peak-rps", "20",
-                       "--capacity-factor", "4", "--step-duration", "3", "--ttl", "5",
+                       "--capacity-factor", "4", "--step-duration", "4", "--ttl", "5",
                        "--out", str(tmp_path / "cap"))
     assert proc.returncode == 1 and s["verdict"] == "fail"
     assert s["mode"] == "find-capacity" and s["capacity_rps"] is None

@@ -243,6 +243,9 @@ def test_cli_refuses_bad_flags_with_a_clear_error(argv, message, capsys):
     (["--hot", "9", "--skus", "4"], "--hot cannot exceed --skus"),
     (["--rps-per-buyer", "0.2", "--ttl", "10"], "is too slow for --ttl 10"),
     (["--expect-workers", "2", "--processes", "2"], "give it to each --worker instead"),
+    (["--duration", "20"], "--duration 20 is too short: each hold needs 2 s to be measured "
+                           "after its buyers settle (give 22 s or more)"),
+    (["--find-capacity", "--step-duration", "2"], "--step-duration must be at least 4 s"),
 ])
 def test_cli_refuses_bad_combinations(argv, message, capsys):
     from commands.main import main
