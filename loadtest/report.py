@@ -85,9 +85,13 @@ def offered_series(meter: Any) -> list[tuple[float, float]]:
     """(wall time, offered req/s) steps from the meter's phases (ramps included)."""
     pts: list[tuple[float, float]] = []
     prev = 0.0
-    for ph in getattr(meter, "phases", []) or []:
+    phases = getattr(meter, "phases", []) or []
+    for i, ph in enumerate(phases):
         t, rps = float(ph["start"]), float(ph.get("offered_rps") or 0.0)
-        pts += [(t, prev), (t, rps)]
+        if str(ph.get("label", "")).startswith("ramp") and i + 1 < len(phases):
+            pts += [(t, prev), (float(phases[i + 1]["start"]), rps)]  # buyers join
+        else:
+            pts += [(t, prev), (t, rps)]
         prev = rps
     if pts and getattr(meter, "seconds", None):
         pts.append((float(max(meter.seconds) + 1), prev))
