@@ -27,8 +27,6 @@ class Params:
     p_commit: float = 0.85
     p_release: float = 0.10  # the rest walk away and let the hold expire
     p_route_first: float = 0.5
-    wait_min_s: float = 0.05
-    wait_max_s: float = 0.5
     flash_weight: int = 10
     ops_users: int = 1
     throttled_users: int = 1
@@ -37,6 +35,23 @@ class Params:
     multiple: float = 8.0
     peak_users: int = 10
     baseline: float = 0.2
+    # the open model: each buyer sends one request every 1/rps_per_buyer s on a fixed
+    # schedule, however slowly the server answers (loadtest.users.FlashSaleUser)
+    rps_per_buyer: float = 2.0
+    max_lag_s: float = 2.0  # a buyer this far behind its schedule drops the missed slots
+    # the verdict (loadtest.verdict.Slo) and the meter (loadtest.meter)
+    slo_p99_ms: float = 100.0
+    max_error_rate: float = 0.001
+    min_achieved_ratio: float = 0.95
+    meter_path: str = ""  # where the master (or the single process) writes meter.json
+    forward_events: bool = False  # a worker on another machine: events go to the master
+    # --find-capacity (loadtest.verdict.SearchPlan): steps instead of stages
+    find_capacity: bool = False
+    capacity_start_rps: float = 0.0
+    capacity_factor: float = 1.25
+    capacity_max_rps: float = 100_000.0
+    step_s: float = 10.0
+    flush_s: float = 0.0  # zero users at the end: the workers' last reports arrive
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)

@@ -4,20 +4,20 @@
    the API in a uvicorn process) and seed the sale's stock. With ``host``: use it.
 2. Snapshot the stock of every SKU in play over HTTP.
 3. Run Locust headless (``loadtest/locustfile.py``, the shape of
-   :mod:`loadtest.shape`), ``--processes N`` when asked, while a sampler records
-   units held/committed every second and a timer flips the kill switch on the
-   hottest SKU in the middle of the top burst.
+   :mod:`loadtest.shape` or, with ``find_capacity``, a search for the knee),
+   ``--processes N`` or as the master of ``expect_workers`` workers when asked, while
+   a sampler records units held/committed every second and a timer flips the kill
+   switch on the hottest SKU in the middle of the top burst.
 4. Let walk-away holds expire, snapshot again and audit (:mod:`loadtest.audit`).
-5. Write the report folder and return the summary (``verdict`` pass/fail).
+5. Judge each stage against the SLO (:mod:`loadtest.analysis`), write the report
+   folder and return the summary (``verdict`` pass/fail, with its ``reasons``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,11 +26,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
+from loadtest.analysis import analyse
 from loadtest.audit import audit_rehearsal, outcome_counts, stock_cells
-from loadtest.params import Params
+from loadtest.generator import load_seconds, locust_cmd, locust_env
+from loadtest.meter import Meter
 from loadtest.report import (locust_totals, stage_rates, write_chart, write_samples,
                              write_summary)
+from loadtest.sale import LOCAL_KEYS, Sale, make_params, plan_sale
 from loadtest.shape import build_stages, burst_window
+from loadtest.verdict import SearchPlan, Slo
 
 if TYPE_CHECKING:
     from stack.local import LocalStack
@@ -42,10 +46,20 @@ HERE = Path(__file__).resolve().parent
 class RehearsalOptions:
     multiple: float = 8.0
     duration_s: float = 60.0
-    peak_users: int = 10
+    peak_users: int = 25  # buyers at 1x; each offers rps_per_buyer requests/s
+    rps_per_buyer: float = 2.0
     host: str | None = None
     out: Path | None = None
     processes: int = 1  # Locust worker processes (1: a single process)
+    expect_workers: int = 0  # > 0: Locust master of that many `--worker` processes
+    master_port: int = 5557
+    slo_p99_ms: float = 100.0
+    max_error_rate: float = 0.001
+    find_capacity: bool = False
+    capacity_start_rps: float = 0.0  # 0: the peak
+    capacity_factor: float = 1.25
+    capacity_max_rps: float = 0.0  # 0: 3x the required rate (multiple x peak)
+    step_s: float = 10.0
     skus: int = 200  # sale SKUs (the first of the catalog), hottest first
     hot: int = 3
     hot_stock: int = 40  # units per warehouse of each hot SKU (they sell out)
@@ -55,8 +69,6 @@ class RehearsalOptions:
     throttled: bool = True
     shards: int = 2
     api_workers: int = 1
-    wait_min_s: float = 0.05
-    wait_max_s: float = 0.5
     # --host mode: the keys to use (none generated there)
     checkout_keys: list[str] = field(default_factory=list)
     ops_key: str = ""
@@ -64,14 +76,23 @@ class RehearsalOptions:
     throttled_key: str = ""
     log: Callable[[str], None] = lambda msg: None
 
+    @property
+    def peak_rps(self) -> float:
+        """The expected peak the buyers offer at 1x, requests/s."""
+        return self.peak_users * self.rps_per_buyer
 
-def _destinations() -> list[str]:
-    path = Path(__file__).resolve().parent.parent / "routing" / "data" / "demo_network.json"
-    try:
-        data = json.loads(path.read_text())
-        return [d["pincode"] for d in data["destinations"]]
-    except (OSError, KeyError, ValueError):
-        return ["110001", "400001", "560001"]
+    def slo(self) -> Slo:
+        return Slo(p99_ms=self.slo_p99_ms, max_error_rate=self.max_error_rate)
+
+    def plan(self) -> SearchPlan:
+        """The capacity search's steps (``find_capacity``)."""
+        start = self.capacity_start_rps or self.peak_rps
+        top = self.capacity_max_rps or 3 * self.multiple * self.peak_rps
+        return SearchPlan(start_rps=start, factor=self.capacity_factor,
+                          max_rps=max(top, start), min_rps=max(1.0, start / 16))
+
+    def distributed(self) -> bool:
+        return self.expect_workers > 0 or self.processes > 1
 
 
 def start_local_stack(opts: RehearsalOptions, stock: dict[str, list[int]],
@@ -113,17 +134,19 @@ class Sampler(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
+        import psutil
+
+        psutil.cpu_percent()  # the first call only starts the count
         while not self.stop_event.is_set():
             try:
-                self.samples.append(dict(self.poll(), t=time.time()))
+                self.samples.append(dict(self.poll(), t=time.time(),
+                                         machine_cpu_pct=psutil.cpu_percent()))
             except Exception:  # noqa: BLE001 - a missed sample is fine
                 pass
             self.stop_event.wait(self.every_s)
 
 
 def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
-    from allocator.catalog import demo_catalog
-
     log = opts.log
     out = Path(opts.out or Path("reports") / time.strftime("rehearsal-%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
@@ -131,38 +154,19 @@ def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
     shutil.rmtree(events_dir, ignore_errors=True)
     events_dir.mkdir()
 
-    catalog = demo_catalog()
-    sale = catalog.sku_ids[:opts.skus]
-    hot = sale[:opts.hot]
-    ops_skus = catalog.sku_ids[opts.skus:opts.skus + 5]
-    warehouses = list(catalog.warehouse_ids)
-    stack: LocalStack | None = None
+    sale = plan_sale(opts)
+    stack: "LocalStack | None" = None
     if opts.host is None:
-        keys = {f"rehearse-shop-{i}": {"name": f"shop-{i}", "scopes": ["checkout", "read"],
-                                       "rate": 0} for i in range(8)}
-        keys["rehearse-ops"] = {"name": "wms", "scopes": ["ops", "read"], "rate": 0}
-        keys["rehearse-admin"] = {"name": "oncall", "scopes": ["admin", "ops", "checkout",
-                                                               "read"], "rate": 0}
-        keys["rehearse-throttled"] = {"name": "scraper", "scopes": ["checkout", "read"],
-                                      "rate": 2, "burst": 2}
-        checkout_keys = [k for k in keys if k.startswith("rehearse-shop-")]
-        ops_key, admin_key, throttled_key = "rehearse-ops", "rehearse-admin", "rehearse-throttled"
-        stock = {s: [opts.hot_stock if s in hot else opts.stock] * len(warehouses)
-                 for s in sale}
-        stock.update({s: [opts.stock] * len(warehouses) for s in ops_skus})
+        stock = {s: [opts.hot_stock if s in sale.hot else opts.stock] * len(sale.warehouses)
+                 for s in sale.sale}
+        stock.update({s: [opts.stock] * len(sale.warehouses) for s in sale.ops_skus})
         log(f"starting Ray, Redis, {opts.shards} shards and the API …")
-        stack = start_local_stack(opts, stock, keys)
+        stack = start_local_stack(opts, stock, LOCAL_KEYS)
         host = stack.url
     else:
         host = opts.host.rstrip("/")
-        checkout_keys = opts.checkout_keys or ["dev-checkout-key"]
-        ops_key = opts.ops_key or "dev-ops-key"
-        admin_key, throttled_key = opts.admin_key, opts.throttled_key
-    if not opts.throttled:
-        throttled_key = ""
     try:
-        return _run(opts, out, events_dir, host, stack, sale, hot, ops_skus, warehouses,
-                    checkout_keys, ops_key, admin_key, throttled_key)
+        return _run(opts, out, events_dir, host, stack, sale)
     finally:
         if stack is not None:
             log("stopping the stack …")
@@ -170,20 +174,16 @@ def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
 
 
 def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
-         stack: LocalStack | None, sale: list[str], hot: list[str], ops_skus: list[str],
-         warehouses: list[str], checkout_keys: list[str], ops_key: str, admin_key: str,
-         throttled_key: str) -> dict[str, Any]:
+         stack: "LocalStack | None", plan: Sale) -> dict[str, Any]:
     log = opts.log
-    read_key = admin_key or ops_key
-    params = Params(record_dir=str(events_dir), sale_skus=sale, hot_skus=hot,
-                    ops_skus=ops_skus, warehouses=warehouses, destinations=_destinations(),
-                    checkout_keys=checkout_keys, ops_key=ops_key, throttled_key=throttled_key,
-                    ttl_s=opts.ttl_s, wait_min_s=opts.wait_min_s, wait_max_s=opts.wait_max_s,
-                    duration_s=opts.duration_s, multiple=opts.multiple,
-                    peak_users=opts.peak_users)
+    sale, hot, ops_skus = plan.sale, plan.hot, plan.ops_skus
+    admin_key = plan.admin_key
+    read_key = admin_key or plan.ops_key
+    params = make_params(opts, plan, events_dir, out / "meter.json")
     params_path = out / "params.json"
     params_path.write_text(params.to_json())
-    stages = build_stages(opts.duration_s, opts.multiple, opts.peak_users)
+    stages = build_stages(opts.duration_s, opts.multiple, opts.peak_users,
+                          rps_per_buyer=opts.rps_per_buyer)
 
     client = httpx.Client(base_url=host, timeout=30,
                           headers={"Authorization": f"Bearer {read_key}"})
@@ -207,7 +207,7 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
     done = threading.Event()
 
     def kill_switch(start: float) -> None:
-        if not admin_key or not opts.kill_switch:
+        if not admin_key or not opts.kill_switch or opts.find_capacity:
             return
         admin = httpx.Client(base_url=host, timeout=10,
                              headers={"Authorization": f"Bearer {admin_key}"})
@@ -223,17 +223,20 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
             marks.append((time.time(), "kill switch off"))
 
     prefix = out / "locust"
-    cmd = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
-           "--host", host, "--csv", str(prefix), "--html", str(out / "report.html"),
-           "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"]
-    if opts.processes > 1:
-        cmd += ["--processes", str(opts.processes)]
-    env = dict(os.environ, REHEARSE_PARAMS=str(params_path),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent),
-                                                        os.environ.get("PYTHONPATH")])))
-    env.pop("RAY_ADDRESS", None)
-    log(f"running Locust for {opts.duration_s:g} s: up to {opts.multiple:g}x peak "
-        f"({max(s.users for s in stages)} buyers) against {host} …")
+    cmd = locust_cmd(opts, host, out)
+    if opts.expect_workers > 0:
+        log(f"waiting for {opts.expect_workers} worker(s) on port {opts.master_port} "
+            "(the same command with --worker THIS_HOST on each) …")
+    env = locust_env(params_path)
+    if opts.find_capacity:
+        plan = opts.plan()
+        log(f"searching the capacity against {host}: from {plan.start_rps:g} req/s, x"
+            f"{plan.factor:g} a step of {opts.step_s:g} s, until a step misses the SLO "
+            f"(p99 {opts.slo_p99_ms:g} ms) …")
+    else:
+        log(f"running Locust for {opts.duration_s:g} s: up to {opts.multiple:g}x the peak of "
+            f"{opts.peak_rps:g} req/s ({max(s.users for s in stages)} buyers, "
+            f"{max(s.offered_rps for s in stages):g} req/s offered) against {host} …")
     sampler.start()
     start = time.time()
     killer = threading.Thread(target=kill_switch, args=(start,), daemon=True)
@@ -241,7 +244,8 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
     with (out / "locust.log").open("w") as logf:
         proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT)
         try:
-            rc = proc.wait(timeout=opts.duration_s + 120)
+            rc = proc.wait(timeout=load_seconds(opts) + 180
+                           + (600 if opts.expect_workers else 0))
         except subprocess.TimeoutExpired:
             proc.kill()
             rc = proc.wait()
@@ -301,21 +305,40 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
                                    "of SKUs that were not switched off")
     samples = sampler.samples
     write_samples(samples, out / "samples.csv")
+    failures = totals["failures"]
+    meter = Meter.load(out / "meter.json")
+    outcome = analyse(meter, opts.slo(), rps_per_buyer=opts.rps_per_buyer,
+                      multiple=opts.multiple, peak_rps=opts.peak_rps,
+                      expected_levels=sorted({s.level for s in stages if s.level},
+                                             key=lambda lv: float(lv[:-1])),
+                      processes=max(opts.processes, opts.expect_workers),
+                      find_capacity=opts.find_capacity, plan=opts.plan(),
+                      audit_ok=result.ok, audit_problems=result.problems,
+                      total_requests=totals["requests"], total_failures=failures,
+                      samples=samples, shared_machine=stack is not None)
+    for w in outcome.warnings:
+        log(f"WARNING: {w}")
     chart = None
+    title = (f"capacity search, SLO p99 {opts.slo_p99_ms:g} ms" if opts.find_capacity else
+             f"rehearsal {opts.multiple:g}x the peak of {opts.peak_rps:g} req/s, "
+             f"{opts.duration_s:g} s")
     try:
-        chart = write_chart(prefix, samples, out / "chart.png", marks,
-                            title=f"rehearsal {opts.multiple:g}x peak, {opts.duration_s:g} s")
+        chart = write_chart(prefix, samples, out / "chart.png", marks, title=title,
+                            meter=meter, knee=outcome.knee,
+                            capacity_rps=outcome.fields.get("capacity_rps"),
+                            judged=outcome.results, slo_p99_ms=opts.slo_p99_ms)
     except Exception as exc:  # noqa: BLE001 - the audit still stands without a chart
         log(f"chart failed: {exc}")
 
-    failures = totals["failures"]
-    clean = (result.ok and failures == 0 and counts["server_errors"] == 0
-             and totals["requests"] > 0)
     summary: dict[str, Any] = {
-        "verdict": "pass" if clean else "fail",
-        "peak_multiple": opts.multiple, "duration_s": opts.duration_s,
+        "verdict": "fail" if outcome.reasons else "pass",
+        "reasons": outcome.reasons, "warnings": outcome.warnings,
+        "mode": "find-capacity" if opts.find_capacity else "stages",
+        "peak_multiple": opts.multiple,
+        "duration_s": round(end - start, 1) if opts.find_capacity else opts.duration_s,
         "peak_users": opts.peak_users, "max_users": totals["max_users"],
         "host": host, "started_stack": stack is not None, "locust_processes": opts.processes,
+        "locust_workers": opts.expect_workers,
         "rps": totals["rps"], "peak_rps": totals["peak_rps"],
         "p50_ms": totals["p50_ms"], "p99_ms": totals["p99_ms"],
         "requests": totals["requests"], "failures": failures,
@@ -325,14 +348,17 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
         "kill_switch_423": counts["kill_switch_423"],
         "sold_out_409": counts["sold_out_409"],
         "oversold": result.oversold, "lost_units": result.lost_units,
-        "leaked_holds": result.leaked_holds,
+        "leaked_holds": result.leaked_holds, "audit_ok": result.ok,
+        **outcome.fields,
+        "stage_results": [r.to_dict() for r in outcome.results],
         "audit": result.to_dict(), "outcomes": counts, "kill_switch": kill,
-        "stages": stage_rates(prefix, stages),
+        "stages": stage_rates(prefix, stages) if not opts.find_capacity else [],
         "by_request": totals["by_request"], "locust_exit_code": rc,
         "report_dir": str(out.resolve()),
         "files": {"html": "report.html", "csv": "locust_stats.csv",
                   "history_csv": "locust_stats_history.csv", "samples_csv": "samples.csv",
-                  "chart": "chart.png" if chart else None, "summary": "summary.json"},
+                  "meter": "meter.json", "chart": "chart.png" if chart else None,
+                  "summary": "summary.json"},
     }
     write_summary(summary, out / "summary.json")
     return summary

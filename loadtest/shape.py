@@ -1,9 +1,10 @@
 """The rehearsal's load shape: baseline → 1× → 5× → N× the expected peak, each a ramp
 then a hold, then a drain to zero users.
 
-``1×`` is ``peak_users`` simulated buyers (FlashSaleUser); the fixed users (OpsUser,
-the low-rate ThrottledUser) run on top of it. See docs/REHEARSAL.md for the mapping
-to requests per second.
+``1×`` is ``peak_users`` simulated buyers (FlashSaleUser), each offering
+``rps_per_buyer`` requests/s on a fixed schedule (an open model: the offered rate of a
+stage is ``users × rps_per_buyer`` whatever the latency); the fixed users (OpsUser, the
+low-rate ThrottledUser) run on top of it. See docs/REHEARSAL.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ class Stage:
     users: int  # FlashSaleUsers at the end of the stage
     spawn_rate: float
     multiple: float
+    offered_rps: float = 0.0  # users × rps_per_buyer (0 when not given)
+
+    @property
+    def level(self) -> str:
+        """The stage's key in summary.json: "1x", "5x", "8x" … ("" for the drain)."""
+        return "" if self.label == "drain" else f"{self.multiple:g}x"
 
 
 def levels(multiple: float, baseline: float = 0.2) -> list[float]:
@@ -30,7 +37,7 @@ def levels(multiple: float, baseline: float = 0.2) -> list[float]:
 
 def build_stages(duration_s: float, multiple: float, peak_users: int,
                  baseline: float = 0.2, ramp_share: float = 0.3,
-                 drain_share: float = 0.08) -> list[Stage]:
+                 drain_share: float = 0.08, rps_per_buyer: float = 0.0) -> list[Stage]:
     """Ramp/hold stages that fill ``duration_s``; the last one drains to 0 users."""
     if duration_s <= 0 or multiple <= 0 or peak_users <= 0:
         raise ValueError("duration, multiple and peak users must be positive")
@@ -43,8 +50,9 @@ def build_stages(duration_s: float, multiple: float, peak_users: int,
         target = max(1, round(m * peak_users))
         ramp = max(1.0, ramp_share * seg)
         rate = max(1.0, abs(target - users) / ramp)
-        stages.append(Stage(f"ramp {m:g}x", t, t + ramp, target, rate, m))
-        stages.append(Stage(f"hold {m:g}x", t + ramp, t + seg, target, rate, m))
+        offered = round(target * rps_per_buyer, 2)
+        stages.append(Stage(f"ramp {m:g}x", t, t + ramp, target, rate, m, offered))
+        stages.append(Stage(f"hold {m:g}x", t + ramp, t + seg, target, rate, m, offered))
         t, users = t + seg, target
     stages.append(Stage("drain", t, duration_s, 0, max(1.0, users / max(1.0, drain / 2)), 0.0))
     return stages
@@ -62,3 +70,15 @@ def burst_window(stages: list[Stage], start: float = 0.2, end: float = 0.7) -> t
     top = [s for s in stages if s.label.startswith("hold")][-1]
     span = top.end_s - top.start_s
     return top.start_s + start * span, top.start_s + end * span
+
+
+def settle_s(hold_s: float, rps_per_buyer: float) -> float:
+    """How much of a hold to skip before measuring it: the buyers spawned at the end
+    of the ramp reach their schedule within one interval; at most 40 % of the hold."""
+    interval = 1.0 / rps_per_buyer if rps_per_buyer > 0 else 1.0
+    return min(interval + 1.0, 0.4 * hold_s)
+
+
+def buyers_for(rps: float, rps_per_buyer: float) -> int:
+    """Buyers that offer ``rps`` at ``rps_per_buyer`` each (at least one)."""
+    return max(1, round(rps / rps_per_buyer))

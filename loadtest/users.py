@@ -2,9 +2,13 @@
 
 * :class:`FlashSaleUser`: route (sometimes) → reserve → commit on payment success
   (``p_commit``), release on abandon (``p_release``), or walk away and let the hold
-  expire (the rest). SKUs: the sale's hot SKUs get ``hot_share`` of the orders, the
-  rest follow a Zipf popularity; destinations are drawn from the demo network. Each
-  user takes one checkout key of a pool (its reservations are bound to it).
+  expire (the rest). Each buyer sends its requests on a fixed schedule of
+  ``rps_per_buyer`` per second (an open model: a slow answer does not delay the next
+  arrival; a buyer ``max_lag_s`` behind drops the slots it missed, and the meter
+  shows them as offered but never sent). SKUs: the sale's hot SKUs get ``hot_share``
+  of the orders, the rest follow a Zipf popularity; destinations are drawn from the
+  demo network. Each user takes one checkout key of a pool (its reservations are
+  bound to it).
 * :class:`OpsUser`: warehouse syncs (absolute counts, on ``ops_skus`` that nobody
   sells), restocks of sale SKUs (movements), inventory reads.
 * :class:`ThrottledUser`: a client whose key has a tiny rate limit; it reads
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import random
 import time
@@ -29,23 +34,39 @@ from bisect import bisect
 from pathlib import Path
 from typing import Any
 
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, between, constant, events, task
 
+from loadtest.meter import Meter
 from loadtest.params import Params
 
 P = Params.load()
+METER = Meter()  # this process's seconds (see loadtest.locustfile for its shipping)
 _key_counter = itertools.count()
+_GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 class Recorder:
-    """Append-only JSON lines, one file per process (Locust workers fork)."""
+    """Append-only JSON lines, one file per process (Locust workers fork); with
+    ``forward`` (a worker on another machine) kept in memory until the next stats
+    report carries them to the master."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, forward: bool = False) -> None:
         self.directory = Path(directory)
+        self.forward = forward
+        self.pending: list[dict[str, Any]] = []
         self.pid = -1
         self.fh: Any = None
 
+    def take(self) -> list[dict[str, Any]]:
+        """The forwarded events since the last call."""
+        out, self.pending = self.pending, []
+        return out
+
     def write(self, **event: Any) -> None:
+        if self.forward:
+            event["ts"] = round(time.time(), 3)
+            self.pending.append(event)
+            return
         if self.pid != os.getpid():
             self.pid = os.getpid()
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -60,7 +81,7 @@ class Recorder:
             self.fh = None
 
 
-REC = Recorder(P.record_dir)
+REC = Recorder(P.record_dir, forward=P.forward_events)
 
 
 @events.quitting.add_listener
@@ -122,8 +143,11 @@ class _Base(FastHttpUser):
 
     def _call(self, method: str, path: str, name: str, key: str, *,
               expected: set[int] = frozenset(), skus: list[str] | None = None,
-              **kw: Any) -> tuple[str, Any]:
-        """One request; records expected refusals and backs off on Retry-After."""
+              paced: bool = False, **kw: Any) -> tuple[str, Any]:
+        """One request; records expected refusals and backs off on Retry-After (a
+        ``paced`` buyer does not: its next request keeps its schedule)."""
+        if paced:
+            self._pace()
         headers = {"Authorization": f"Bearer {key}", **kw.pop("headers", {})}
         with self.client.request(method, path, name=name, headers=headers,
                                  catch_response=True, **kw) as resp:
@@ -136,9 +160,27 @@ class _Base(FastHttpUser):
                 if kind != "ok":
                     REC.write(e="status", name=name, code=resp.status_code,
                               problem=problem_code(resp), skus=skus)
-            if kind == "backoff":
+            if kind == "backoff" and not paced:
                 time.sleep(min(ra or 1.0, 2.0))  # gevent-patched: yields
             return kind, resp
+
+    def _pace(self) -> None:
+        """Wait for this buyer's next slot; count it as sent. The slots of all buyers
+        lie on one grid: buyer n's phase is frac(n × golden ratio) of the interval, so
+        the buyers of a process spread evenly over it whatever their number, and every
+        window of a stage sees the same number of arrivals. A buyer asked to stop
+        finishes its order on its schedule (Locust's stop timeout leaves it the time)."""
+        interval = 1.0 / P.rps_per_buyer
+        now = time.time()
+        if getattr(self, "next_at", None) is None:  # the first slot: on the grid
+            phase = ((getattr(self, "n", 0) * _GOLDEN) % 1.0) * interval
+            self.next_at = phase + math.ceil((now - phase) / interval) * interval
+        if now - self.next_at > P.max_lag_s:  # too far behind: the missed arrivals are
+            self.next_at += math.ceil((now - self.next_at) / interval) * interval  # lost
+        if self.next_at > now:
+            time.sleep(self.next_at - now)  # gevent-patched: yields
+        self.next_at += interval
+        METER.sent()
 
 
 P_AMEND = 0.1  # share of buyers who change their cart (PATCH) before paying
@@ -147,10 +189,10 @@ P_CANCEL_LINE = 0.05  # share of paid orders with one unit cancelled before ship
 
 class FlashSaleUser(_Base):
     weight = P.flash_weight
-    wait_time = between(P.wait_min_s, P.wait_max_s)
+    wait_time = constant(0)  # the schedule is in _pace
 
     def on_start(self) -> None:
-        n = next(_key_counter)
+        self.n = n = next(_key_counter)
         self.key = P.checkout_keys[n % len(P.checkout_keys)] if P.checkout_keys else "dev-checkout-key"
         self.rng = random.Random(f"{os.getpid()}-{n}-{time.time()}")
 
@@ -170,19 +212,20 @@ class FlashSaleUser(_Base):
     def buy(self) -> None:
         order = self._order()
         if self.rng.random() < P.p_route_first:
-            kind, _ = self._call("POST", "/v1/route", "route", self.key, json=order)
+            kind, _ = self._call("POST", "/v1/route", "route", self.key, json=order,
+                                 paced=True)
             if kind == "backoff":
                 return
         body = dict(order, ttl_s=P.ttl_s)
         kind, resp = self._call("POST", "/v1/reservations", "reserve", self.key, json=body,
                                 expected={409, 423}, skus=[x["sku"] for x in order["lines"]],
+                                paced=True,
                                 headers={"Idempotency-Key": f"rh-{uuid.uuid4().hex}"})
         if kind != "ok":
             return
         res = resp.json()
         rid, lines = res["id"], [[x["sku"], x["warehouse"], x["qty"]] for x in res["lines"]]
-        roll = self.rng.random()
-        time.sleep(self.rng.uniform(0.02, 0.2))  # the payment page
+        roll = self.rng.random()  # the payment page: until the buyer's next slot
         if self.rng.random() < P_AMEND:  # the cart changes before payment
             lines = self._amend(rid, lines)
         if roll < P.p_commit:
@@ -202,7 +245,7 @@ class FlashSaleUser(_Base):
         body = {"lines": [{"sku": s, "warehouse": w, "qty": qty if i == 0 else q}
                           for i, (s, w, q) in enumerate(lines)]}
         kind, resp = self._call("PATCH", f"/v1/reservations/{rid}", "amend", self.key,
-                                json=body, expected={409, 410}, skus=[first[0]],
+                                json=body, expected={409, 410}, skus=[first[0]], paced=True,
                                 headers={"Idempotency-Key": f"am-{uuid.uuid4().hex}"})
         if kind != "ok":
             return lines  # refused (no stock, expired): the reservation is as it was
@@ -215,20 +258,21 @@ class FlashSaleUser(_Base):
         idem = {"Idempotency-Key": f"cl-{uuid.uuid4().hex}"}
         for _ in range(3):  # repeatable with the same key
             kind, resp = self._call("POST", f"/v1/reservations/{rid}/lines/cancel",
-                                    "cancel_lines", self.key, json=body, headers=idem)
+                                    "cancel_lines", self.key, json=body, headers=idem,
+                                    paced=True)
             if kind == "ok":
                 REC.write(e="cancel_lines", id=rid, lines=[[sku, wh, 1]])
                 return
             if kind == "fail" and resp.status_code and 400 <= resp.status_code < 500:
                 return
-            time.sleep(0.2)
+            # the retry waits for the buyer's next slot
         REC.write(e="unclear", action="cancel_lines", id=rid, lines=[[sku, wh, 1]])
 
     def _settle(self, rid: str, action: str, lines: list[list[Any]]) -> None:
         """Commit or release, retrying an unclear answer (both are repeatable)."""
         for _ in range(5):
             kind, resp = self._call("POST", f"/v1/reservations/{rid}/{action}", action,
-                                    self.key, expected={410})
+                                    self.key, expected={410}, paced=True)
             if kind == "ok":
                 if action == "commit":
                     REC.write(e="commit", id=rid, lines=lines)
@@ -237,7 +281,7 @@ class FlashSaleUser(_Base):
                 return
             if kind == "fail" and resp.status_code and 400 <= resp.status_code < 500:
                 return  # a definite refusal: nothing changed
-            time.sleep(0.2)
+            # the retry waits for the buyer's next slot
         REC.write(e="unclear", action=action, id=rid, lines=lines)
 
 
