@@ -121,7 +121,7 @@ def _shortest_hold(duration_s: float, multiple: float) -> float:
 
 def options_from_args(args: argparse.Namespace) -> Any:
     """RehearsalOptions from the parsed flags (ValueError on a bad combination)."""
-    from loadtest.rehearse import RehearsalOptions
+    from loadtest.options import RehearsalOptions
 
     if args.capacity_factor <= 1:
         raise ValueError("--capacity-factor must be > 1")

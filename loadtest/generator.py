@@ -16,23 +16,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from loadtest.rehearse import RehearsalOptions
+    from loadtest.options import RehearsalOptions
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MASTER_PORT = 5557
-
-
-def load_params(opts: "RehearsalOptions") -> dict[str, Any]:
-    """The Params fields of the open model, the SLO and the capacity search."""
-    plan = opts.plan()
-    return dict(rps_per_buyer=opts.rps_per_buyer, slo_p99_ms=opts.slo_p99_ms,
-                max_error_rate=opts.max_error_rate, find_capacity=opts.find_capacity,
-                capacity_start_rps=plan.start_rps, capacity_factor=plan.factor,
-                capacity_max_rps=plan.max_rps, step_s=opts.step_s,
-                flush_s=5.0 if opts.distributed() else 0.0)
 
 
 def load_seconds(opts: "RehearsalOptions") -> float:

@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -29,70 +28,17 @@ import httpx
 from loadtest.analysis import analyse
 from loadtest.audit import audit_rehearsal, outcome_counts, stock_cells
 from loadtest.generator import load_seconds, locust_cmd, locust_env
+from loadtest.options import RehearsalOptions
 from loadtest.meter import Meter
 from loadtest.report import (locust_totals, stage_rates, write_chart, write_samples,
                              write_summary)
 from loadtest.sale import LOCAL_KEYS, Sale, make_params, plan_sale
 from loadtest.shape import build_stages, burst_window
-from loadtest.verdict import SearchPlan, Slo
 
 if TYPE_CHECKING:
     from stack.local import LocalStack
 
 HERE = Path(__file__).resolve().parent
-
-
-@dataclass
-class RehearsalOptions:
-    multiple: float = 8.0
-    duration_s: float = 60.0
-    peak_users: int = 25  # buyers at 1x; each offers rps_per_buyer requests/s
-    rps_per_buyer: float = 2.0
-    host: str | None = None
-    out: Path | None = None
-    processes: int = 1  # Locust worker processes (1: a single process)
-    expect_workers: int = 0  # > 0: Locust master of that many `--worker` processes
-    master_port: int = 5557
-    slo_p99_ms: float = 100.0
-    max_error_rate: float = 0.001
-    find_capacity: bool = False
-    capacity_start_rps: float = 0.0  # 0: the peak
-    capacity_factor: float = 1.25
-    capacity_max_rps: float = 0.0  # 0: 3x the required rate (multiple x peak)
-    step_s: float = 10.0
-    skus: int = 200  # sale SKUs (the first of the catalog), hottest first
-    hot: int = 3
-    hot_stock: int = 40  # units per warehouse of each hot SKU (they sell out)
-    stock: int = 100  # units per warehouse of the other sale SKUs
-    ttl_s: float = 10.0
-    kill_switch: bool = True
-    throttled: bool = True
-    shards: int = 2
-    api_workers: int = 1
-    # --host mode: the keys to use (none generated there)
-    checkout_keys: list[str] = field(default_factory=list)
-    ops_key: str = ""
-    admin_key: str = ""
-    throttled_key: str = ""
-    log: Callable[[str], None] = lambda msg: None
-
-    @property
-    def peak_rps(self) -> float:
-        """The expected peak the buyers offer at 1x, requests/s."""
-        return self.peak_users * self.rps_per_buyer
-
-    def slo(self) -> Slo:
-        return Slo(p99_ms=self.slo_p99_ms, max_error_rate=self.max_error_rate)
-
-    def plan(self) -> SearchPlan:
-        """The capacity search's steps (``find_capacity``)."""
-        start = self.capacity_start_rps or self.peak_rps
-        top = self.capacity_max_rps or 3 * self.multiple * self.peak_rps
-        return SearchPlan(start_rps=start, factor=self.capacity_factor,
-                          max_rps=max(top, start), min_rps=max(1.0, start / 16))
-
-    def distributed(self) -> bool:
-        return self.expect_workers > 0 or self.processes > 1
 
 
 def start_local_stack(opts: RehearsalOptions, stock: dict[str, list[int]],

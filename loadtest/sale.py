@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadtest.generator import load_params
 from loadtest.params import Params
 
 if TYPE_CHECKING:
-    from loadtest.rehearse import RehearsalOptions
+    from loadtest.options import RehearsalOptions
 
 
 def destinations() -> list[str]:
@@ -66,6 +65,16 @@ def plan_sale(opts: "RehearsalOptions") -> Sale:
     return Sale(sale, sale[:opts.hot], catalog.sku_ids[opts.skus:opts.skus + 5],
                 list(catalog.warehouse_ids), keys[0], keys[1], keys[2],
                 keys[3] if opts.throttled else "")
+
+
+def load_params(opts: "RehearsalOptions") -> dict[str, Any]:
+    """The Params fields of the open model, the SLO and the capacity search."""
+    plan = opts.plan()
+    return dict(rps_per_buyer=opts.rps_per_buyer, slo_p99_ms=opts.slo_p99_ms,
+                max_error_rate=opts.max_error_rate, find_capacity=opts.find_capacity,
+                capacity_start_rps=plan.start_rps, capacity_factor=plan.factor,
+                capacity_max_rps=plan.max_rps, step_s=opts.step_s,
+                flush_s=5.0 if opts.distributed() else 0.0)
 
 
 def make_params(opts: "RehearsalOptions", sale: Sale, record_dir: Path,

@@ -21,7 +21,8 @@ import numpy as np
 
 from allocator.catalog import Catalog
 from routing.errors import NetworkFileError
-from routing.network import MAX_COUNT, Network
+from routing.network import Network
+from routing.network_parts import MAX_COUNT
 from routing.network_file import read_json
 
 

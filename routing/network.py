@@ -10,9 +10,6 @@ handful of array lookups.
 from __future__ import annotations
 
 import json
-import math
-from fractions import Fraction
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,84 +19,12 @@ import numpy as np
 
 from allocator.errors import UnknownWarehouse
 from routing.errors import UnknownDestination
+from routing.network_file import NetworkParser, read_json
+from routing.network_parts import (Destination, NetworkWarehouse, TransitBand, Zone,
+                                   km_or_inf)
 
 EARTH_RADIUS_KM = 6371.0
-MAX_RUPEES = 1_000_000
-"""Largest amount a network file may give (₹10 lakh): keeps every cost far below INF."""
-MAX_COUNT = 1_000_000_000
-"""Largest whole number a network file may give (units, grams, days)."""
 DEMO_NETWORK_FILE = "demo_network.json"
-RTO_DECIMALS = 6
-RTO_SCALE = 10 ** RTO_DECIMALS
-"""``rto_rate`` is kept in parts per million: a file may give at most six decimals."""
-
-
-@dataclass(frozen=True)
-class Zone:
-    """A rate-card zone.
-
-    A *distance band* has ``max_km`` (``None`` = unbounded, only for the last band).
-    A *special zone* has ``destination_tag``: it replaces the band for every lane
-    longer than ``beyond_km`` into a destination whose ``zone`` names it.
-    """
-
-    name: str
-    max_km: float | None = None
-    destination_tag: str | None = None
-    beyond_km: float = 0.0
-    extra_transit_days: int = 0
-
-    @property
-    def is_special(self) -> bool:
-        return self.destination_tag is not None
-
-
-@dataclass(frozen=True)
-class Rate:
-    """Price of a parcel in one zone: the first slab, and each slab after it (paise)."""
-
-    first_paise: int
-    additional_paise: int
-
-
-@dataclass(frozen=True)
-class NetworkWarehouse:
-    """A warehouse as routing sees it: place, costs and daily capacity."""
-
-    id: str
-    name: str
-    city: str
-    lat: float
-    lon: float
-    handling_paise: int
-    fixed_paise: int
-    daily_capacity: int | None
-    rates: tuple[Rate, ...]  # one per zone, in network zone order
-
-
-@dataclass(frozen=True)
-class Destination:
-    """A delivery pincode with its coordinates, special-zone tag and RTO rate."""
-
-    pincode: str
-    city: str
-    state: str
-    lat: float
-    lon: float
-    zone: str | None
-    rto_rate: float
-
-    @property
-    def rto_ppm(self) -> int:
-        """RTO rate in parts per million: exact, since the file's rate has at most six
-        decimals (checked on load), so ``⌈rto_rate × shipping⌉`` is priced exactly."""
-        return rto_ppm(self.rto_rate)
-
-
-@dataclass(frozen=True)
-class TransitBand:
-    max_km: float | None
-    days: int
 
 
 class Network:
@@ -220,15 +145,11 @@ class Network:
     @classmethod
     def from_dict(cls, data: Any, source: str = "network") -> "Network":
         """Build and validate from the JSON shape in docs/ROUTING.md."""
-        from routing.network_file import NetworkParser
-
-        return NetworkParser(source).network(data)
+        return cls(**NetworkParser(source).fields(data))
 
     @classmethod
     def load(cls, path: str | Path) -> "Network":
         """Read a network JSON file; :class:`NetworkFileError` on any problem."""
-        from routing.network_file import read_json
-
         return cls.from_dict(read_json(path, "network"), source=str(path))
 
     def summary(self) -> dict[str, Any]:
@@ -247,17 +168,3 @@ def demo_network() -> Network:
 
 def demo_network_path() -> Path:
     return Path(str(resources.files("routing") / "data" / DEMO_NETWORK_FILE))
-
-
-def rto_ppm(rate: float) -> int:
-    """``rate`` (at most six decimals) in parts per million, exactly; ValueError if it
-    has more decimals than that."""
-    ppm = Fraction(repr(float(rate))) * RTO_SCALE
-    if ppm.denominator != 1:
-        raise ValueError(f"{rate!r} has more than {RTO_DECIMALS} decimals")
-    return int(ppm)
-
-
-def km_or_inf(value: float | None) -> float:
-    """A distance band's bound in km (None: unbounded)."""
-    return math.inf if value is None else float(value)

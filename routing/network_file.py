@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from routing.errors import NetworkFileError
-from routing.network import (
-    MAX_COUNT, MAX_RUPEES, RTO_DECIMALS, Destination, Network, NetworkWarehouse, Rate,
-    TransitBand, Zone, km_or_inf, rto_ppm,
+from routing.network_parts import (
+    MAX_COUNT, MAX_RUPEES, RTO_DECIMALS, Destination, NetworkWarehouse, Rate, TransitBand,
+    Zone, km_or_inf, rto_ppm,
 )
 
 
@@ -97,7 +97,8 @@ class NetworkParser:
         return int(round(value * 100))
 
     # -- sections ------------------------------------------------------------
-    def network(self, data: Any) -> Network:
+    def fields(self, data: Any) -> dict[str, Any]:
+        """The validated arguments of :class:`~routing.network.Network`."""
         root = self.obj(data, "top level")
         zones = self.zones(self.get(root, "zones", "top level"))
         card = self.rate_card(self.get(root, "rate_card", "top level"), zones, "rate_card")
@@ -112,7 +113,7 @@ class NetworkParser:
         split = policy.get("split_lines", False)
         if not isinstance(split, bool):
             raise self.fail("policy.split_lines", f"expected true or false, got {split!r}")
-        return Network(
+        return dict(
             split_lines=split,
             name=self.text(root, "name", "top level", default="network"),
             slab_g=self.integer(root, "weight_slab_g", "top level", lo=1, default=500) or 500,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from routing.cost import COMPONENTS, CostBreakdown, inr
-from routing.network import Destination
+from routing.network_parts import Destination
 from routing.order import Order, OrderLine
 from routing.problem import PlanningProblem, Solution
 

@@ -17,7 +17,8 @@ from allocator.catalog import Catalog
 from routing import cost as C
 from routing.availability import Availability
 from routing.cost import CostBreakdown
-from routing.network import Destination, Network
+from routing.network import Network
+from routing.network_parts import Destination
 from routing.order import Order
 
 UNLIMITED = np.int64(1 << 40)

@@ -90,6 +90,38 @@ def test_no_import_cycle_between_packages():
         visit(pkg, ())
 
 
+def module_imports(path: Path) -> set[str]:
+    """Dotted names of the project modules ``path`` imports (``from a.b import c`` counts
+    ``a.b.c`` when that is a module, else ``a.b``)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                out.add(sub if (ROOT / (sub.replace(".", "/") + ".py")).exists()
+                        else node.module)
+    return {m for m in out if m.split(".")[0] in ALLOWED}
+
+
+def test_no_import_cycle_between_modules():
+    name = {p: ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in modules()}
+    graph = {name[p]: module_imports(p) - {name[p]} for p in modules()}
+    done: set[str] = set()
+
+    def visit(node: str, trail: tuple[str, ...]) -> None:
+        assert node not in trail, f"import cycle: {' -> '.join(trail + (node,))}"
+        if node in done or node not in graph:
+            return
+        for nxt in sorted(graph[node]):
+            visit(nxt, trail + (node,))
+        done.add(node)
+
+    for mod in sorted(graph):
+        visit(mod, ())
+
+
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_modules_stay_small(path):
     rel = str(path.relative_to(ROOT))
