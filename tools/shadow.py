@@ -20,12 +20,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from allocator.errors import InvalidRequest
+from allocator.ops import Line
 from routing import Order, Router
 from routing.availability import Availability
 from routing.cost import inr
 from routing.plan import shipments_of
-
-Line = tuple[str, str, int]
 
 
 @dataclass(frozen=True)

