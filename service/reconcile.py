@@ -89,16 +89,15 @@ class Reconciler:
 
     async def _publish(self, run_id: str, findings: list[Finding],
                        status: dict[tuple[str, str], str]) -> None:
-        """One ``drift`` event per difference, with its cause (docs/EVENTS.md)."""
-        for f in findings:
-            if f.cause is Cause.MATCH:
-                continue
-            await publish(self.redis, self.keys, {
-                "event_id": f"reconcile:{run_id}:{f.sku}@{f.warehouse}", "type": "drift",
-                "shard": "reconcile", "at": int(time.time() * 1000), "sku": f.sku,
-                "warehouse": f.warehouse, "cause": f.cause.value, "difference": f.difference,
-                "in_flight": f.in_flight,
-                "corrected": status.get((f.sku, f.warehouse), "no")})
+        """One ``drift`` event per difference, with its cause (docs/EVENTS.md); sent
+        together, so the coalescing pipeline carries them in a few round trips."""
+        at = int(time.time() * 1000)
+        await asyncio.gather(*(publish(self.redis, self.keys, {
+            "event_id": f"reconcile:{run_id}:{f.sku}@{f.warehouse}", "type": "drift",
+            "shard": "reconcile", "at": at, "sku": f.sku, "warehouse": f.warehouse,
+            "cause": f.cause.value, "difference": f.difference, "in_flight": f.in_flight,
+            "corrected": status.get((f.sku, f.warehouse), "no")})
+            for f in findings if f.cause is not Cause.MATCH))
 
     def _count(self, findings: list[Finding]) -> None:
         self.runs += 1
