@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -34,10 +33,8 @@ def rehearse(*args: str, timeout: float = 240) -> tuple[subprocess.CompletedProc
 
 def test_short_rehearsal_is_clean_and_reports(tmp_path):
     out = tmp_path / "report"
-    t0 = time.monotonic()
     proc, summary = rehearse("--duration", "30", "--multiple", "2", "--ttl", "8",
                              "--peak-rps", "40", "--slo-p99-ms", "1500", "--out", str(out))
-    elapsed = time.monotonic() - t0
     assert summary["verdict"] == "pass", (summary["reasons"], summary["outcomes"])
     assert summary["reasons"] == []
     assert proc.returncode == 0
@@ -83,7 +80,6 @@ def test_short_rehearsal_is_clean_and_reports(tmp_path):
     assert list(csv.DictReader((out / "samples.csv").open()))
     png = (out / "chart.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
-    assert elapsed < 200
 
 
 def test_missed_slo_fails_with_its_reasons_although_the_audit_is_clean(tmp_path):
