@@ -99,7 +99,7 @@ class Lifecycle:
         shard, hid = res.holds[0]
         (r0,) = await self.wait([self.client.submit(
             OpKind.AMEND, op_id(rid, "amend", version), cut.get(res.holds[0], []),
-            hold_id=hid, arg=version, shard=shard)])
+            hold_id=hid, version=version, shard=shard)])
         if not r0.ok:
             if taken is not None:
                 await self.undo(taken.reservation, f"amend-lost:{version}")
@@ -205,7 +205,7 @@ class Lifecycle:
         holds = list(cut)
         results = await self.wait([self.client.submit(
             OpKind.DROP_LINES, op_id(rid, "cancel", key, shard, hid), cut[(shard, hid)],
-            hold_id=hid, arg=int(HoldState.COMMITTED), shard=shard)
+            hold_id=hid, state=int(HoldState.COMMITTED), shard=shard)
             for shard, hid in holds])
         bad = [r for r in results if not r.ok]
         if bad:
