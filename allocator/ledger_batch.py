@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from allocator.errors import InvalidRequest
-from allocator.ops import BatchResult, Code, HoldState, OpBatch, OpKind, fingerprint
+from allocator.fingerprint import fingerprint
+from allocator.ops import BatchResult, Code, HoldState, OpBatch, OpKind
 
 
 class BatchApply:

@@ -8,9 +8,10 @@ import numpy as np
 from allocator.ledger_state import (
     MAX_ON_HAND, MAX_SHARE_BP, MAX_UNITS_PER_MOVE, HoldLimits, hold_limits,
 )
+from allocator.fingerprint import fingerprint_one
 from allocator.ops import (
-    CELL_OPS, HOLD_OPS, LINE_HOLD_OPS, Code, HoldState, OpKind, OpResult, fingerprint_one,
-    param_of, stray_param,
+    CELL_OPS, HOLD_OPS, LINE_HOLD_OPS, Code, HoldState, OpKind, OpResult, param_of,
+    stray_param,
 )
 
 
