@@ -21,9 +21,10 @@ def fingerprint(kind: np.ndarray, hold_id: np.ndarray, param: np.ndarray,
     """Payload fingerprint per op (uint64): equal payloads give equal fingerprints.
 
     A multiply-add chain over the fields, then a final avalanche; vectorised over ops.
-    ``param``: each op's parameter (:func:`allocator.ops.param_of`), in the place of
-    the single ``arg`` column it was split from, so fingerprints did not change (a
-    request retried across the split is still a replay, not a conflict).
+    ``param``: each op's parameter (its ``ttl_ms``, ``version`` or ``state``, the one
+    its kind reads: see :data:`allocator.ops.PARAM_OF`), in the place of the single
+    ``arg`` column it was split from, so fingerprints did not change (a request
+    retried across the split is still a replay, not a conflict).
     ``cells[j]``/``qtys[j]`` hold the j-th line of every op. ``extra`` fields (the
     limits) are mixed in only where non-zero, so an op without limits keeps the
     fingerprint it had before limits existed.

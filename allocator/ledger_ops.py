@@ -10,8 +10,7 @@ from allocator.ledger_state import (
 )
 from allocator.fingerprint import fingerprint_one
 from allocator.ops import (
-    CELL_OPS, HOLD_OPS, LINE_HOLD_OPS, Code, HoldState, OpKind, OpResult, param_of,
-    stray_param,
+    CELL_OPS, HOLD_OPS, LINE_HOLD_OPS, Code, HoldState, OpKind, OpResult, stray_param,
 )
 
 
@@ -30,11 +29,13 @@ class SingleOps:
         optional limits (see :class:`~allocator.ops.OpBatch`); other kinds ignore them."""
         limits = (hold_limits(customer, owner, share_bp, caps, len(cells))
                   if kind == OpKind.HOLD else None)
-        param = param_of(kind, ttl_ms, version, state)
         if self._invalid_reason(kind, op_id, hold_id, cells, qtys, limits, ttl_ms=ttl_ms,
                                 version=version, state=state) is not None:
             return OpResult(Code.INVALID)
-        fp = self._fingerprint_one(kind, hold_id, param, cells, qtys, limits)
+        # a valid op sets at most the parameter its kind reads: the sum is that one, the
+        # value the single ``arg`` column gave the fingerprint before it was split
+        fp = self._fingerprint_one(kind, hold_id, ttl_ms + version + state, cells, qtys,
+                                   limits)
         first = self._seen.get(int(op_id))
         if first >= 0:
             r = self.results

@@ -96,24 +96,14 @@ FIELDS = OP_FIELDS + PARAM_FIELDS + LINE_FIELDS + LIMIT_OP_FIELDS + LIMIT_LINE_F
 LEGACY_ARG = "arg"  # the one parameter column of batches written before PARAM_FIELDS
 
 
-def param_of(kind: int, ttl_ms: int, version: int, state: int) -> int:
-    """The value of the parameter ``kind`` reads (0 for a kind without one): what the
-    op's fingerprint mixes in, as it mixed the single ``arg`` column before."""
-    name = PARAM_OF.get(kind)
-    if name == "ttl_ms":
-        return ttl_ms
-    if name == "version":
-        return version
-    return state if name == "state" else 0
-
-
 def stray_param(kind: int, ttl_ms: int, version: int, state: int) -> str | None:
     """The name of a parameter set on an op whose kind does not read it, if any."""
     own = PARAM_OF.get(kind)
-    for name, value in (("ttl_ms", ttl_ms), ("version", version), ("state", state)):
-        if value and name != own:
-            return name
-    return None
+    if ttl_ms and own != "ttl_ms":
+        return "ttl_ms"
+    if version and own != "version":
+        return "version"
+    return "state" if state and own != "state" else None
 
 
 def params_from_arg(kind: np.ndarray, arg: np.ndarray) -> dict[str, np.ndarray]:
