@@ -31,6 +31,7 @@ from allocator.errors import (
 from allocator.ops import OpKind
 from allocator.outcomes import error_for
 from routing import Order
+from service.bundles import BundleStore
 from service.ids import Ids, op_id
 from service.killswitch import KillSwitch
 from service.lifecycle import Lifecycle
@@ -56,7 +57,8 @@ class _Taken:
 class Checkout(Lifecycle, Transitions):
     def __init__(self, client: ShardClient, records: Records, ids: Ids,
                  planner: RoutedPlanner, kill: KillSwitch, settings: CheckoutSettings | None = None,
-                 caps: dict[str, int] | None = None, reviews: Reviews | None = None) -> None:
+                 caps: dict[str, int] | None = None, reviews: Reviews | None = None,
+                 bundles: BundleStore | None = None) -> None:
         self.client = client
         self.records = records
         self.ids = ids
@@ -66,6 +68,7 @@ class Checkout(Lifecycle, Transitions):
         self.caps = caps or {}
         self.reviews = reviews or Reviews(records.redis, records.keys, ReviewRules(),
                                           planner.network)
+        self.bundles = bundles or BundleStore(records.redis, records.keys, client)
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._routing = ThreadPoolExecutor(self.settings.routing_threads,
                                            thread_name_prefix="routing")
@@ -73,7 +76,9 @@ class Checkout(Lifecycle, Transitions):
     # ------------------------------------------------------------------- route
     async def route(self, order: Order) -> dict[str, Any]:
         """The plan on current availability (nothing is held), as JSON. The view may be
-        a few ms old; an order it cannot fill is planned again on fresh rows."""
+        a few ms old; an order it cannot fill is planned again on fresh rows. Bundle
+        lines are planned as their components (see :mod:`service.bundles`)."""
+        order, _ = await self.bundles.expand_order(order)
         skus = self.planner.skus_to_read(order)
         plan = await self._off_loop(order, self.planner.quote, await self._rows(skus))
         if plan["status"] != "planned":
@@ -104,6 +109,7 @@ class Checkout(Lifecycle, Transitions):
         if first is not None:
             return self.replay(first, fingerprint)
         rid = self.ids.reservation_id(caller.name, key)
+        req = await self.bundles.expand(req)
         for sku in req.skus:
             self.client.check(sku)
         self.kill.check(req.skus)
@@ -169,7 +175,7 @@ class Checkout(Lifecycle, Transitions):
         if req.lines is not None:
             lines = self._validated(req.lines)
             res = await self._hold(rid, caller, lines, ttl, nonce, 0, None, req.customer)
-            res.review = review or None
+            res.review, res.kits = review or None, list(req.kits) or None
             record = res.to_record()
             return _Taken(res, record, pack(record))
         order = req.order
@@ -188,7 +194,7 @@ class Checkout(Lifecycle, Transitions):
             try:
                 res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
                                        choice.plan, req.customer)
-                res.review = review or None
+                res.review, res.kits = review or None, list(req.kits) or None
                 record = res.to_record()
                 return _Taken(res, record, pack(record | {"plan": choice.packed}))
             except InsufficientStock as exc:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from allocator.errors import (
-    AllocatorError, HoldExpired, IdempotencyConflict, IllegalTransition, InvalidRequest,
+    AllocatorError, BundleLine, HoldExpired, IdempotencyConflict, IllegalTransition, InvalidRequest,
     ReservationChanged,
 )
+from allocator.bundles import cancel_wants
 from allocator.ledger_lines import LINE_MISMATCH
 from allocator.ops import Code, HoldState, OpKind
 from allocator.outcomes import error_for
@@ -61,6 +62,10 @@ class Lifecycle:
         if first is not None:
             return self.replay(first, fingerprint)
         res = await self.current(await self.reservation(rid, caller.name))
+        if res.kits:
+            raise BundleLine(f"reservation {rid} has bundle lines, whose components move "
+                             "together: cancel whole kits (lines/cancel with the bundle "
+                             "SKU), or release it and reserve again", reservation_id=rid)
         return await self._amend(res, caller, change, key, fingerprint)
 
     async def _first_answer(self, owner: str, key: str) -> dict[str, Any] | None:
@@ -181,7 +186,7 @@ class Lifecycle:
         plan = (added.plan if added and added.plan else res.plan)
         return Reservation(res.id, res.owner, [(s, w, q) for (s, w), q in lines.items() if q],
                            holds, res.created_ms, res.expires_ms, plan, State.PENDING,
-                           version, drops)
+                           version, drops, kits=res.kits, exchange_of=res.exchange_of)
 
     def _lost(self, r: Any, res: Reservation) -> AllocatorError:
         if r.code == Code.VERSION or (r.code == Code.ILLEGAL and r.detail == LINE_MISMATCH):
@@ -198,6 +203,12 @@ class Lifecycle:
         if first is not None:
             return self.replay(first, fingerprint)
         res = await self.current(await self.reservation(rid, owner))
+        if res.kits:
+            lines, alone = cancel_wants(res.kits, lines, res.line_states or [])
+            if alone is not None:
+                raise BundleLine(f"{alone} is a component of a bundle line of reservation "
+                                 f"{rid}: cancel the bundle (its SKU), not a component "
+                                 "alone", reservation_id=rid, sku=alone)
         if res.state == State.PENDING:
             return await self._amend(res, caller, self._without(res, lines), key, fingerprint)
         self._must_be(res, State.COMMITTED, "cancel lines of")
