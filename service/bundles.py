@@ -59,7 +59,7 @@ class BundleStore:
     async def require(self, sku: str) -> Bundle:
         found = await self.get(sku)
         if found is None:
-            raise UnknownSku(f"unknown bundle {sku!r}", sku=sku)
+            raise UnknownSku(f"unknown SKU or bundle {sku!r}", sku=sku)
         return found
 
     async def define(self, bundle: Bundle) -> Bundle:

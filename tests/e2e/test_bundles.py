@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from actors.layout import base_shard_of
 from tests.support.http import DELHI, assert_problem, key, restock
 
 pytestmark = pytest.mark.integration
@@ -135,3 +136,24 @@ def test_pre_routed_bundle_is_all_or_nothing_and_releases_whole(http, ops_http, 
                                         "destination": DELHI}).json()
     assert plan["status"] == "planned"
     assert {l["sku"] for s in plan["shipments"] for l in s["lines"]} == {a, b, c}
+
+
+def test_two_buyers_of_the_last_kit_one_wins_and_nothing_is_half_held(http, ops_http, skus):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = skus.take(8)  # components on both shards: the hold spans shards
+    a, c = pool[0], pool[1]
+    b = next(s for s in pool[2:] if base_shard_of(s, 2) != base_shard_of(a, 2))
+    kit = kit_id()
+    define(ops_http, kit, [(a, 1), (b, 2), (c, 1)])
+    for round_ in range(3):
+        for sku, qty in ((a, 1), (b, 2), (c, 1)):
+            restock(ops_http, sku, WH, qty)  # exactly one more kit
+        with ThreadPoolExecutor(2) as pool:
+            rs = list(pool.map(lambda _: http.post("/v1/reservations", headers=key(), json={
+                "lines": [{"sku": kit, "qty": 1, "warehouse": WH}]}), range(2)))
+        assert sorted(r.status_code for r in rs) == [201, 409], [r.text for r in rs]
+        assert_problem(next(r for r in rs if r.status_code == 409), 409, "insufficient-stock")
+        assert [stock(http, s)["held"] for s in (a, b, c)] == \
+            [(round_ + 1) * q for q in (1, 2, 1)]
+        assert http.get(f"/v1/inventory/{kit}").json()["totals"] == {"available": 0}
