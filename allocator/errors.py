@@ -81,8 +81,8 @@ class ReservationChanged(AllocatorError):
 
 
 class BundleLine(AllocatorError):
-    """A bundle's components move together: a component cannot be cancelled alone, and
-    a reservation with bundle lines is changed by cancelling whole kits."""
+    """A bundle's components move together: a component cannot be cancelled alone
+    (cancel whole kits of the bundle)."""
 
     code = "bundle_line"
 

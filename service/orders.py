@@ -17,8 +17,7 @@ from service.reservation import Line
 #: retry with the same key may get past (kill switch, rate limits, overload, outages)
 #: are not stored.
 STORED_ERRORS = ("invalid_request", "unknown_sku", "unknown_warehouse", "unknown_destination",
-                 "invalid_catalog", "invalid_network", "insufficient_stock", "purchase_limit",
-                 "bundle_line")
+                 "invalid_catalog", "invalid_network", "insufficient_stock", "purchase_limit")
 
 
 @dataclass(frozen=True)

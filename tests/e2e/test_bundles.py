@@ -85,11 +85,18 @@ def test_a_bundle_is_held_as_its_components_and_moves_whole(http, ops_http, skus
     assert (stock(http, a)["held"], stock(http, b)["held"]) == (2, 4)
     assert http.get(f"/v1/inventory/{kit}").json()["warehouses"][WH] == {"available": 0}
     url = f"/v1/reservations/{res['id']}"
-    # a component alone cannot be cancelled, nor the reservation amended
+    # a component alone cannot be cancelled; kits are amended whole
     assert_problem(http.post(f"{url}/lines/cancel", headers=key(),
                              json={"lines": [{"sku": b, "qty": 2}]}), 409, "bundle-line")
-    assert_problem(http.patch(url, headers=key(), json={"lines": [{"sku": a, "qty": 1}]}),
-                   409, "bundle-line")
+    assert_problem(http.patch(url, headers=key(), json={
+        "lines": [{"sku": kit, "qty": 1}, {"sku": a, "qty": 1}]}), 422, "validation")
+    r = http.patch(url, headers=key(), json={"lines": [{"sku": kit, "qty": 1}]})
+    assert r.status_code == 200, r.text
+    assert (r.json()["bundles"][0]["qty"], r.json()["version"] > 0) == (1, True)
+    assert (stock(http, a)["held"], stock(http, b)["held"]) == (1, 2)
+    r = http.patch(url, headers=key(), json={"lines": [{"sku": kit, "qty": 2}]})
+    assert r.status_code == 200, r.text
+    assert (stock(http, a)["held"], stock(http, b)["held"]) == (2, 4)
     assert http.post(f"{url}/commit").status_code == 200
     assert (stock(http, a)["committed"], stock(http, b)["committed"]) == (2, 4)
     # one kit cancelled: every component's units for it, together
