@@ -121,26 +121,38 @@ def kits_available(components: Sequence[tuple[str, int]],
                             for s, per in components]), axis=0)
 
 
-def kit_views(kits: Sequence[Kit], line_states: Sequence[Mapping[str, Any]] | None,
+def whole_kit_rows(kits: Sequence[Kit], rows: Mapping[str, np.ndarray]
+                   ) -> dict[str, np.ndarray]:
+    """Availability rows where a kit's components are seen only at warehouses that can
+    make all of its kits: a plan on them ships each kit whole from one warehouse (the
+    router prefers one parcel), if any warehouse can."""
+    out = dict(rows)
+    for kit in kits:
+        whole = kits_available(kit.components, rows) >= kit.qty
+        for sku, _ in kit.components:
+            out[sku] = np.where(whole, rows[sku], 0)
+    return out
+
+
+def kit_views(kits: Sequence[Kit], line_states: Sequence[Mapping[str, Any]],
               state: str) -> list[dict[str, Any]]:
     """Each kit as the API shows it: live kits (``qty``), its state, its components
     (units per kit, the warehouses they are held at) and whether they ship together
-    (one warehouse). Without line states (a fresh reserve) every kit is live."""
+    (one warehouse); ``line_states``: the reservation's lines (sku, warehouse, live
+    qty, state, cancelled)."""
     out = []
     for kit in kits:
         comps, live, states, cancelled = [], [], set(), 0
         for sku, per in kit.components:
-            mine = [x for x in line_states or () if x["sku"] == sku]
-            live.append(sum(x["qty"] for x in mine) // per if line_states is not None
-                        else kit.qty)
+            mine = [x for x in line_states if x["sku"] == sku]
+            live.append(sum(x["qty"] for x in mine) // per)
             states |= {x["state"] for x in mine if x["qty"]}
             cancelled += sum(x.get("cancelled", 0) for x in mine)
             comps.append({"sku": sku, "qty": per,
                           "warehouses": sorted({x["warehouse"] for x in mine if x["qty"]})})
         n = min(live)
-        kit_state = state if line_states is None else (
-            states.pop() if len(states) == 1 and n else
-            ("cancelled" if cancelled else "released") if not n else state)
+        kit_state = (states.pop() if len(states) == 1 and n else
+                     ("cancelled" if cancelled else "released") if not n else state)
         whs = {w for c in comps for w in c["warehouses"]}
         out.append({"sku": kit.bundle, "qty": n, "ordered": kit.qty, "state": kit_state,
                     "together": len(whs) <= 1, "components": comps})

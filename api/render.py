@@ -35,7 +35,10 @@ def reservation_json(res: Reservation) -> dict[str, Any]:
     if res.review:
         out["review"] = res.review
     if res.kits:
-        out["bundles"] = kit_views(res.kits, res.line_states, res.state.value)
+        states = res.line_states if res.line_states is not None else [
+            {"sku": s, "warehouse": w, "qty": q, "state": res.state.value}
+            for s, w, q in res.lines]
+        out["bundles"] = kit_views(res.kits, states, res.state.value)
     if res.exchange_of:
         out["exchange_of"] = res.exchange_of
     if res.exchanges:

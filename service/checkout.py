@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from actors.client import ShardClient
 from actors.pending import NO_LIMITS, OpLimits, ShardResult, Unavailable
 from allocator.aio import spawn
+from allocator.bundles import Kit, whole_kit_rows
 from allocator.errors import (
     AllocatorError, IdempotencyMismatch, InsufficientStock, InvalidRequest, error_from,
 )
@@ -78,15 +79,29 @@ class Checkout(Lifecycle, Transitions):
         """The plan on current availability (nothing is held), as JSON. The view may be
         a few ms old; an order it cannot fill is planned again on fresh rows. Bundle
         lines are planned as their components (see :mod:`service.bundles`)."""
-        order, _ = await self.bundles.expand_order(order)
+        order, kits = await self.bundles.expand_order(order)
         skus = self.planner.skus_to_read(order)
-        plan = await self._off_loop(order, self.planner.quote, await self._rows(skus))
+        rows = await self._rows(skus)
+        if kits:  # a kit from one warehouse, if one can make it
+            plan = await self._off_loop(order, self.planner.quote, whole_kit_rows(kits, rows))
+            if plan["status"] == "planned":
+                return plan
+        plan = await self._off_loop(order, self.planner.quote, rows)
         if plan["status"] != "planned":
             plan = await self._off_loop(order, self.planner.quote,
                                         await self._rows(skus, fresh=True))
         return plan
 
-    async def _choose(self, order: Order, rows: dict[str, Any]) -> Any:
+    async def _choose(self, order: Order, rows: dict[str, Any], kits: Sequence[Kit] = ()
+                      ) -> Any:
+        """The plan to hold; with kits, first one that ships each kit whole from one
+        warehouse, else any (a kit's components from several warehouses)."""
+        if kits:
+            try:
+                return await self._off_loop(order, self.planner.choose,
+                                            whole_kit_rows(kits, rows))
+            except InsufficientStock:
+                pass
         return await self._off_loop(order, self.planner.choose, rows)
 
     async def _off_loop(self, order: Order, fn: Any, rows: dict[str, Any]) -> Any:
@@ -185,12 +200,13 @@ class Checkout(Lifecycle, Transitions):
         last: AllocatorError | None = None
         for attempt in range(self.settings.max_reroutes + 1):
             try:
-                choice = await self._choose(order, await self._rows(skus, fresh))
+                choice = await self._choose(order, await self._rows(skus, fresh), req.kits)
             except InsufficientStock:
                 if fresh:
                     raise
                 fresh = True  # the view may be behind: look again
-                choice = await self._choose(order, await self._rows(skus, fresh=True))
+                choice = await self._choose(order, await self._rows(skus, fresh=True),
+                                            req.kits)
             try:
                 res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
                                        choice.plan, req.customer)

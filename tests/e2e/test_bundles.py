@@ -164,3 +164,27 @@ def test_two_buyers_of_the_last_kit_one_wins_and_nothing_is_half_held(http, ops_
         assert [stock(http, s)["held"] for s in (a, b, c)] == \
             [(round_ + 1) * q for q in (1, 2, 1)]
         assert http.get(f"/v1/inventory/{kit}").json()["totals"] == {"available": 0}
+
+
+def test_a_kit_ships_whole_from_a_warehouse_that_can_make_it(http, ops_http, skus):
+    a, b = skus.take(2)
+    kit = kit_id()
+    define(ops_http, kit, [(a, 1), (b, 1)])
+    restock(ops_http, a, WH, 5)  # the nearest warehouse has only one component
+    for sku in (a, b):
+        restock(ops_http, sku, "WH-BOM", 5)
+    plan = http.post("/v1/route", json={"lines": [{"sku": kit, "qty": 2}],
+                                        "destination": DELHI}).json()
+    assert [s["warehouse"] for s in plan["shipments"]] == ["WH-BOM"]
+    r = http.post("/v1/reservations", headers=key(),
+                  json={"lines": [{"sku": kit, "qty": 2}], "destination": DELHI})
+    assert r.status_code == 201, r.text
+    (bundle,) = r.json()["bundles"]
+    assert bundle["together"] and {x["warehouse"] for x in r.json()["lines"]} == {"WH-BOM"}
+    # no warehouse can make 4 more kits whole (WH-BOM has 3): the components come
+    # from several
+    restock(ops_http, b, "WH-BLR", 5)
+    r = http.post("/v1/reservations", headers=key(),
+                  json={"lines": [{"sku": kit, "qty": 4}], "destination": DELHI})
+    assert r.status_code == 201, r.text
+    assert not r.json()["bundles"][0]["together"], r.json()

@@ -76,3 +76,13 @@ def test_kit_views_and_cancel_wants():
         cancel_wants([kit], [("K", None, 3)], states)
     gone = [dict(x, qty=0, cancelled=x["qty"], state="cancelled") for x in states]
     assert kit_views([kit], gone, "committed")[0]["state"] == "cancelled"
+
+
+def test_whole_kit_rows_keep_only_warehouses_that_make_every_kit():
+    from allocator.bundles import whole_kit_rows
+
+    kit = Kit("K", 2, (("A", 1), ("B", 2)))
+    rows = {"A": np.array([5, 2, 9]), "B": np.array([1, 4, 4]), "C": np.array([3, 3, 3])}
+    got = whole_kit_rows([kit], rows)
+    assert got["A"].tolist() == [0, 2, 9] and got["B"].tolist() == [0, 4, 4]
+    assert got["C"] is rows["C"]  # not a component: as it was
