@@ -2,8 +2,7 @@
 one request, all-or-nothing and idempotent.
 
 The order of work: (1) the returned units are *claimed* on the original reservation
-by one Redis script (``{p}:returns:<id>``: units returned per line, and one entry per
-exchange, named by its replacement's id), which refuses a claim past the units the
+by one Redis script (:mod:`storage.returns`), which refuses a claim past the units the
 line shipped — so of two exchanges of the same shipped units one wins and the other is
 ``409 already-returned``; (2) the replacement is held like any reservation (routed, or
 at a named warehouse; a bundle is expanded); (3) its record and the first answer to
@@ -21,7 +20,6 @@ back with ``exchange_of``. Both reservations get an event carrying the link.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -38,28 +36,7 @@ from service.reservation import Reservation, State
 from storage.coalesce import Coalescer
 from storage.events import publish
 from storage.records import pack, unpack
-
-# KEYS[1]: the returns hash; ARGV: line field, units, units shipped, exchange field,
-# exchange JSON, TTL. Answers {1, returned} (claimed), {2, returned} (this exchange
-# claimed them already: a retry) or {0, returned} (refused: not enough left).
-CLAIM = """
-if redis.call('HEXISTS', KEYS[1], ARGV[4]) == 1 then
-  return {2, tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')}
-end
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if cur + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return {0, cur} end
-redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-return {1, cur + tonumber(ARGV[2])}
-"""
-UNCLAIM = """
-if redis.call('HDEL', KEYS[1], ARGV[2]) == 1 then
-  redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[3]))
-end
-return 1
-"""
-
+from storage.returns import ReturnClaims
 
 @dataclass(frozen=True)
 class Exchange:
@@ -81,6 +58,7 @@ class Exchanges:
         self.checkout = checkout
         self.redis = redis
         self.keys = keys
+        self.claims = ReturnClaims(redis, keys, checkout.records.record_ttl_s)
 
     async def exchange(self, rid: str, caller: Caller, ex: Exchange, key: str,
                        fingerprint: str) -> Outcome:
@@ -92,7 +70,7 @@ class Exchanges:
         wh, shipped = self._shipped_line(res, ex)
         new_id = co.ids.exchange_id(owner, key)
         link = {"reservation_id": rid, "sku": ex.sku, "warehouse": wh, "qty": ex.qty}
-        fields = (f"u:{ex.sku}|{wh}", f"x:{new_id}")
+        fields = ((ex.sku, wh), new_id)
         claimed = await self._claim(rid, fields, ex.qty, shipped, link | {
             "reservation_id": new_id, "at_ms": int(time.time() * 1000),
             **({"reason": ex.reason} if ex.reason else {})})
@@ -164,26 +142,24 @@ class Exchanges:
         co.kill.check(req.skus)
         return req
 
-    async def _claim(self, rid: str, fields: tuple[str, str], qty: int, shipped: int,
-                     entry: dict[str, Any]) -> bool:
+    async def _claim(self, rid: str, fields: tuple[tuple[str, str], str], qty: int,
+                     shipped: int, entry: dict[str, Any]) -> bool:
         """Claim ``qty`` of the line's shipped units; True if this call claimed them
         (False: a retry of the same exchange had)."""
-        code, returned = await self.redis.script(
-            CLAIM, [self.keys.returns(rid)],
-            [fields[0], qty, shipped, fields[1], json.dumps(entry),
-             self.checkout.records.record_ttl_s])
-        if int(code) == 0:
+        code, returned = await self.claims.claim(rid, fields[0], qty, shipped, fields[1],
+                                                 entry)
+        if code == 0:
             raise AlreadyReturned(
                 f"{int(returned)} of the {shipped} shipped units of {entry['sku']} at "
                 f"{entry['warehouse']} are already returned by another exchange; "
                 f"{shipped - int(returned)} can be", reservation_id=rid,
                 returned=int(returned), shipped=shipped)
-        return int(code) == 1
+        return code == 1
 
-    async def _unclaim(self, rid: str, fields: tuple[str, str], qty: int, claimed: bool
-                       ) -> None:
+    async def _unclaim(self, rid: str, fields: tuple[tuple[str, str], str], qty: int,
+                       claimed: bool) -> None:
         if claimed:
-            await self.redis.script(UNCLAIM, [self.keys.returns(rid)], [*fields, qty])
+            await self.claims.unclaim(rid, fields[0], qty, fields[1])
 
     async def _announce(self, res: Reservation, new: Reservation, link: dict[str, Any],
                         ex: Exchange) -> None:
@@ -206,9 +182,7 @@ class Exchanges:
         shown)."""
         if res.state != State.SHIPPED:
             return res
-        raw = await self.redis.run("HGETALL", self.keys.returns(res.id))
-        pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2])
-        entries = [json.loads(v) for k, v in pairs if _s(k).startswith("x:")]
+        _, entries = await self.claims.read(res.id)
         found = await asyncio.gather(*(self.checkout.records.get(e["reservation_id"])
                                        for e in entries))
         done = sorted((e for e, r in zip(entries, found) if r is not None),
@@ -221,6 +195,3 @@ class Exchanges:
         res.exchanges = done
         return res
 
-
-def _s(x: Any) -> str:
-    return x.decode() if isinstance(x, bytes) else str(x)
