@@ -1,11 +1,11 @@
 """Bundles in the catalog: defined by ops, kept in Redis (one hash, bundle SKU → JSON),
 and how checkout expands a request's bundle lines into their components.
 
-Every API process keeps a copy of the bundles and reads the hash again when a request
-names an id that is neither a SKU nor a bundle it knows, at most every
-``refresh_s``; a bundle defined through one worker is known to every worker at once
-(an unknown id makes it look). A redefinition reaches other workers within
-``refresh_s``; reservations already made keep the components they were made with.
+Every API process keeps a copy of the bundles, read again when it is older than
+``refresh_s`` (1 s) and a request names a bundle, or when a request names an id that
+is neither a SKU nor a bundle it knows (at most every 50 ms): a bundle defined through
+one worker is known to every worker at once, a redefinition or deletion within a
+second. Reservations already made keep the components they were made with.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from routing import Order
 from routing.order import OrderLine
 from service.orders import HoldRequest
 from storage.coalesce import Coalescer
+
+UNKNOWN_REREAD_S = 0.05  # an unknown id reads the hash again at most this often
 
 
 class BundleStore:
@@ -52,7 +54,8 @@ class BundleStore:
         if self.is_sku(sku):
             return None
         found = self._bundles.get(sku)
-        if found is None and time.monotonic() - self._read_at > 0.05:
+        age = time.monotonic() - self._read_at
+        if age > self.refresh_s or (found is None and age > UNKNOWN_REREAD_S):
             found = (await self.all(fresh=True)).get(sku)
         return found
 
