@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from allocator.config import LIMITS
+from api.kit_models import ExchangeLinkOut, ExchangeOfOut, KitOut
 
 SkuId = Field(min_length=1, max_length=64, examples=["SKU-00007"])
 EXAMPLE_ORDER = {"lines": [{"sku": "SKU-00007", "qty": 2}, {"sku": "SKU-00042", "qty": 1}],
@@ -117,6 +118,7 @@ class HeldLine(BaseModel):
                                   "/ cancelled when none are left")
     released: int = Field(default=0, description="Units released before commit")
     cancelled: int = Field(default=0, description="Units cancelled after commit")
+    returned: int = Field(default=0, description="Shipped units returned by an exchange")
 
 
 class ReservationOut(BaseModel):
@@ -132,6 +134,11 @@ class ReservationOut(BaseModel):
                                      "flagged, high_value, cod_high_rto")
     version: int = Field(default=0, description="0 as reserved; each amendment makes a "
                                                 "new version")
+    bundles: list[KitOut] | None = Field(default=None, description="Its bundle lines")
+    exchange_of: ExchangeOfOut | None = Field(
+        default=None, description="The shipped line this reservation replaces")
+    exchanges: list[ExchangeLinkOut] | None = Field(
+        default=None, description="Exchanges of its shipped lines (their replacements)")
 
 
 class AmendIn(Strict):
