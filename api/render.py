@@ -33,6 +33,10 @@ def reservation_json(res: Reservation) -> dict[str, Any]:
         out["version"] = res.version
     if res.review:
         out["review"] = res.review
+    if res.channel:
+        out["channel"] = res.channel
+    if res.brand:
+        out["brand"] = res.brand
     return out
 
 

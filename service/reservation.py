@@ -50,6 +50,8 @@ class Reservation:
     line_states: list[dict[str, Any]] | None = None  # per line, read from the ledgers
     views: list[dict[str, Any]] | None = None  # the shards' view of each hold, if read
     review: list[str] | None = None  # why it is held for review (None: it is not)
+    channel: str | None = None  # the sales channel it was reserved on
+    brand: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The stored form (no state: that lives in the ledgers)."""
@@ -61,6 +63,10 @@ class Reservation:
             out["drops"] = [[s, h, [list(x) for x in ls]] for s, h, ls in self.drops or ()]
         if self.review:
             out["review"] = self.review
+        if self.channel:
+            out["channel"] = self.channel
+        if self.brand:
+            out["brand"] = self.brand
         return out
 
     @classmethod
@@ -76,7 +82,8 @@ class Reservation:
         return cls(d["id"], d["owner"], [(s, w, int(q)) for s, w, q in d["lines"]],
                    [(s, int(h)) for s, h in d["holds"]], int(d["created_ms"]),
                    int(d["expires_ms"]), plan, state, int(d.get("version", 0)), drops,
-                   d.get("line_states"), review=d.get("review"))
+                   d.get("line_states"), review=d.get("review"), channel=d.get("channel"),
+                   brand=d.get("brand"))
 
     def answer(self) -> bytes:
         """The record with the state and line states read, packed: a first answer that
@@ -89,7 +96,8 @@ class Reservation:
                    ) -> "Reservation":
         return Reservation(self.id, self.owner, self.lines, self.holds, self.created_ms,
                            self.expires_ms, self.plan, state, self.version, self.drops,
-                           line_states, review=self.review)
+                           line_states, review=self.review, channel=self.channel,
+                           brand=self.brand)
 
 
 def combined_state(states: Sequence[HoldState], expires_ms: int,
