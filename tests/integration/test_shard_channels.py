@@ -71,3 +71,26 @@ def test_rules_and_counts_survive_a_restart(redis_client, prefix, snapshot_every
     more = again.apply(BatchBuilder().hold(8, [(2, 1)], 60_000, channel=MARKET)
                        .hold(9, [(1, 1)], 60_000).build(0).to_columns(), 0)
     assert [Code(c) for c in more["code"]] == [Code.OK, Code.CHANNEL_RESERVED]
+
+
+def test_a_hot_skus_rules_move_with_it(cluster, client, svc, skus):
+    """Pinning a SKU moves its channel rules to its own actor, which enforces them."""
+    import ray
+
+    from allocator.errors import ChannelReserved
+    from service.channels import RuleSpec
+    from tests.support.cluster import restock
+
+    (sku,) = skus.take()
+    restock(client, sku, "WH-DEL", 30)
+    channels = svc.services.channels
+    svc.run(channels.set_rules([RuleSpec(sku, "own-store", buffer=10)]))
+    ray.get(cluster.directory.pin.remote([sku]))
+    layout = svc.run(svc.services.client.refresh())
+    assert layout.owner(sku) == f"hot-{sku}"
+    assert svc.run(channels.rules(sku))["rules"][0]["buffer"] == 10  # read on the hot actor
+    with pytest.raises(ChannelReserved):
+        svc.hold([(sku, "WH-DEL", 21)], key=f"hot-rules-{sku}-1")
+    svc.hold([(sku, "WH-DEL", 20)], key=f"hot-rules-{sku}-2")
+    view = svc.run(channels.inventory(sku, "own-store"))
+    assert (view["sellable"], view["warehouses"]["WH-DEL"]) == (10, 10)
