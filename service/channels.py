@@ -33,16 +33,20 @@ class RuleSpec:
     cap_share: float | None = None
 
     def rule(self) -> ChannelRule:
-        bp = (lambda share: round(share * MAX_SHARE_BP))  # noqa: E731 - one use
+        """The ledger's form (basis points); InvalidRequest for a contradictory rule."""
         rule = ChannelRule(buffer=self.buffer or 0,
-                           buffer_bp=0 if self.buffer_share is None else bp(self.buffer_share),
+                           buffer_bp=0 if self.buffer_share is None else _bp(self.buffer_share),
                            cap=-1 if self.cap is None else self.cap,
-                           cap_bp=-1 if self.cap_share is None else bp(self.cap_share))
+                           cap_bp=-1 if self.cap_share is None else _bp(self.cap_share))
         reason = rule.invalid_reason()
         if reason is not None:
             raise InvalidRequest(f"rule for {self.sku} on {self.channel}: {reason}",
                                  sku=self.sku, channel=self.channel)
         return rule
+
+
+def _bp(share: float) -> int:
+    return round(share * MAX_SHARE_BP)
 
 
 def rule_json(rule: Sequence[int]) -> dict[str, Any]:

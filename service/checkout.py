@@ -214,7 +214,8 @@ class Checkout(Lifecycle, Transitions):
                 channel: str | None = None) -> OpLimits:
         if not customer and not caller.share_bp and not channel:
             return NO_LIMITS
-        caps = tuple(self.caps.get(sku, self.settings.customer_cap) for sku, _, _ in part)
+        caps = tuple(self.caps.get(sku, self.settings.customer_cap) for sku, _, _ in part) \
+            if customer or caller.share_bp else ()  # a channel alone: no caps to carry
         return OpLimits(customer=_nonzero_id("customer", customer) if customer else 0,
                       owner=_nonzero_id("key", caller.name) if caller.share_bp else 0,
                       share_bp=caller.share_bp, caps=caps,
