@@ -154,17 +154,67 @@ class ChannelRules:
         s = slice(row * nwh, (row + 1) * nwh)
         on_hand = int(self.on_hand[s].sum())
         avail = on_hand - int(self.held[s].sum()) - int(self.committed[s].sum())
+        kept, room = self._kept_and_room(row, channel, on_hand)
+        return max(0, avail - kept), room, kept
+
+    def _kept_and_room(self, row: int, channel: int, on_hand: int) -> tuple[int, int]:
+        """(units other channels' buffers keep of SKU ``row``; room under ``channel``'s
+        cap, -1 without one)."""
         units = self._channel_units
         kept = 0
         room = -1
-        for ch, rule in self._channel_rules.get(row, {}).items():
+        for ch, rule in self._channel_rules[row].items():
             if ch == channel:
                 cap = rule.cap_units(on_hand)
                 if cap >= 0:
                     room = max(0, cap - units.get((ch, row), 0))
             else:
                 kept += max(0, rule.buffer_units(on_hand) - units.get((ch, row), 0))
-        return max(0, avail - kept), room, kept
+        return kept, room
+
+    def _hold_ruled_run(self, cells: np.ndarray, qtys: np.ndarray, channels: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Single-line holds (no customer, no share) of SKUs with rules, in arrival
+        order, in scalars — what :meth:`_do_hold` answers for each, without its per-op
+        costs. Returns (taken, refusal code, value); ``held`` and the counts updated."""
+        nwh = self.n_warehouses
+        m = len(cells)
+        ok = np.zeros(m, bool)
+        code = np.full(m, Code.INSUFFICIENT, np.uint8)
+        value = np.zeros(m, np.int64)
+        rows: dict[int, list[int]] = {}  # SKU row -> [on_hand, available]
+        cell_left: dict[int, int] = {}
+        units = self._channel_units
+        for i, (c, q, ch) in enumerate(zip(cells.tolist(), qtys.tolist(), channels.tolist())):
+            r = c // nwh
+            st = rows.get(r)
+            if st is None:
+                s = slice(r * nwh, (r + 1) * nwh)
+                on_hand = int(self.on_hand[s].sum())
+                st = rows[r] = [on_hand, on_hand - int(self.held[s].sum())
+                                - int(self.committed[s].sum())]
+            kept, room = self._kept_and_room(r, ch, st[0])
+            free = max(0, st[1] - kept)
+            if 0 <= room < q:
+                code[i], value[i] = Code.CHANNEL_CAP, room
+                continue
+            if q > free and kept:
+                code[i], value[i] = Code.CHANNEL_RESERVED, free
+                continue
+            left = cell_left.get(c)
+            if left is None:
+                left = int(self.on_hand[c] - self.held[c] - self.committed[c])
+            if q > left:
+                value[i] = cell_left[c] = left
+                continue
+            cell_left[c] = left - q
+            st[1] -= q
+            ok[i] = True
+            if ch:
+                units[(ch, r)] = units.get((ch, r), 0) + q
+        taken = np.flatnonzero(ok)
+        np.add.at(self.held, cells[taken], qtys[taken])
+        return ok, code, value
 
     def channel_view(self, sku_id: str, channel: int) -> dict[str, Any]:
         """What ``channel`` (0: no channel) can still sell of a SKU here: ``sellable`` in

@@ -224,16 +224,21 @@ ops_strategy = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1), st.integ
                         min_size=1, max_size=60)
 
 
-@settings(deadline=None)
-@given(ops=ops_strategy, ruled=st.booleans())
+@settings(deadline=None, max_examples=300)
+@given(ops=ops_strategy, ruled=st.sampled_from(["none", "buffer", "both", "share"]))
 def test_a_batch_gives_what_one_op_at_a_time_gives(ops, ruled):
-    """Runs of single-line holds with channels go vectorised on SKUs without rules and
-    one by one on SKUs with rules; results and state equal apply_one's."""
+    """Runs of single-line holds with channels: vectorised on SKUs without rules, in
+    scalars on SKUs with rules; results (hold ids included) and state equal apply_one's."""
     def fresh() -> Ledger:
         led = Ledger(SKUS, WHS, min_vector_run=2)
         led.receive_stock(np.array([20, 15, 12, 9], np.int64))
-        if ruled:
+        if ruled != "none":
             led.set_channel_rule("A", SHOP, ChannelRule(buffer=12))
+        if ruled == "both":
+            led.set_channel_rule("A", MARKET, ChannelRule(cap=7))
+            led.set_channel_rule("B", MARKET, ChannelRule(buffer=5, cap=6))
+        if ruled == "share":
+            led.set_channel_rule("B", SHOP, ChannelRule(buffer_bp=3_000, cap_bp=6_000))
         return led
 
     b = BatchBuilder()
@@ -246,7 +251,9 @@ def test_a_batch_gives_what_one_op_at_a_time_gives(ops, ruled):
     got = many.apply(batch)
     assert [r.code for r in want] == got.code.tolist()
     assert [r.value for r in want] == got.value.tolist()
+    assert [r.detail for r in want] == got.detail.tolist()
     assert np.array_equal(one.held, many.held)
+    assert np.array_equal(one.holds["op_id"], many.holds["op_id"])
     assert np.array_equal(one.holds["channel"], many.holds["channel"])
     assert one.channel_counts() == many.channel_counts() == many.derived_channel_counts()
     again = many.apply(batch)  # a replay: first answers, nothing changes
