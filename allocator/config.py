@@ -266,3 +266,12 @@ class Keys:
 
     def review(self, rid: str) -> str:
         return f"{self.prefix}:review:{rid}"
+
+    @property
+    def bundles(self) -> str:
+        """Bundle SKU → its definition (a hash of JSON)."""
+        return f"{self.prefix}:bundles"
+
+    def returns(self, rid: str) -> str:
+        """A shipped reservation's returns by exchange: units per line, and the links."""
+        return f"{self.prefix}:returns:{rid}"

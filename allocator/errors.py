@@ -94,6 +94,20 @@ class ReservationChanged(AllocatorError):
     code = "reservation_changed"
 
 
+class BundleLine(AllocatorError):
+    """A bundle's components move together: a component cannot be cancelled alone
+    (cancel whole kits of the bundle)."""
+
+    code = "bundle_line"
+
+
+class AlreadyReturned(AllocatorError):
+    """The shipped units of a line are already returned by another exchange
+    (``returned`` of ``shipped``)."""
+
+    code = "already_returned"
+
+
 class IdempotencyConflict(AllocatorError):
     """The same operation id was reused with a different payload."""
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from allocator.config import LIMITS
+from api.kit_models import ExchangeLinkOut, ExchangeOfOut, KitOut
 
 SkuId = Field(min_length=1, max_length=64, examples=["SKU-00007"])
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"  # a channel or brand name
@@ -123,6 +124,7 @@ class HeldLine(BaseModel):
                                   "/ cancelled when none are left")
     released: int = Field(default=0, description="Units released before commit")
     cancelled: int = Field(default=0, description="Units cancelled after commit")
+    returned: int = Field(default=0, description="Shipped units returned by an exchange")
 
 
 class ReservationOut(BaseModel):
@@ -140,6 +142,11 @@ class ReservationOut(BaseModel):
     brand: str | None = None
     version: int = Field(default=0, description="0 as reserved; each amendment makes a "
                                                 "new version")
+    bundles: list[KitOut] | None = Field(default=None, description="Its bundle lines")
+    exchange_of: ExchangeOfOut | None = Field(
+        default=None, description="The shipped line this reservation replaces")
+    exchanges: list[ExchangeLinkOut] | None = Field(
+        default=None, description="Exchanges of its shipped lines (their replacements)")
 
 
 class AmendIn(Strict):

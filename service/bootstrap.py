@@ -21,6 +21,7 @@ from routing import Network, demo_network
 from service.admin import Admin
 from service.batches import Batches
 from service.checkout import Checkout
+from service.exchanges import Exchanges
 from service.orders import CheckoutSettings
 from service.ids import Ids
 from service.inventory import Inventory
@@ -83,6 +84,7 @@ class Services:
     timeline: Timeline
     reconciler: Reconciler
     waves: Waves | None = None
+    exchanges: Exchanges | None = None
     channels: Channels | None = None
 
     async def close(self) -> None:
@@ -129,4 +131,4 @@ async def connect(config: ServiceConfig) -> Services:
     return Services(checkout, batches, inventory, Admin(client, catalog, kill, redis),
                     catalog, client, redis, TokenLeases(redis, config.keys), kill,
                     Timeline(checkout, redis, config.keys), reconciler, Waves(batches),
-                    channels=Channels(client))
+                    Exchanges(checkout, redis, config.keys), channels=Channels(client))

@@ -37,6 +37,11 @@ class Ids:
         """The id of the reservation made by a single reserve with this key."""
         return "res_" + request_tag(owner, key) + self._mac(owner, "one", key, size=14).hex()
 
+    def exchange_id(self, owner: str, key: str) -> str:
+        """The id of the replacement reservation an exchange with this key makes."""
+        return ("res_" + request_tag(owner, key)
+                + self._mac(owner, "exchange", key, size=14).hex())
+
     def batch_order_id(self, owner: str, key: str, index: int) -> str:
         """The id of order ``index`` of a batch (when it is not a bulk row)."""
         return ("res_" + request_tag(owner, key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from allocator.bundles import Kit
 from allocator.errors import AllocatorError
 from routing import Order
 from service.reservation import Line
@@ -34,6 +35,7 @@ class HoldRequest:
     cod: bool = False  # cash on delivery
     review: bool = False  # the caller asks for a review
     destination: str | None = None  # of a pre-routed order, for the review rules
+    kits: tuple[Kit, ...] = ()  # its bundle lines (already expanded into ``lines``/``order``)
     channel: str | None = None  # the sales channel: its rules and kill switch apply
     brand: str | None = None  # the brand: its kill switch applies
 

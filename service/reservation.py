@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import msgpack
 
+from allocator.bundles import Kit
 from allocator.ops import HoldState, Line
 
 
@@ -50,6 +51,9 @@ class Reservation:
     line_states: list[dict[str, Any]] | None = None  # per line, read from the ledgers
     views: list[dict[str, Any]] | None = None  # the shards' view of each hold, if read
     review: list[str] | None = None  # why it is held for review (None: it is not)
+    kits: list[Kit] | None = None  # its bundle lines (their components are in ``lines``)
+    exchange_of: dict[str, Any] | None = None  # the shipped line this one replaces
+    exchanges: list[dict[str, Any]] | None = None  # exchanges of its lines, if read
     channel: str | None = None  # the sales channel it was reserved on
     brand: str | None = None
 
@@ -63,6 +67,10 @@ class Reservation:
             out["drops"] = [[s, h, [list(x) for x in ls]] for s, h, ls in self.drops or ()]
         if self.review:
             out["review"] = self.review
+        if self.kits:
+            out["kits"] = [k.to_record() for k in self.kits]
+        if self.exchange_of:
+            out["exchange_of"] = self.exchange_of
         if self.channel:
             out["channel"] = self.channel
         if self.brand:
@@ -82,7 +90,9 @@ class Reservation:
         return cls(d["id"], d["owner"], [(s, w, int(q)) for s, w, q in d["lines"]],
                    [(s, int(h)) for s, h in d["holds"]], int(d["created_ms"]),
                    int(d["expires_ms"]), plan, state, int(d.get("version", 0)), drops,
-                   d.get("line_states"), review=d.get("review"), channel=d.get("channel"),
+                   d.get("line_states"), review=d.get("review"),
+                   kits=[Kit.from_record(k) for k in d["kits"]] if d.get("kits") else None,
+                   exchange_of=d.get("exchange_of"), channel=d.get("channel"),
                    brand=d.get("brand"))
 
     def answer(self) -> bytes:
@@ -96,7 +106,8 @@ class Reservation:
                    ) -> "Reservation":
         return Reservation(self.id, self.owner, self.lines, self.holds, self.created_ms,
                            self.expires_ms, self.plan, state, self.version, self.drops,
-                           line_states, review=self.review, channel=self.channel,
+                           line_states, review=self.review, kits=self.kits,
+                           exchange_of=self.exchange_of, channel=self.channel,
                            brand=self.brand)
 
 
