@@ -8,23 +8,9 @@ import pytest
 from actors.shard_core import ShardConfig, ShardCore, ShardUnavailable
 from allocator.ops import BatchBuilder, Code
 from storage.journal import EventLog, Journal
+from tests.support.shard import SKUS, WHS, Clock, make
 
 pytestmark = pytest.mark.integration
-
-SKUS, WHS = ["A", "B", "C"], ["W1", "W2"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000
-
-    def __call__(self) -> int:
-        return self.t
-
-
-def make(redis_client, prefix, clock, **cfg) -> ShardCore:
-    return ShardCore("s0", SKUS, WHS, Journal(redis_client, "s0", prefix),
-                     EventLog(redis_client, prefix), ShardConfig(**cfg), clock=clock)
 
 
 def columns(batch):
