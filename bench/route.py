@@ -129,14 +129,10 @@ def wave_bench(sale: Any, network: Any, catalog: Any, batch_ms: float, runs: int
             "wave_cost": round(w.total / 100 / w.filled, 2) if w.filled else 0.0}
 
 
-def split_bench(seed: int = 2024) -> dict[str, Any]:
-    """Where splitting matters (``tools.scenario.scattered_bulk``): the flash sale's
-    second half with 3–8 units a line, against its SKUs scattered 0–6 units per
-    warehouse. Each order is planned on that stock, whole lines vs split lines: how many
-    only splits fill, and the mean relative saving where both fill."""
-    network, catalog = demo_network(), demo_catalog()
-    orders, stock = scattered_bulk(flash_sale(network, catalog, seed=seed), network, seed=seed)
-    router = Router(network, catalog)
+def _split_compare(router: Router, orders: Any, stock: Any) -> dict[str, Any]:
+    """Each order planned on ``stock`` with whole lines and with split lines: how many
+    only splits fill, and the mean relative saving ``(whole − split) / whole`` over the
+    orders both fill (a split plan is never dearer: whole-line plans are split plans)."""
     extra, savings = 0, []
     for order in orders:
         whole = router.plan(replace(order, split_lines=False), stock, today=BENCH_DAY)
@@ -145,10 +141,25 @@ def split_bench(seed: int = 2024) -> dict[str, Any]:
             extra += 1
         elif split.filled and whole.filled:
             savings.append((whole.cost.total - split.cost.total) / whole.cost.total)
-    return {"split_orders_compared": len(orders), "split_extra_filled": extra,
-            "split_cost_saving": round(float(np.mean(savings)), 4) if savings else 0.0,
-            "split_cheaper_orders": int(sum(s > 0 for s in savings)),
-            "split_both_filled": len(savings)}
+    return {"compared": len(orders), "extra_filled": extra,
+            "cost_saving": round(float(np.mean(savings)), 4) if savings else 0.0,
+            "cheaper_orders": int(sum(s > 0 for s in savings)), "both_filled": len(savings)}
+
+
+def split_bench(seed: int = 2024) -> dict[str, Any]:
+    """Split against whole-line plans on the flash-sale set (the bundled flash sale's
+    orders, each planned on the sale's stock) — the issue's definition, reported as
+    ``split_*`` — and, for reference, where splitting matters
+    (``tools.scenario.scattered_bulk``: the sale's second half at 3–8 units a line
+    against its SKUs scattered 0–6 units per warehouse), reported as ``bulk_split_*``."""
+    network, catalog = demo_network(), demo_catalog()
+    sale = flash_sale(network, catalog, seed=seed)
+    router = Router(network, catalog)
+    out = {f"split_{k}" if k != "compared" else "split_orders_compared": v
+           for k, v in _split_compare(router, sale.orders, sale.stock).items()}
+    orders, stock = scattered_bulk(sale, network, seed=seed)
+    out.update({f"bulk_split_{k}": v for k, v in _split_compare(router, orders, stock).items()})
+    return out
 
 
 def big_bench(n_orders: int = 20, seed: int = 7, n_warehouses: int = 50) -> dict[str, Any]:
