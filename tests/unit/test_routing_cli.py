@@ -137,6 +137,7 @@ def test_bench_route_json_has_every_key(capsys):
                 "flash_sale_orders", "flash_sale_units", "batch_status", "batch_ms",
                 "split_orders", "split_p99_ms", "split_extra_filled", "split_cost_saving",
                 "split_orders_compared", "bulk_split_extra_filled", "bulk_split_cost_saving",
+                "p99_cpu_ms", "big_p99_cpu_ms",
                 "big_p99_ms", "big_max_gap", "wave_ms", "wave_baseline_ms", "wave_speedup",
                 "wave_filled", "wave_cost", "wave_status"):
         assert key in r, key
