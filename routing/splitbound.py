@@ -13,20 +13,23 @@ other than ``c``'s are at most ``m − 1`` non-zero vectors summing to ``q − b
 costing at least ``g`` of its vector (the relaxation forgets that they come from
 distinct warehouses, that each cell's stock is shared and capacity), so
 
-    cost(plan) ≥ f[c, b_c] + G_{m−1}(q − b_c) ≥ LB_c := min_{b ≠ 0} f[c, b] + G_{m−1}(q − b)
+    cost(plan) ≥ f[c, b_c] + G_{m−1}(q − b_c)
+               ≥ LB_c := min_{b ≠ 0} f[c, b] + G_{m−1}(q − b)
 
 for every plan that uses ``c`` (``G_∞``, the fixpoint, without ``max_shipments``).
+``G`` only decreases with more parcels, so the fixpoint is a bound for any count.
 
 **Pruning rule.** If two distinct feasible plans cost at most ``U`` then the best
 plan and the runner-up cost at most ``U``, and so does every plan tying with them;
 none of those uses a candidate with ``LB_c > U``. Dropping such candidates leaves
-every plan of cost ≤ ``U`` in the problem and removes only dearer ones, so the DP over
-the survivors returns the same best and runner-up costs. :func:`routing.splits.solve_split`
-takes the candidates in increasing ``LB_c`` and stops at the first with ``LB_c > U``,
-``U`` the second-cheapest plan over the candidates taken so far (a DP over a subset
-finds real plans, so two distinct plans cost at most ``U``); every later candidate
-has a bound at least as large. Tests check the pruned DP against the unpruned one
-and against a brute force.
+every plan of cost ≤ ``U`` in the problem and removes only dearer ones, so the DP
+over the survivors returns the same best and runner-up costs.
+:func:`routing.splits.solve_split` takes the candidates in increasing ``LB_c`` and
+stops at the first with ``LB_c > U``, ``U`` the second-cheapest plan over the
+candidates taken so far (a DP over a subset finds real plans, so two distinct plans
+cost at most ``U``); every later candidate has a bound at least as large. Tests
+check the bound against every plan of small problems and the pruned DP against the
+unpruned one and a brute force.
 """
 
 from __future__ import annotations
