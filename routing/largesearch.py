@@ -119,13 +119,13 @@ def improve(p: PlanningProblem, parcels: Parcels, assign: np.ndarray,
 def best_sets(p: PlanningProblem, parcels: Parcels, a: np.ndarray, s: np.ndarray,
                assign: np.ndarray, max_open: int | None) -> np.ndarray:
     """Local search over the set of open warehouses (add one, drop one, or swap one
-    for another among the most promising; when none of those helps, swap two for
-    one of the :data:`PAIR_CANDIDATES` most promising), each line to its cheapest
+    for another among the most promising; when none of those helps, once, swap two
+    for one of the :data:`PAIR_CANDIDATES` most promising), each line to its cheapest
     open warehouse by the linear cost, every set priced exactly."""
     n_lines, n_cand = a.shape
     near = np.argsort(s, kind="stable")[:SET_CANDIDATES]
     best, best_cost = assign, C.INF
-    pairs = False
+    pairs = tried = False
     for _ in range(n_cand):
         opened = np.zeros(n_cand, bool)
         opened[best] = True
@@ -135,17 +135,17 @@ def best_sets(p: PlanningProblem, parcels: Parcels, a: np.ndarray, s: np.ndarray
         if max_open is not None:
             S = S[S.sum(axis=1) <= max_open]
         if len(S) == 0:
-            if pairs:
+            if tried:
                 return best
-            pairs = True
+            pairs = tried = True
             continue
         choice = np.argmin(np.where(S[:, None, :], a[None], a[None] + _BIG), axis=2)  # (N, L)
         cost = parcels.totals(choice)
         k = int(np.argmin(cost))
         if cost[k] >= best_cost:
-            if pairs:
+            if tried:
                 return best
-            pairs = True
+            pairs = tried = True
             continue
         best, best_cost, pairs = choice[k], int(cost[k]), False
     return best
