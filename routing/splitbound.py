@@ -19,17 +19,17 @@ distinct warehouses, that each cell's stock is shared and capacity), so
 for every plan that uses ``c`` (``G_∞``, the fixpoint, without ``max_shipments``).
 ``G`` only decreases with more parcels, so the fixpoint is a bound for any count.
 
-**Pruning rule.** If two distinct feasible plans cost at most ``U`` then the best
-plan and the runner-up cost at most ``U``, and so does every plan tying with them;
-none of those uses a candidate with ``LB_c > U``. Dropping such candidates leaves
-every plan of cost ≤ ``U`` in the problem and removes only dearer ones, so the DP
-over the survivors returns the same best and runner-up costs.
+**Pruning rule.** Let two distinct feasible plans, already found, cost at most
+``U``. Then the best plan and the runner-up cost at most ``U``. A plan using a
+candidate with ``LB_c ≥ U`` costs at least ``U``: it can be neither cheaper than the
+runner-up nor, unless it ties with it, its equal — so dropping such candidates
+leaves the best and runner-up *costs* unchanged (when plans tie, which of the tied
+ones is reported may differ; the unpruned DP keeps an arbitrary two of them too).
 :func:`routing.splits.solve_split` takes the candidates in increasing ``LB_c`` and
-stops at the first with ``LB_c > U``, ``U`` the second-cheapest plan over the
-candidates taken so far (a DP over a subset finds real plans, so two distinct plans
-cost at most ``U``); every later candidate has a bound at least as large. Tests
-check the bound against every plan of small problems and the pruned DP against the
-unpruned one and a brute force.
+stops at the first with ``LB_c ≥ U``, ``U`` the second-cheapest plan over the
+candidates taken so far (a DP over a subset finds real plans); every later
+candidate has a bound at least as large. Tests check the bound against every plan
+of small problems and the pruned DP against the unpruned one and a brute force.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ and the runner-up are both exact.
 The work grows with ``Π (q_l + 1)`` times the candidates the DP takes; orders past
 :data:`MAX_STATES` lattice points go to CP-SAT instead. The DP takes candidates in
 increasing order of a lower bound on every plan that uses them and stops when the
-next cannot appear in a plan as cheap as the runner-up found so far (the pruning
-rule and its proof: :mod:`routing.splitbound`); typically two to six of fifty.
+next cannot appear in a plan cheaper than the runner-up found so far (the pruning
+rule and its proof: :mod:`routing.splitbound`); typically two to four of fifty.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def solve_split(problem: PlanningProblem, *, prune: bool = True) -> Solution:
     """Best plan and runner-up over every split of the lines (exact; see module doc).
 
     With ``prune`` the DP takes the candidates in increasing order of their bound
-    ``LB_c`` (:mod:`routing.splitbound`) and stops at the first whose bound exceeds
+    ``LB_c`` (:mod:`routing.splitbound`) and stops at the first whose bound reaches
     the runner-up found so far: no plan that cheap uses it or any later one, so the
     best and runner-up costs are the unpruned DP's. Under ``max_shipments`` it first
     ignores the limit in the DP (the bounds still respect it): when the two plans
@@ -200,12 +200,12 @@ def _dp(p: PlanningProblem, t: _Lattice, vectors: np.ndarray, f: np.ndarray,
     """The two cheapest plans (cost, ``(L, C)`` units): dynamic programming over the
     candidates in ``order`` on the lattice, two plans kept per state (and, when
     ``counting``, per parcel count up to ``max_shipments``). With ``bounds`` it stops
-    before the first candidate whose bound exceeds the second-cheapest plan so far.
+    before the first candidate whose bound reaches the second-cheapest plan so far.
 
     Shortcuts that change nothing in the result: the first candidate's states are
     read off ``f`` (one plan per state: ``r`` from it, or nothing); each later step
     first updates the full order's state alone (cheap), and when that already shows
-    the next candidate cannot take part (its bound exceeds the new runner-up), the
+    the next candidate cannot take part (its bound reaches the new runner-up), the
     other states are never needed and the DP ends there."""
     n = len(vectors)
     k_max = int(p.order.max_shipments) if counting else 0
@@ -215,8 +215,8 @@ def _dp(p: PlanningProblem, t: _Lattice, vectors: np.ndarray, f: np.ndarray,
     cap = big
     done = 0
 
-    def excluded(c: int, cap: np.int64) -> bool:
-        return bounds is not None and bool(bounds[c] >= C.INF or bounds[c] > cap)
+    def excluded(c: int, cap: np.int64) -> bool:   # cap ≤ INF: a bound of INF is out
+        return bounds is not None and bool(bounds[c] >= cap)
 
     def second(values: np.ndarray) -> np.int64:
         return np.partition(values.ravel(), 1)[1] if bounds is not None else big
