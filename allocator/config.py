@@ -225,6 +225,14 @@ class Keys:
     def kill_skus(self) -> str:
         return f"{self.prefix}:kill:skus"
 
+    @property
+    def kill_channels(self) -> str:
+        return f"{self.prefix}:kill:channels"
+
+    @property
+    def kill_brands(self) -> str:
+        return f"{self.prefix}:kill:brands"
+
     def _tag(self, group: str) -> str:
         return "{" + f"{self.prefix}:{group}" + "}"
 
@@ -258,3 +266,12 @@ class Keys:
 
     def review(self, rid: str) -> str:
         return f"{self.prefix}:review:{rid}"
+
+    @property
+    def bundles(self) -> str:
+        """Bundle SKU → its definition (a hash of JSON)."""
+        return f"{self.prefix}:bundles"
+
+    def returns(self, rid: str) -> str:
+        """A shipped reservation's returns by exchange: units per line, and the links."""
+        return f"{self.prefix}:returns:{rid}"

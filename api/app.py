@@ -12,7 +12,7 @@ import inspect
 import logging
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
@@ -21,8 +21,8 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import (admin, checkout, events, inventory, lifecycle, problems, reconcile, review,
-                 spec, waves)
+from api import (admin, bundles, channels, checkout, events, exchanges, inventory, lifecycle,
+                 problems, reconcile, review, spec, waves)
 from api.auth import KeyRing
 from api.hotpath import HotPath
 from api.render import json_response
@@ -90,15 +90,32 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class HttpMetrics:
+    """Requests by route and status, and their latency (Prometheus); label lookups
+    are cached (each costs µs)."""
+
+    def __init__(self, requests: Counter, latency: Histogram) -> None:
+        self.requests = requests
+        self.latency = latency
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = (self.requests.labels(method, route, str(status)),
+                                           self.latency.labels(route))
+        child[0].inc()
+        child[1].observe(seconds)
+
+
 class Measure:
     """Counts requests by route and status and observes their latency (pure ASGI:
     far cheaper than an ``@app.middleware("http")`` wrapper)."""
 
-    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
-        self.requests = requests
-        self.latency = latency
-        self._children: dict[tuple[str, ...], Any] = {}  # label lookups cost µs each
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,15 +133,9 @@ class Measure:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            key = (scope["method"], route, status)
-            child = self._children.get(key)
-            if child is None:
-                child = self._children[key] = (
-                    self.requests.labels(scope["method"], route, str(status)),
-                    self.latency.labels(route))
-            child[0].inc()
-            child[1].observe(time.perf_counter() - t0)
+            self.metrics.observe(scope["method"], getattr(scope.get("route"), "path",
+                                                          "unmatched"),
+                                 status, time.perf_counter() - t0)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -152,18 +163,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(checkout.router)
     app.include_router(lifecycle.router)
+    app.include_router(bundles.router)
+    app.include_router(exchanges.router)
     app.include_router(inventory.router)
     app.include_router(admin.router)
+    app.include_router(channels.router)
     app.include_router(events.router)
     app.include_router(reconcile.router)
     app.include_router(review.router)
     app.include_router(waves.router)
-    measure = _add_health_and_metrics(app)
+    metrics = _add_health_and_metrics(app)
     spec.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.hot = HotPath([r for r in checkout.router.routes if isinstance(r, APIRoute)], app,
                       fallback=app.fastapi_call,
-                      wrap=lambda inner: BodyLimit(measure(inner), settings.max_body_bytes))
+                      wrap=lambda inner: BodyLimit(Measure(inner, metrics),
+                                                   settings.max_body_bytes),
+                      max_body_bytes=settings.max_body_bytes, observe=metrics.observe)
     return app
 
 
@@ -203,9 +219,9 @@ class DriftCollector:
         yield units
 
 
-def _add_health_and_metrics(app: FastAPI) -> Callable[[ASGIApp], ASGIApp]:
-    """Health, readiness, metrics and problem-type routes; returns the metrics
-    middleware as a wrapper, for routes served outside FastAPI's stack."""
+def _add_health_and_metrics(app: FastAPI) -> HttpMetrics:
+    """Health, readiness, metrics and problem-type routes; returns the HTTP metrics,
+    for routes served outside FastAPI's stack."""
     registry = CollectorRegistry()
     requests = Counter("allocator_http_requests", "HTTP requests by route and status",
                        ["method", "route", "status"], registry=registry)
@@ -214,7 +230,8 @@ def _add_health_and_metrics(app: FastAPI) -> Callable[[ASGIApp], ASGIApp]:
                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
 
     registry.register(DriftCollector(app))
-    app.add_middleware(Measure, requests=requests, latency=latency)
+    http_metrics = HttpMetrics(requests, latency)
+    app.add_middleware(Measure, metrics=http_metrics)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:
@@ -242,4 +259,4 @@ def _add_health_and_metrics(app: FastAPI) -> Callable[[ASGIApp], ASGIApp]:
             raise problems.Problem("not_found", f"no problem type {slug!r}")
         return found
 
-    return lambda inner: Measure(inner, requests, latency)
+    return http_metrics

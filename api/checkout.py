@@ -49,9 +49,9 @@ def hold_request(o: ReserveIn, ttl_s: float | None = None) -> HoldRequest:
                                  "or none")
         return HoldRequest(lines=tuple((l.sku, str(l.warehouse), l.qty) for l in o.lines),
                            ttl_ms=ttl_ms, customer=o.customer_id, **review_facts(o),
-                           destination=o.destination)
+                           destination=o.destination, channel=o.channel, brand=o.brand)
     return HoldRequest(order=order_of(o), ttl_ms=ttl_ms, customer=o.customer_id,
-                       **review_facts(o))
+                       **review_facts(o), channel=o.channel, brand=o.brand)
 
 
 def review_facts(o: ReserveIn) -> dict[str, Any]:
@@ -171,6 +171,9 @@ async def release(reservation_id: str, request: Request) -> Response:
             responses=problems_for(401, 403, 404, 422, 429, 503), summary="A reservation's state")
 async def get_reservation(reservation_id: str, request: Request) -> Response:
     key = await authorize(request, "checkout")
-    res = await services(request).checkout.get(valid_reservation_id(reservation_id), key.name)
+    svc = services(request)
+    res = await svc.checkout.get(valid_reservation_id(reservation_id), key.name)
+    if svc.exchanges is not None:  # a shipped one: its exchanges and returned units
+        res = await svc.exchanges.annotate(res)
     return json_response(reservation_json(res))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.checkout import valid_reservation_id
 from api.dependencies import authorize, services
@@ -22,6 +22,13 @@ class EventOut(BaseModel):
     hold_id: int
     event_id: str
     lines: str | None = None
+    exchange_id: str | None = Field(default=None, description="exchange_returned: the "
+                                    "replacement reservation")
+    exchange_of: str | None = Field(default=None, description="exchange_reserved: the "
+                                    "reservation whose shipped line it replaces")
+    sku: str | None = None
+    warehouse: str | None = None
+    qty: str | None = None
 
 
 class ReservationEventsOut(BaseModel):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Union
+
 from fastapi import APIRouter, Request, Response
 
 from allocator.errors import StaleVersion
 from api.dependencies import authorize, body, charge, fingerprint, idempotency_key, services
+from api.kit_models import BundleInventoryOut
 from api.models import (InventoryOut, MovementsIn, MovementsOut, ShipMovement, SyncIn,
                         SyncOut)
 from api.render import json_response, outcome_response
@@ -17,12 +20,17 @@ router = APIRouter(prefix="/v1", tags=["inventory"])
 CELL_FIELDS = ("on_hand", "held", "committed", "available", "version")
 
 
-@router.get("/inventory/{sku}", response_model=InventoryOut,
+@router.get("/inventory/{sku}", response_model=Union[InventoryOut, BundleInventoryOut],
             responses=problems_for(401, 403, 422, 429, 503),
-            summary="On hand, held, committed and available per warehouse")
+            summary="On hand, held, committed and available per warehouse (a bundle: "
+                    "whole kits available, from its components)")
 async def inventory(sku: str, request: Request) -> Response:
     await authorize(request, "read")
-    rows = await services(request).inventory.stock(sku)
+    svc = services(request)
+    bundle = await svc.checkout.bundles.get(sku) if sku not in svc.client.sku_index else None
+    if bundle is not None:
+        return json_response(await svc.inventory.kit_stock(bundle))
+    rows = await svc.inventory.stock(sku)
     totals = {f: sum(r[f] for r in rows.values()) for f in CELL_FIELDS}
     totals["version"] = max((r["version"] for r in rows.values()), default=0)
     return json_response({"sku": sku, "warehouses": rows, "totals": totals})

@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from allocator.config import LIMITS
+from api.kit_models import ExchangeLinkOut, ExchangeOfOut, KitOut
 
 SkuId = Field(min_length=1, max_length=64, examples=["SKU-00007"])
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"  # a channel or brand name
 EXAMPLE_ORDER = {"lines": [{"sku": "SKU-00007", "qty": 2}, {"sku": "SKU-00042", "qty": 1}],
                  "destination": "560001", "promise_days": 3}
 
@@ -69,6 +71,11 @@ class ReserveIn(OrderIn):
         default="prepaid", description="cod: cash on delivery (review rules)")
     review: bool = Field(default=False, description="Hold for a review before it may be "
                                                     "committed")
+    channel: str | None = Field(
+        default=None, pattern=NAME_PATTERN, examples=["marketplace"],
+        description="The sales channel: its buffers, caps and kill switch apply")
+    brand: str | None = Field(default=None, pattern=NAME_PATTERN, examples=["zeta"],
+                              description="The brand: its kill switch applies")
 
 
 class BatchOrderIn(ReserveIn):
@@ -117,6 +124,7 @@ class HeldLine(BaseModel):
                                   "/ cancelled when none are left")
     released: int = Field(default=0, description="Units released before commit")
     cancelled: int = Field(default=0, description="Units cancelled after commit")
+    returned: int = Field(default=0, description="Shipped units returned by an exchange")
 
 
 class ReservationOut(BaseModel):
@@ -130,8 +138,15 @@ class ReservationOut(BaseModel):
     plan: dict[str, Any] | None = None
     review: list[str] | None = Field(default=None, description="Why it is held for review: "
                                      "flagged, high_value, cod_high_rto")
+    channel: str | None = None
+    brand: str | None = None
     version: int = Field(default=0, description="0 as reserved; each amendment makes a "
                                                 "new version")
+    bundles: list[KitOut] | None = Field(default=None, description="Its bundle lines")
+    exchange_of: ExchangeOfOut | None = Field(
+        default=None, description="The shipped line this reservation replaces")
+    exchanges: list[ExchangeLinkOut] | None = Field(
+        default=None, description="Exchanges of its shipped lines (their replacements)")
 
 
 class AmendIn(Strict):
@@ -288,13 +303,19 @@ class MovementsOut(BaseModel):
 class KillSwitchIn(Strict):
     on: bool
     skus: list[str] = Field(default_factory=list, max_length=1000,
-                            description="Empty: the global switch")
+                            description="Empty (and no channels, brands): the global switch")
+    channels: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list, max_length=100, description="Sales channels to switch")
+    brands: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list, max_length=100, description="Brands to switch")
 
 
 class KillSwitchOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     global_: bool = Field(alias="global")
     skus: list[str]
+    channels: list[str] = []
+    brands: list[str] = []
 
 
 class PinIn(Strict):

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import orjson
 from fastapi import Response
 
+from allocator.bundles import kit_views
 from allocator.errors import AllocatorError
 from api.problems import problem_body, problem_response
 from service.orders import Outcome
@@ -33,6 +34,19 @@ def reservation_json(res: Reservation) -> dict[str, Any]:
         out["version"] = res.version
     if res.review:
         out["review"] = res.review
+    if res.channel:
+        out["channel"] = res.channel
+    if res.brand:
+        out["brand"] = res.brand
+    if res.kits:
+        states = res.line_states if res.line_states is not None else [
+            {"sku": s, "warehouse": w, "qty": q, "state": res.state.value}
+            for s, w, q in res.lines]
+        out["bundles"] = kit_views(res.kits, states, res.state.value)
+    if res.exchange_of:
+        out["exchange_of"] = res.exchange_of
+    if res.exchanges:
+        out["exchanges"] = res.exchanges
     return out
 
 

@@ -2,7 +2,8 @@
 
 One run starts a local cluster (Ray, embedded Redis, directory, 2 shards), seeds
 plenty of stock, then serves three uvicorn processes with the same settings (workers,
-log level, default loop and HTTP parser):
+log level, default loop; the baselines on uvicorn's default HTTP protocol, the API on
+its own, :mod:`api.server`, which answers the checkout routes outside ASGI):
 
 * the allocator API (``api.app:create_app``), joined to that cluster;
 * the echo baseline, :func:`echo_app`: one ``GET /echo`` returning a fixed JSON;
@@ -214,7 +215,9 @@ def bench_api(connections: int = 32, seconds: float = 10.0, workers: tuple[int, 
             "server_cpu_cores": "CPU seconds of that server process per wall second",
             "load": f"{connections} keep-alive HTTP/1.1 connections, closed loop, "
                     f"{clients} generator process(es); every server: uvicorn, "
-                    f"{workers[0]} worker(s), log level warning, default loop/http",
+                    f"{workers[0]} worker(s), log level warning, default loop; the "
+                    "baselines uvicorn's default HTTP protocol, the API its own "
+                    "(api.server.CheckoutProtocol: httptools, checkout routes outside ASGI)",
         },
     })
     return result

@@ -21,9 +21,11 @@ from routing import Network, demo_network
 from service.admin import Admin
 from service.batches import Batches
 from service.checkout import Checkout
+from service.exchanges import Exchanges
 from service.orders import CheckoutSettings
 from service.ids import Ids
 from service.inventory import Inventory
+from service.channels import Channels
 from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
 from service.reconcile import Reconciler
@@ -82,6 +84,8 @@ class Services:
     timeline: Timeline
     reconciler: Reconciler
     waves: Waves | None = None
+    exchanges: Exchanges | None = None
+    channels: Channels | None = None
 
     async def close(self) -> None:
         await self.reconciler.stop()
@@ -126,4 +130,5 @@ async def connect(config: ServiceConfig) -> Services:
     batches = Batches(checkout)
     return Services(checkout, batches, inventory, Admin(client, catalog, kill, redis),
                     catalog, client, redis, TokenLeases(redis, config.keys), kill,
-                    Timeline(checkout, redis, config.keys), reconciler, Waves(batches))
+                    Timeline(checkout, redis, config.keys), reconciler, Waves(batches),
+                    Exchanges(checkout, redis, config.keys), channels=Channels(client))

@@ -25,13 +25,15 @@ from typing import Any, Sequence
 from actors.client import ShardClient
 from actors.pending import NO_LIMITS, OpLimits, ShardResult, Unavailable
 from allocator.aio import spawn
+from allocator.bundles import Kit, whole_kit_rows
 from allocator.errors import (
     AllocatorError, IdempotencyMismatch, InsufficientStock, InvalidRequest, error_from,
 )
 from allocator.ops import OpKind
 from allocator.outcomes import error_for
 from routing import Order
-from service.ids import Ids, op_id
+from service.bundles import BundleStore
+from service.ids import Ids, channel_id, op_id
 from service.killswitch import KillSwitch
 from service.lifecycle import Lifecycle
 from service.planner import RoutedPlanner
@@ -56,7 +58,8 @@ class _Taken:
 class Checkout(Lifecycle, Transitions):
     def __init__(self, client: ShardClient, records: Records, ids: Ids,
                  planner: RoutedPlanner, kill: KillSwitch, settings: CheckoutSettings | None = None,
-                 caps: dict[str, int] | None = None, reviews: Reviews | None = None) -> None:
+                 caps: dict[str, int] | None = None, reviews: Reviews | None = None,
+                 bundles: BundleStore | None = None) -> None:
         self.client = client
         self.records = records
         self.ids = ids
@@ -66,6 +69,7 @@ class Checkout(Lifecycle, Transitions):
         self.caps = caps or {}
         self.reviews = reviews or Reviews(records.redis, records.keys, ReviewRules(),
                                           planner.network)
+        self.bundles = bundles or BundleStore(records.redis, records.keys, client)
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._routing = ThreadPoolExecutor(self.settings.routing_threads,
                                            thread_name_prefix="routing")
@@ -73,15 +77,31 @@ class Checkout(Lifecycle, Transitions):
     # ------------------------------------------------------------------- route
     async def route(self, order: Order) -> dict[str, Any]:
         """The plan on current availability (nothing is held), as JSON. The view may be
-        a few ms old; an order it cannot fill is planned again on fresh rows."""
+        a few ms old; an order it cannot fill is planned again on fresh rows. Bundle
+        lines are planned as their components (see :mod:`service.bundles`)."""
+        order, kits = await self.bundles.expand_order(order)
         skus = self.planner.skus_to_read(order)
-        plan = await self._off_loop(order, self.planner.quote, await self._rows(skus))
+        rows = await self._rows(skus)
+        if kits:  # a kit from one warehouse, if one can make it
+            plan = await self._off_loop(order, self.planner.quote, whole_kit_rows(kits, rows))
+            if plan["status"] == "planned":
+                return plan
+        plan = await self._off_loop(order, self.planner.quote, rows)
         if plan["status"] != "planned":
             plan = await self._off_loop(order, self.planner.quote,
                                         await self._rows(skus, fresh=True))
         return plan
 
-    async def _choose(self, order: Order, rows: dict[str, Any]) -> Any:
+    async def _choose(self, order: Order, rows: dict[str, Any], kits: Sequence[Kit] = ()
+                      ) -> Any:
+        """The plan to hold; with kits, first one that ships each kit whole from one
+        warehouse, else any (a kit's components from several warehouses)."""
+        if kits:
+            try:
+                return await self._off_loop(order, self.planner.choose,
+                                            whole_kit_rows(kits, rows))
+            except InsufficientStock:
+                pass
         return await self._off_loop(order, self.planner.choose, rows)
 
     async def _off_loop(self, order: Order, fn: Any, rows: dict[str, Any]) -> Any:
@@ -104,9 +124,10 @@ class Checkout(Lifecycle, Transitions):
         if first is not None:
             return self.replay(first, fingerprint)
         rid = self.ids.reservation_id(caller.name, key)
+        req = await self.bundles.expand(req)
         for sku in req.skus:
             self.client.check(sku)
-        self.kill.check(req.skus)
+        self.kill.check(req.skus, req.channel, req.brand)
         taken: _Taken | None = None
         try:
             taken = await self.take(rid, caller, req, os.urandom(8))
@@ -168,8 +189,10 @@ class Checkout(Lifecycle, Transitions):
         ttl = self.reviews.hold_ms(review, int(req.ttl_ms or self.settings.hold_ttl_ms))
         if req.lines is not None:
             lines = self._validated(req.lines)
-            res = await self._hold(rid, caller, lines, ttl, nonce, 0, None, req.customer)
-            res.review = review or None
+            res = await self._hold(rid, caller, lines, ttl, nonce, 0, None, req.customer,
+                                   req.channel)
+            res.review, res.kits = review or None, list(req.kits) or None
+            res.channel, res.brand = req.channel, req.brand
             record = res.to_record()
             return _Taken(res, record, pack(record))
         order = req.order
@@ -179,16 +202,18 @@ class Checkout(Lifecycle, Transitions):
         last: AllocatorError | None = None
         for attempt in range(self.settings.max_reroutes + 1):
             try:
-                choice = await self._choose(order, await self._rows(skus, fresh))
+                choice = await self._choose(order, await self._rows(skus, fresh), req.kits)
             except InsufficientStock:
                 if fresh:
                     raise
                 fresh = True  # the view may be behind: look again
-                choice = await self._choose(order, await self._rows(skus, fresh=True))
+                choice = await self._choose(order, await self._rows(skus, fresh=True),
+                                            req.kits)
             try:
                 res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
-                                       choice.plan, req.customer)
-                res.review = review or None
+                                       choice.plan, req.customer, req.channel)
+                res.review, res.kits = review or None, list(req.kits) or None
+                res.channel, res.brand = req.channel, req.brand
                 record = res.to_record()
                 return _Taken(res, record, pack(record | {"plan": choice.packed}))
             except InsufficientStock as exc:
@@ -207,23 +232,26 @@ class Checkout(Lifecycle, Transitions):
             self.client.check(sku, wh)
         return list(lines)
 
-    def _limits(self, caller: Caller, part: Sequence[Line], customer: str | None) -> OpLimits:
-        if not customer and not caller.share_bp:
+    def _limits(self, caller: Caller, part: Sequence[Line], customer: str | None,
+                channel: str | None = None) -> OpLimits:
+        if not customer and not caller.share_bp and not channel:
             return NO_LIMITS
-        caps = tuple(self.caps.get(sku, self.settings.customer_cap) for sku, _, _ in part)
+        caps = tuple(self.caps.get(sku, self.settings.customer_cap) for sku, _, _ in part) \
+            if customer or caller.share_bp else ()  # a channel alone: no caps to carry
         return OpLimits(customer=_nonzero_id("customer", customer) if customer else 0,
                       owner=_nonzero_id("key", caller.name) if caller.share_bp else 0,
-                      share_bp=caller.share_bp, caps=caps)
+                      share_bp=caller.share_bp, caps=caps,
+                      channel=channel_id(channel) if channel else 0)
 
     async def _hold(self, rid: str, caller: Caller, lines: list[Line], ttl: int, nonce: bytes,
-                    attempt: int, plan: dict[str, Any] | None, customer: str | None
-                    ) -> Reservation:
+                    attempt: int, plan: dict[str, Any] | None, customer: str | None,
+                    channel: str | None = None) -> Reservation:
         """Hold every line on every shard it lives on, or none."""
         parts = self.client.split_by_shard(lines)
         grace = self.settings.secondary_grace_ms
         futs = [self.client.submit(OpKind.HOLD, op_id(rid, nonce, "hold", attempt, shard), part,
                                    arg=ttl if i == 0 else ttl + grace,
-                                   limits=self._limits(caller, part, customer))
+                                   limits=self._limits(caller, part, customer, channel))
                 for i, (shard, part) in enumerate(parts.items())]
         try:
             results = await self.wait(futs)

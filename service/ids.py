@@ -37,6 +37,11 @@ class Ids:
         """The id of the reservation made by a single reserve with this key."""
         return "res_" + request_tag(owner, key) + self._mac(owner, "one", key, size=14).hex()
 
+    def exchange_id(self, owner: str, key: str) -> str:
+        """The id of the replacement reservation an exchange with this key makes."""
+        return ("res_" + request_tag(owner, key)
+                + self._mac(owner, "exchange", key, size=14).hex())
+
     def batch_order_id(self, owner: str, key: str, index: int) -> str:
         """The id of order ``index`` of a batch (when it is not a bulk row)."""
         return ("res_" + request_tag(owner, key)
@@ -45,6 +50,11 @@ class Ids:
     def bulk_token(self, owner: str, key: str) -> str:
         """The token of a batch (its reservations are ``rb_<token>_<index>``)."""
         return request_tag(owner, key) + self._mac(owner, "bulk", key, size=10).hex()
+
+
+def channel_id(name: str) -> int:
+    """The ledger's id of a sales channel name (positive: 0 means none there)."""
+    return op_id("channel", name) or 1
 
 
 def op_id(*parts: Any) -> int:

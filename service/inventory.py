@@ -11,7 +11,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
+
 from actors.client import ShardClient
+from allocator.bundles import Bundle, kits_available
 from allocator.errors import AllocatorError, IllegalTransition
 from allocator.ops import Code, OpKind
 from allocator.outcomes import error_for
@@ -72,6 +75,21 @@ class Inventory:
                     t[k] += int(row[k])
                 t["version"] = max(t["version"], int(row.get("version", 0)))
         return total
+
+    async def kit_stock(self, bundle: Bundle) -> dict[str, Any]:
+        """A bundle's availability from its components': whole kits per warehouse
+        (min over components of floor(available / units per kit)) and in total (the
+        same over the components' totals: a kit's components may come from several
+        warehouses)."""
+        stocks = await asyncio.gather(*(self.stock(s) for s, _ in bundle.components))
+        whs = sorted(set().union(*stocks))
+        rows = {s: np.array([st.get(w, {}).get("available", 0) for w in whs] +
+                            [sum(r["available"] for r in st.values())], np.int64)
+                for (s, _), st in zip(bundle.components, stocks)}
+        kits = kits_available(bundle.components, rows)
+        return {"sku": bundle.id, "bundle": bundle.to_dict(),
+                "warehouses": {w: {"available": int(k)} for w, k in zip(whs, kits)},
+                "totals": {"available": int(kits[-1])}}
 
     async def sync(self, counts: Sequence[Count]) -> list[dict[str, Any]]:
         """Apply absolute counts; each answers ok or stale (a count below

@@ -13,6 +13,11 @@ loser gives back what it took. A version's record lists the holds and their unit
 after it (``drops``: units it took off holds on the other shards, which a commit or
 release of that version finishes if the amending process stopped half way).
 
+**Bundles.** An amendment's bundle lines are expanded into their components (a
+bundle the reservation has keeps the components it was reserved with) and the new
+version records its kits; cancelling lines takes whole kits off (a component alone is
+refused: :class:`~allocator.errors.BundleLine`).
+
 The TTL policy: an amendment never extends a reservation; new holds live as long as
 its primary (plus the usual grace on the other shards).
 """
@@ -25,9 +30,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from allocator.errors import (
-    AllocatorError, HoldExpired, IdempotencyConflict, IllegalTransition, InvalidRequest,
+    AllocatorError, BundleLine, HoldExpired, IdempotencyConflict, IllegalTransition, InvalidRequest,
     ReservationChanged,
 )
+from allocator.bundles import Bundle, Kit, cancel_wants, expand
 from allocator.ledger_lines import LINE_MISMATCH
 from allocator.ops import Code, HoldState, OpKind
 from allocator.outcomes import error_for
@@ -37,7 +43,8 @@ from service.orders import Caller, HoldRequest, Outcome
 from service.reservation import Line, Reservation, State
 from storage.records import pack
 
-Want = tuple[str, str | None, int | None]  # sku, warehouse (None: any), qty (None: all)
+Want = tuple[str, str | None, int | None]
+KEEP = object()  # an amendment keeps the reservation's kits  # sku, warehouse (None: any), qty (None: all)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,22 @@ class Lifecycle:
         if first is not None:
             return self.replay(first, fingerprint)
         res = await self.current(await self.reservation(rid, caller.name))
+        if res.kits or not all(self.bundles.is_sku(s) for s, _, _ in change.lines):
+            change, kits = await self._kit_amendment(res, change)
+            return await self._amend(res, caller, change, key, fingerprint, kits)
         return await self._amend(res, caller, change, key, fingerprint)
+
+    async def _kit_amendment(self, res: Reservation, change: Amendment
+                             ) -> tuple[Amendment, list[Kit] | None]:
+        """An amendment's bundle lines as their components: a bundle the reservation
+        has keeps the components it was reserved with, a new one is read from the
+        catalog; a bundle left out is removed with its components."""
+        known = {k.bundle: Bundle(k.bundle, k.components) for k in res.kits or ()}
+        for sku, _, _ in change.lines:
+            if sku not in known and not self.bundles.is_sku(sku):
+                known[sku] = await self.bundles.require(sku)
+        lines, kits = expand(change.lines, known)
+        return Amendment(tuple(lines), change.destination), kits or None
 
     async def _first_answer(self, owner: str, key: str) -> dict[str, Any] | None:
         return self.cached_answer(owner, key) or await self.records.answer(owner, key)
@@ -75,11 +97,12 @@ class Lifecycle:
         return self.replay(first, fingerprint) if first else Outcome(res)
 
     async def _amend(self, res: Reservation, caller: Caller, change: Amendment, key: str,
-                     fingerprint: str) -> Outcome:
+                     fingerprint: str, kits: Any = KEEP) -> Outcome:
         rid = res.id
         self._must_be(res, State.PENDING, "amend")
         add, cut = self._delta(res, change)
-        if not add and not cut:
+        kits = res.kits if kits is KEEP else kits
+        if not add and not cut and kits == res.kits:
             return await self._settled(caller.name, key, fingerprint, res)
         remaining = res.expires_ms - int(time.time() * 1000)
         if remaining <= 0:
@@ -90,9 +113,11 @@ class Lifecycle:
         if add:
             order = None if all(w for _, w, _ in add) else self._order(res, add, change)
             req = HoldRequest(lines=tuple(add) if order is None else None, order=order,
-                              ttl_ms=remaining + self.settings.secondary_grace_ms)
+                              ttl_ms=remaining + self.settings.secondary_grace_ms,
+                              channel=res.channel)  # added units sell on its channel
             taken = await self.take(rid, caller, req, os.urandom(8))
         new = self._next_version(res, version, cut, taken.reservation if taken else None)
+        new.kits = kits
         packed = pack(new.to_record())
         await self.records.redis.run("SET", self.records.record_key(f"{rid}@{version}"),
                                      packed, "EX", self.records.record_ttl_s)
@@ -181,7 +206,8 @@ class Lifecycle:
         plan = (added.plan if added and added.plan else res.plan)
         return Reservation(res.id, res.owner, [(s, w, q) for (s, w), q in lines.items() if q],
                            holds, res.created_ms, res.expires_ms, plan, State.PENDING,
-                           version, drops)
+                           version, drops, kits=res.kits, exchange_of=res.exchange_of,
+                           channel=res.channel, brand=res.brand)
 
     def _lost(self, r: Any, res: Reservation) -> AllocatorError:
         if r.code == Code.VERSION or (r.code == Code.ILLEGAL and r.detail == LINE_MISMATCH):
@@ -198,6 +224,12 @@ class Lifecycle:
         if first is not None:
             return self.replay(first, fingerprint)
         res = await self.current(await self.reservation(rid, owner))
+        if res.kits:
+            lines, alone = cancel_wants(res.kits, lines, res.line_states or [])
+            if alone is not None:
+                raise BundleLine(f"{alone} is a component of a bundle line of reservation "
+                                 f"{rid}: cancel the bundle (its SKU), not a component "
+                                 "alone", reservation_id=rid, sku=alone)
         if res.state == State.PENDING:
             return await self._amend(res, caller, self._without(res, lines), key, fingerprint)
         self._must_be(res, State.COMMITTED, "cancel lines of")

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import msgpack
 
+from allocator.bundles import Kit
 from allocator.ops import HoldState, Line
 
 
@@ -50,6 +51,11 @@ class Reservation:
     line_states: list[dict[str, Any]] | None = None  # per line, read from the ledgers
     views: list[dict[str, Any]] | None = None  # the shards' view of each hold, if read
     review: list[str] | None = None  # why it is held for review (None: it is not)
+    kits: list[Kit] | None = None  # its bundle lines (their components are in ``lines``)
+    exchange_of: dict[str, Any] | None = None  # the shipped line this one replaces
+    exchanges: list[dict[str, Any]] | None = None  # exchanges of its lines, if read
+    channel: str | None = None  # the sales channel it was reserved on
+    brand: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The stored form (no state: that lives in the ledgers)."""
@@ -61,6 +67,14 @@ class Reservation:
             out["drops"] = [[s, h, [list(x) for x in ls]] for s, h, ls in self.drops or ()]
         if self.review:
             out["review"] = self.review
+        if self.kits:
+            out["kits"] = [k.to_record() for k in self.kits]
+        if self.exchange_of:
+            out["exchange_of"] = self.exchange_of
+        if self.channel:
+            out["channel"] = self.channel
+        if self.brand:
+            out["brand"] = self.brand
         return out
 
     @classmethod
@@ -76,7 +90,10 @@ class Reservation:
         return cls(d["id"], d["owner"], [(s, w, int(q)) for s, w, q in d["lines"]],
                    [(s, int(h)) for s, h in d["holds"]], int(d["created_ms"]),
                    int(d["expires_ms"]), plan, state, int(d.get("version", 0)), drops,
-                   d.get("line_states"), review=d.get("review"))
+                   d.get("line_states"), review=d.get("review"),
+                   kits=[Kit.from_record(k) for k in d["kits"]] if d.get("kits") else None,
+                   exchange_of=d.get("exchange_of"), channel=d.get("channel"),
+                   brand=d.get("brand"))
 
     def answer(self) -> bytes:
         """The record with the state and line states read, packed: a first answer that
@@ -89,7 +106,9 @@ class Reservation:
                    ) -> "Reservation":
         return Reservation(self.id, self.owner, self.lines, self.holds, self.created_ms,
                            self.expires_ms, self.plan, state, self.version, self.drops,
-                           line_states, review=self.review)
+                           line_states, review=self.review, kits=self.kits,
+                           exchange_of=self.exchange_of, channel=self.channel,
+                           brand=self.brand)
 
 
 def combined_state(states: Sequence[HoldState], expires_ms: int,

@@ -11,6 +11,11 @@ from storage.coalesce import Coalescer
 from storage.events import decode, of_holds
 
 
+#: Fields an event shows besides its kind, time and origin: a reservation's lines, and
+#: an exchange's link (the other reservation) and the line it concerns.
+LINKS = ("lines", "exchange_id", "exchange_of", "sku", "warehouse", "qty")
+
+
 class Timeline:
     """Scans at most ``max_scan`` stream entries per request (``complete`` says whether
     the scan reached the end of the stream); events are published a few times a second,
@@ -31,15 +36,19 @@ class Timeline:
         while scanned < self.max_scan:
             rows = await self.redis.run("XRANGE", self.key, start, "+", "COUNT", self.page)
             scanned += len(rows)
-            found += of_holds([decode(fields) for _, fields in rows], res.holds)
+            decoded = [decode(fields) for _, fields in rows]
+            found += of_holds(decoded, res.holds)
+            found += [e for e in decoded if e.get("shard") == "exchange"
+                      and e.get("reservation_id") == res.id]
             if len(rows) < self.page:
                 complete = True
                 break
             last = rows[-1][0]
             start = "(" + (last.decode() if isinstance(last, bytes) else last)
         events = [{"type": e["type"], "at_ms": int(e["at"]), "shard": e["shard"],
-                   "hold_id": int(e["hold_id"]), "event_id": e["event_id"],
-                   **({"lines": e["lines"]} if "lines" in e else {})}
+                   "hold_id": int(e.get("hold_id", 0)), "event_id": e["event_id"],
+                   **{k: e[k] for k in LINKS if k in e}}
                   for e in found]
+        events.sort(key=lambda e: e["at_ms"])
         return {"reservation_id": res.id, "state": state.value, "events": events,
                 "complete": complete, "scanned": scanned}

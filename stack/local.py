@@ -16,6 +16,8 @@ from allocator.catalog import Catalog, demo_catalog
 from stack.processes import free_port, start_uvicorn, stop_process, wait_until_ready
 
 API_FACTORY = "api.app:create_app"
+#: The API's HTTP protocol: uvicorn's httptools, checkout routes outside ASGI.
+API_PROTOCOL = "api.server:CheckoutProtocol"
 
 
 def api_env(cluster: Cluster, env: Mapping[str, str] = {}) -> dict[str, str]:
@@ -52,7 +54,8 @@ def start_api(cluster: Cluster, env: Mapping[str, str] = {}, *, workers: int = 1
     """Start ``factory`` under uvicorn joined to ``cluster`` and wait until it answers
     ``ready_path``; the process is stopped again if it never does."""
     port = free_port()
-    api = ApiProcess(start_uvicorn(port, api_env(cluster, env), factory, workers), port)
+    http = API_PROTOCOL if factory == API_FACTORY else "auto"
+    api = ApiProcess(start_uvicorn(port, api_env(cluster, env), factory, workers, http), port)
     try:
         wait_until_ready(api.url, api.proc, timeout_s, ready_path)
     except BaseException:
@@ -68,7 +71,8 @@ def serve_api(cluster: Cluster, host: str = "127.0.0.1", port: int = 8000, worke
 
     os.environ.update(api_env(cluster))
     uvicorn.run(API_FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
+                http=API_PROTOCOL, log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=5)
 
 
 class LocalStack:

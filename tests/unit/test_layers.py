@@ -33,7 +33,7 @@ ONLY_IN: dict[str, set[str]] = {
     "fastapi": {"api", "bench"},
     "pydantic": {"api", "bench"},
     "starlette": {"api"},
-    "uvicorn": {"stack"},
+    "uvicorn": {"stack", "api"},  # api: its HTTP protocol (api.server)
     "locust": {"loadtest"},
     "ortools": {"routing"},
 }
