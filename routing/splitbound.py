@@ -55,6 +55,8 @@ def cover_bound(t: object, g: np.ndarray, parcels: int | None) -> np.ndarray:
         return G
     g = g.copy()
     g[0] = C.INF                                   # a parcel carries something
+    if parcels is None:
+        return _cover_sweep(t, g)
     G = np.minimum(g, C.INF)                       # G_1: one parcel
     G[0] = 0
     want = MAX_PASSES if parcels is None else parcels - 1
@@ -65,6 +67,24 @@ def cover_bound(t: object, g: np.ndarray, parcels: int | None) -> np.ndarray:
             return G
         G = new
     return G if want <= MAX_PASSES else np.zeros(n, np.int64)
+
+
+def _cover_sweep(t: object, g: np.ndarray) -> np.ndarray:
+    """``G_∞`` in one sweep over the levels (units in ``r``): a cover of ``r`` is a
+    first parcel ``b`` plus a cover of ``r − b``, which has fewer units, so each level
+    needs only the ones below it (``g[0] = ∞``)."""
+    n = len(g)
+    G = np.full(n, C.INF, np.int64)
+    G[0] = 0
+    cut = t.level_cut                                                  # type: ignore[attr-defined]
+    for lo, hi in zip(cut[1:-1], cut[2:]):
+        states = t.level_states[lo:hi]                                 # type: ignore[attr-defined]
+        first = t.level_starts[lo]                                     # type: ignore[attr-defined]
+        end = t.level_starts[hi] if hi < n else len(t.level_b)         # type: ignore[attr-defined]
+        vals = g[t.level_b[first:end]] + G[t.level_src[first:end]]     # type: ignore[attr-defined]
+        low = np.minimum.reduceat(vals, t.level_starts[lo:hi] - first)  # type: ignore[attr-defined]
+        G[states] = np.minimum(low, C.INF)
+    return G
 
 
 def candidate_bounds(t: object, f: np.ndarray, max_shipments: int | None) -> np.ndarray:

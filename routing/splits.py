@@ -46,6 +46,12 @@ class _Lattice:
     b: np.ndarray         # (P,) b (flat index; 0 first in each group, b = r last)
     src: np.ndarray       # (P,) r − b
     starts: np.ndarray    # (N,) first pair of each r
+    # the same pairs ordered by the units in r (its level), for one-sweep recurrences
+    level_b: np.ndarray       # (P,) b, pairs ordered by level of r (then r)
+    level_src: np.ndarray     # (P,) r − b in that order
+    level_states: np.ndarray  # (N,) states ordered by level (then index)
+    level_starts: np.ndarray  # (N,) first pair (in level order) of each of those states
+    level_cut: np.ndarray     # (max level + 2,) first of each level in level_states
 
 
 @lru_cache(maxsize=512)
@@ -67,7 +73,12 @@ def lattice(q: tuple[int, ...]) -> _Lattice:
         size = np.repeat((vectors[:, l] + 1).astype(np.int32), counts)
         b += code % size * stride[l]
         code //= size
-    return _Lattice(vectors, r, b, r - b, first)
+    level = vectors.sum(axis=1).astype(np.uint8 if sum(q) < 256 else np.int64)
+    by_level = np.argsort(level[r], kind="stable")           # radix sort on small keys
+    states = np.argsort(level, kind="stable")
+    return _Lattice(vectors, r, b, r - b, first, b[by_level], (r - b)[by_level], states,
+                    np.concatenate([[0], np.cumsum(counts[states])[:-1]]),
+                    np.searchsorted(level[states], np.arange(int(level.max()) + 2)))
 
 
 def lattice_for(qty: np.ndarray) -> tuple[_Lattice, np.ndarray, np.ndarray]:

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from routing import cost as C
 from routing.problem import PlanningProblem, build_problem
-from routing.splitbound import candidate_bounds
-from routing.splits import fits, lattice_for, parcel_costs, solve_split
+from routing.splitbound import candidate_bounds, cover_bound
+from routing.splits import fits, lattice, lattice_for, parcel_costs, solve_split
 from tools.scenario import random_catalog, random_network, random_order, random_stock
 
 
@@ -116,3 +116,16 @@ def test_parcel_table_prices_every_parcel_like_part_cost(seed, n_wh, n_lines, ma
         for c in range(len(p.cand)):
             ok = (b <= p.units_max[:, c]).all() and b.sum() <= p.capacity[c]
             assert f[c, i] == (p.part_cost(b, c).total if ok else C.INF)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(q=st.lists(st.integers(1, 4), min_size=1, max_size=4), seed=st.integers(0, 10 ** 6))
+def test_the_one_sweep_cover_bound_is_the_fixpoint_of_the_passes(q, seed):
+    """Level by level (units in ``r``) gives the same ``G`` as iterating to the fixpoint."""
+    t = lattice(tuple(sorted(q)))
+    rng = np.random.default_rng(seed)
+    g = rng.integers(100, 10_000, len(t.vectors)).astype(np.int64)
+    g[rng.random(len(g)) < 0.3] = C.INF
+    swept = cover_bound(t, g, None)
+    iterated = cover_bound(t, g, sum(q) + 1)      # enough parcels for any cover
+    assert np.array_equal(swept, iterated)
