@@ -126,9 +126,14 @@ def parcel_costs(problem: PlanningProblem, vectors: np.ndarray, perm: np.ndarray
         table = (handling * x + np.maximum(0, x - free[l][:, None]) * p.health_paise
                  + np.where(x > p.units_max[l][:, None], C.INF, 0))            # (C, q_l + 1)
         lines = (lines[:, :, None] + table[:, None, :]).reshape(n_cand, lines.shape[1] * x.size)
-    total = per_slab[:, slabs - 1] + lines
-    ok = (lines < C.INF) & (units[None, :] <= p.capacity[:, None])
-    return np.where(ok, total, C.INF)
+    total = per_slab[:, slabs - 1]
+    total += lines                           # ≥ INF exactly where a cell lacks the units
+    np.minimum(total, C.INF, out=total)
+    short = p.capacity < int(units.max())    # capacity only matters where it is short
+    if short.any():
+        rows = np.flatnonzero(short)
+        total[rows] = np.where(units[None, :] > p.capacity[rows, None], C.INF, total[rows])
+    return total
 
 
 def solve_split(problem: PlanningProblem, *, prune: bool = True) -> Solution:
