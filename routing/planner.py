@@ -22,7 +22,7 @@ from routing.plan import Plan, ShortLine, Shortfall, build_plan
 from routing.problem import PlanningProblem, Solution, build_problem
 from routing.shortfall import partial_qty, short_lines
 from routing.splits import fits as fits_split_dp
-from routing.splits import solve_split
+from routing.splits import solve_split, warm_lattices
 
 SOLVERS = ("auto", "fastpath", "large", "cpsat")
 MAX_SUBSTITUTION_COMBOS = 16
@@ -47,6 +47,7 @@ class Router:
         self.fast_max_lines = fast_max_lines
         self.time_limit_s = time_limit_s
         self._budget = threading.local()
+        warm_lattices()   # once per process: the split DP's tables for common shapes
 
     # -- public --------------------------------------------------------------
     def plan(self, order: Order, availability: Availability | Any, *,
