@@ -18,6 +18,7 @@ first come, each order planned optimally on what is left.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -274,9 +275,9 @@ def _options(p: PlanningProblem, catalog: Catalog) -> tuple[np.ndarray, np.ndarr
             per_line = [_line_splits(int(p.qty[l]), p.units_max[l], MAX_ENUMERATED)
                         for l in range(n)]
         else:
-            per_line = [np.eye(ncand, dtype=np.int64)[np.flatnonzero(p.eligible[l])] * p.qty[l]
-                        for l in range(n)]
-        count = int(np.prod([len(x) for x in per_line], dtype=np.float64))
+            eye = np.eye(ncand, dtype=np.int64)
+            per_line = [eye[row] * q for row, q in zip(p.eligible, p.qty.tolist())]
+        count = math.prod(len(x) for x in per_line)
         if count > MAX_ENUMERATED:
             raise ValueError("too many plans")
     except ValueError:

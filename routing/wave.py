@@ -169,20 +169,7 @@ def allocate_wave(orders: Sequence[Order], network: Network, catalog: Catalog,
     thr, pen = network.stock_health_threshold, network.stock_health_paise
     fill_weight = 1 + sum(int(c.max(initial=0)) for _, c, _ in plans) + pen * int(
         np.minimum(burst.stock, thr).sum())
-    cell_of: dict[tuple[int, int], int] = {}
-    options: list[list[Option]] = []
-    for i, (p, (allocs, costs, _)) in enumerate(zip(burst.problems, plans)):
-        rows = burst.rows_of(i)
-        opts = []
-        for a, cst in zip(allocs, costs):
-            ls, cs = np.nonzero(a)
-            whs = p.cand[cs]
-            cells = np.array([cell_of.setdefault((int(r), int(w)), len(cell_of))
-                              for r, w in zip(rows[ls].tolist(), whs.tolist())], np.int64)
-            opts.append(Option(int(cst), cells, whs.astype(np.int64), a[ls, cs]))
-        options.append(opts)
-    keys = list(cell_of)
-    have = np.array([burst.stock[r, w] for r, w in keys], np.int64).reshape(-1)
+    options, have = _option_table(burst, plans)
     free = np.maximum(0, have - thr)
     g_pick = [k for _, _, k in plans]
     lp_pick, _ = lp_round(options, have, free, burst.capacity, pen, fill_weight)
@@ -214,6 +201,42 @@ def allocate_wave(orders: Sequence[Order], network: Network, catalog: Catalog,
                           _health(burst, _taken(burst, greedy)), status,
                           (time.perf_counter() - t0) * 1e3,
                           max((len(o) for o in options), default=0), notes)
+
+
+def _option_table(burst: _Burst, plans: list[tuple[np.ndarray, np.ndarray, int | None]]
+                  ) -> tuple[list[list[Option]], np.ndarray]:
+    """Every kept plan as an :class:`Option` over the wave's cells — the (SKU row,
+    warehouse) pairs some plan draws from, numbered in order of first use (orders in
+    turn, each plan's units line by line) — and the stock of each cell. One pass of
+    array work over all plans; the options are slices of it."""
+    n_w = burst.network.n_warehouses
+    keys, whs, qty, per_plan = [], [], [], []
+    for i, (p, (allocs, _, _)) in enumerate(zip(burst.problems, plans)):
+        m, l, c = np.nonzero(allocs)                  # plan by plan, line by line
+        w = p.cand[c].astype(np.int64)
+        keys.append(burst.rows_of(i)[l] * n_w + w if len(l) else w)
+        whs.append(w)
+        qty.append(allocs[m, l, c])
+        per_plan.append(np.bincount(m, minlength=len(allocs)))
+    flat = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    uniq, first, inv = np.unique(flat, return_index=True, return_inverse=True)
+    rank = np.empty(len(uniq), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+    cells = rank[inv.reshape(-1)]
+    by_first = uniq[np.argsort(first, kind="stable")]
+    have = burst.stock[by_first // n_w, by_first % n_w].astype(np.int64)
+    all_whs = np.concatenate(whs) if whs else flat
+    all_qty = np.concatenate(qty) if qty else flat
+    options: list[list[Option]] = []
+    at = 0
+    for (_, costs, _), counts in zip(plans, per_plan):
+        opts = []
+        for cst, k in zip(costs.tolist(), counts.tolist()):
+            opts.append(Option(int(cst), cells[at:at + k], all_whs[at:at + k],
+                               all_qty[at:at + k]))
+            at += k
+        options.append(opts)
+    return options, have
 
 
 def _cpsat(options: list[list[Option]], have: np.ndarray, free: np.ndarray,
