@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.linear_solver import pywraplp
+from ortools.linear_solver.python import model_builder_helper as mbh
 
 
 @dataclass
@@ -34,55 +34,114 @@ def lp_round(options: list[list[Option]], have: np.ndarray, free: np.ndarray,
              ) -> tuple[list[int | None], float | None]:
     """Per order the index of its plan (None: unfilled) and the LP's optimum (an upper
     bound on the wave objective over these plans; None if GLOP failed)."""
-    lp = pywraplp.Solver.CreateSolver("GLOP")
-    cell_rows = [lp.RowConstraint(0, float(h)) for h in have]
-    drain_rows = [lp.RowConstraint(-lp.infinity(), float(f)) for f in free]
-    cap_rows: dict[int, pywraplp.Constraint] = {}
-    objective = lp.Objective()
-    x: list[list[pywraplp.Variable]] = []
-    for opts in options:
-        one = lp.RowConstraint(0, 1)
-        row = []
-        for o in opts:
-            v = lp.NumVar(0, 1, "")
-            one.SetCoefficient(v, 1)
-            objective.SetCoefficient(v, float(fill_weight - o.cost))
-            per_wh: dict[int, int] = {}
-            for c, w, q in zip(o.cells.tolist(), o.whs.tolist(), o.qty.tolist()):
-                cell_rows[c].SetCoefficient(v, q)      # a plan's cells are distinct
-                drain_rows[c].SetCoefficient(v, q)
-                per_wh[w] = per_wh.get(w, 0) + q
-            for w, q in per_wh.items():
-                if w not in cap_rows:
-                    cap_rows[w] = lp.RowConstraint(0, float(capacity[w]))
-                cap_rows[w].SetCoefficient(v, q)
-            row.append(v)
-        x.append(row)
-    if penalty:
-        for c, (h, f) in enumerate(zip(have, free)):
-            d = lp.NumVar(0, float(max(0, h - f)), "")
-            drain_rows[c].SetCoefficient(d, -1)
-            objective.SetCoefficient(d, -float(penalty))
-    objective.SetMaximization()
+    m, n_x = _model(options, have, free, capacity, penalty, fill_weight)
+    solver = mbh.ModelSolverHelper("glop")
+    solver.solve(m)
+    sizes = np.array([len(o) for o in options], np.int64)
     bound = None
-    values: list[np.ndarray] = [np.zeros(len(r)) for r in x]
-    if lp.Solve() == pywraplp.Solver.OPTIMAL:
-        bound = objective.Value()
-        values = [np.array([v.solution_value() for v in r]) for r in x]
+    flat = np.zeros(n_x)
+    if solver.status() == mbh.SolveStatus.OPTIMAL:
+        bound = solver.objective_value()
+        flat = np.asarray(solver.variable_values())[:n_x]
+    values = np.split(flat, np.cumsum(sizes)[:-1]) if len(sizes) else []
     return _round(options, values, have.copy(), capacity.copy()), bound
+
+
+def _model(options: list[list[Option]], have: np.ndarray, free: np.ndarray,
+           capacity: np.ndarray, penalty: int, fill_weight: int
+           ) -> tuple[mbh.ModelBuilderHelper, int]:
+    """The LP, built a row at a time from flat arrays (one call per row, not per
+    coefficient). Variables: one per plan (orders in turn), then one drain per cell
+    (with a penalty); rows: stock per cell, drain per cell, then per order its
+    "at most one plan" row followed by the capacity rows of warehouses it is the
+    first to use — the layout of the per-coefficient build it replaces, so GLOP
+    sees the same model. Returns the model and the number of plan variables."""
+    m = mbh.ModelBuilderHelper()
+    sizes = [len(o) for o in options]
+    n_x, n_cell = sum(sizes), len(have)
+    var_of = np.repeat(np.arange(len(options)), sizes)                 # order of each plan
+    flat = [o for opts in options for o in opts]
+    cost = np.array([o.cost for o in flat], np.float64)
+    per = np.array([len(o.cells) for o in flat], np.int64)
+    j = np.repeat(np.arange(n_x), per)                                 # plan of each term
+    cells = np.concatenate([o.cells for o in flat]) if flat else np.zeros(0, np.int64)
+    whs = np.concatenate([o.whs for o in flat]) if flat else np.zeros(0, np.int64)
+    qty = np.concatenate([o.qty for o in flat]).astype(np.float64) if flat else np.zeros(0)
+    hi_d = np.maximum(0, have - free).astype(np.float64) if penalty else np.zeros(0)
+    lb = np.zeros(n_x + len(hi_d))
+    ub = np.concatenate([np.ones(n_x), hi_d])
+    m.add_var_array_with_bounds(lb, ub, np.zeros(len(lb), bool), "")
+    var = [mbh.Variable(m, i) for i in range(len(lb))]
+    m.set_objective_coefficients(list(range(len(lb))), np.concatenate(
+        [float(fill_weight) - cost, np.full(len(hi_d), -float(penalty))]).tolist())
+    m.set_maximize(True)
+
+    def row(lo: float, up: float, idx: np.ndarray, coef: np.ndarray) -> None:
+        ct = m.add_linear_constraint()
+        m.set_constraint_lower_bound(ct, lo)
+        m.set_constraint_upper_bound(ct, up)
+        if len(idx):
+            m.add_terms_to_constraint(ct, [var[i] for i in idx.tolist()], coef.tolist())
+
+    by_cell = np.argsort(cells, kind="stable")
+    cut = np.searchsorted(cells[by_cell], np.arange(n_cell + 1))
+    for c in range(n_cell):                    # a plan's cells are distinct
+        sl = by_cell[cut[c]:cut[c + 1]]
+        row(0.0, float(have[c]), j[sl], qty[sl])
+    for c in range(n_cell):
+        sl = by_cell[cut[c]:cut[c + 1]]
+        idx, coef = j[sl], qty[sl]
+        if penalty:
+            idx, coef = np.append(idx, n_x + c), np.append(coef, -1.0)
+        row(-np.inf, float(free[c]), idx, coef)
+    # capacity rows: units per (plan, warehouse), a row per warehouse, created right
+    # after the "one" row of the first order that uses the warehouse
+    pk = j * len(capacity) + whs
+    srt = np.argsort(pk, kind="stable")
+    key, at = np.unique(pk[srt], return_index=True)
+    pw_q = np.add.reduceat(qty[srt], at) if len(key) else np.zeros(0)
+    pw_j, pw_w = key // len(capacity), key % len(capacity)
+    w_seen, w_pos = np.unique(whs, return_index=True)
+    creation = w_seen[np.argsort(w_pos, kind="stable")]                 # first-use order
+    w_order = var_of[j[np.sort(w_pos)]] if len(w_pos) else np.zeros(0, np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    k = 0
+    for i in range(len(options)):
+        row(0.0, 1.0, np.arange(starts[i], starts[i + 1]), np.ones(sizes[i]))
+        while k < len(creation) and w_order[k] == i:
+            w = creation[k]
+            sel = pw_w == w
+            row(0.0, float(capacity[w]), pw_j[sel], pw_q[sel])
+            k += 1
+    return m, n_x
 
 
 def _round(options: list[list[Option]], values: list[np.ndarray], stock: np.ndarray,
            cap: np.ndarray) -> list[int | None]:
     pick: list[int | None] = [None] * len(options)
+    left, room = stock.tolist(), cap.tolist()         # exact ints, no array per check
+    parts: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
+
+    def units(o: Option) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        got = parts.get(id(o))
+        if got is None:
+            cells = list(zip(o.cells.tolist(), o.qty.tolist()))
+            per_wh: dict[int, int] = {}
+            for w, q in zip(o.whs.tolist(), o.qty.tolist()):
+                per_wh[w] = per_wh.get(w, 0) + q
+            got = parts[id(o)] = (cells, list(per_wh.items()))
+        return got
 
     def fits(o: Option) -> bool:
-        return bool((stock[o.cells] >= o.qty).all()) and bool(
-            (np.bincount(o.whs, o.qty, len(cap)) <= cap).all())
+        cells, per_wh = units(o)
+        return all(left[c] >= q for c, q in cells) and all(room[w] >= q for w, q in per_wh)
 
     def take(o: Option, sign: int) -> None:
-        np.subtract.at(stock, o.cells, sign * o.qty)
-        np.subtract.at(cap, o.whs, sign * o.qty)
+        cells, per_wh = units(o)
+        for c, q in cells:
+            left[c] -= sign * q
+        for w, q in per_wh:
+            room[w] -= sign * q
 
     sure = sorted(range(len(options)), key=lambda i: -values[i].sum() if len(values[i]) else 0)
     for i in sure:                    # the LP's choices, surest first
