@@ -228,23 +228,24 @@ def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tu
     """Group a units allocation ``(L, C)`` into parcels, sorted by warehouse id."""
     net = problem.network
     out = []
-    for c in np.flatnonzero(alloc.sum(axis=0)):
-        c = int(c)
-        lines = np.flatnonzero(alloc[:, c])
+    unit_weight = problem.unit_weight.tolist()
+    for c, col in enumerate(np.asarray(alloc, np.int64).T.tolist()):   # exact ints
+        if sum(col) == 0:
+            continue
         w = int(problem.cand[c])
         wh = net.warehouses[w]
-        weight = int(alloc[:, c] @ problem.unit_weight)
+        weight = sum(x * g for x, g in zip(col, unit_weight))
         eta = int(problem.eta[c])
         promise = problem.order.promise_days
         out.append(Shipment(
             warehouse=wh.id, warehouse_name=wh.name,
-            lines=tuple(OrderLine(problem.skus[l], int(alloc[l, c])) for l in lines),
+            lines=tuple(OrderLine(problem.skus[l], x) for l, x in enumerate(col) if x),
             weight_g=weight, slabs=-(-weight // problem.slab_g),
             zone=net.zones[int(net.zone[problem.dest, w])].name,
             distance_km=float(net.distance_km[problem.dest, w]),
             eta_days=eta, eta_date=today + timedelta(days=eta),
             late_days=0 if promise is None else max(0, eta - promise),
-            cost=problem.part_cost(alloc[:, c], c),
+            cost=problem.part_cost(col, c),
         ))
     return tuple(sorted(out, key=lambda s: s.warehouse))
 

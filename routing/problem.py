@@ -82,16 +82,17 @@ class PlanningProblem:
 
     def part_cost(self, units: np.ndarray, c: int) -> CostBreakdown:
         """Cost of one parcel from candidate ``c`` carrying ``units[l]`` of each line."""
-        units = np.asarray(units, np.int64)
-        slab = int(C.slabs(int(units @ self.unit_weight), self.slab_g))
+        u = np.asarray(units, np.int64).tolist()      # exact Python ints: a few lines
+        slab = C.slabs(sum(x * g for x, g in zip(u, self.unit_weight.tolist())), self.slab_g)
         ship = int(C.shipping(int(self.first[c]), int(self.additional[c]), slab))
         w = int(self.cand[c])
-        drained = C.drained_units(self.avail[:, w], units, self.network.stock_health_threshold)
+        thr = self.network.stock_health_threshold
+        drained = sum(max(0, x - max(0, a - thr)) for x, a in zip(u, self.avail[:, w].tolist()))
         return CostBreakdown(
-            handling=int(units.sum()) * int(self.network.handling_paise[w]),
+            handling=sum(u) * int(self.network.handling_paise[w]),
             shipping=ship, fixed=int(self.fixed[c]), rto=int(C.rto(ship, self.rto_ppm)),
             lateness=int(self.lateness[c]),
-            stock_health=int(drained.sum()) * self.health_paise)
+            stock_health=drained * self.health_paise)
 
     def alloc_of(self, assignment: Sequence[int]) -> np.ndarray:
         """The ``(L, C)`` units matrix of a whole-line assignment (line → candidate)."""
