@@ -243,15 +243,19 @@ def _cpsat(options: list[list[Option]], have: np.ndarray, free: np.ndarray,
            capacity: np.ndarray, pen: int, fill_weight: int, hint: list[int | None],
            deadline: float, workers: int) -> tuple[list[int | None] | None, int]:
     """The wave as one CP-SAT model hinted with ``hint``, solved until ``deadline``
-    (``time.perf_counter()``; building the model counts against it); the plan per
-    order it found (None if nothing in time) and the solver status."""
+    (``time.perf_counter()``; building the model counts against it, and the build
+    stops as soon as less than :data:`MIN_SOLVE_S` is left, when no solve would be
+    run anyway); the plan per order it found (None if nothing in time) and the solver
+    status."""
     m = cp_model.CpModel()
     cell_v: list[list] = [[] for _ in have]
     cell_q: list[list] = [[] for _ in have]
     wh_v: dict[int, list] = {}
     wh_q: dict[int, list] = {}
     obj_v, obj_c, xs = [], [], []
-    for opts, h in zip(options, hint):
+    for i, (opts, h) in enumerate(zip(options, hint)):
+        if i % 32 == 0 and deadline - time.perf_counter() < MIN_SOLVE_S:
+            return None, cp_model.UNKNOWN   # no time left to solve: stop building
         row = []
         for k, o in enumerate(opts):
             v = m.new_bool_var("")
