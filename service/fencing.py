@@ -90,9 +90,7 @@ class Fencing:
                                         "it is shipping", reservation_id=res.id,
                                         state="shipped")
             cut = self._cut(res, self._kit_wants(res, lines))
-            await self.fences.note(res.id, {
-                "id": res.id, "owner": owner, "key": key, "fp": fingerprint,
-                "cut": [[s, h, [list(x) for x in ls]] for (s, h), ls in cut.items()]})
+            await self.fences.note(res.id, cancel_intent(res.id, owner, key, fingerprint, cut))
             bad = [r for r in await self._cancel_cut(res.id, key, cut) if not r.ok]
             if bad:
                 r = bad[0]
@@ -119,3 +117,10 @@ class Fencing:
             res = await self.reservation(intent["id"], None)
             await self._settled(intent["owner"], intent["key"], intent["fp"],
                                 await self.current(res))
+
+
+def cancel_intent(rid: str, owner: str, key: str, fingerprint: str, cut: Cut
+                  ) -> dict[str, Any]:
+    """What a line cancel records before it sends its ops (JSON)."""
+    return {"id": rid, "owner": owner, "key": key, "fp": fingerprint,
+            "cut": [[s, h, [list(x) for x in ls]] for (s, h), ls in cut.items()]}
