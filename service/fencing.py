@@ -6,15 +6,19 @@ every hold they touch, each on its own shard: decided hold by hold, a ship and a
 line cancel sent at once could each win on a different shard, leaving a kit (or any
 order spread over shards) half shipped and half cancelled. The ledger has no op that
 could decide both on one hold first (a committed hold carries no version a ship
-could name), so the decision is taken beside it:
+could name; giving it one would change every shard's op format), so the decision is
+taken beside it, at the cost of two Redis round trips on these rare ops and none on
+the checkout path:
 
 * **The fence.** Each of these changes first takes the reservation's lease in Redis
   (:class:`~storage.fence.Fences`: ``SET NX PX``, one round trip), then reads the
-  holds and acts. Whoever holds it is alone; another request answers
-  ``409 reservation-changed`` with ``retry_after_s`` (read it, try again) — it changed
-  nothing. The lease is given back when the shards have answered; a holder that
-  crashed blocks the reservation for at most ``fence_ttl_ms``, and one that gave up
-  on a shard (503: the op may still land) lets it lapse instead of giving it back.
+  holds and acts. Whoever holds it is alone; another request waits for it a little
+  (``fence_wait_ms``: a holder needs a few ms, so racing requests go one after the
+  other), then answers ``409 reservation-changed`` with ``retry_after_s`` (read it,
+  try again) — having changed nothing. The lease is given back when the shards have
+  answered; a holder that crashed blocks the reservation for at most
+  ``fence_ttl_ms``, and one that gave up on a shard (503: the op may still land) lets
+  it lapse instead of giving it back.
 * **The intent.** A line cancel records what it cancels (per hold, under the
   request's Idempotency-Key) before sending it. Whoever takes the fence next finds it
   if the cancel stopped half way, and finishes it first (the same op ids: the shards
@@ -49,14 +53,21 @@ class Fencing:
 
     @asynccontextmanager
     async def fenced(self, rid: str, verb: str) -> AsyncIterator[None]:
-        """Hold ``rid``'s fence for the block (ReservationChanged if another request
-        holds it); a cancel left half done is finished first."""
+        """Hold ``rid``'s fence for the block (waiting up to ``fence_wait_ms`` for
+        another holder, then ReservationChanged); a cancel left half done is finished
+        first."""
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + self.settings.fence_wait_ms / 1000, 0.005
         token, found = await self.fences.take(rid)
-        if token is None:
-            raise ReservationChanged(
-                f"cannot {verb} reservation {rid} now: another request is shipping it, "
-                "cancelling its lines or reallocating it; read it and try again",
-                reservation_id=rid, retry_after_s=1.0)
+        while token is None:  # a holder needs a few ms: wait a little, then refuse
+            if loop.time() + pause > deadline:
+                raise ReservationChanged(
+                    f"cannot {verb} reservation {rid} now: another request is shipping "
+                    "it, cancelling its lines or reallocating it; read it and try again",
+                    reservation_id=rid, retry_after_s=1.0)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.05)
+            token, found = await self.fences.take(rid)
         try:
             if found is not None:
                 await self._finish_cancel(found)

@@ -13,7 +13,7 @@ import pytest
 
 from actors.layout import base_shard_of
 from tests.support.cluster import assert_audit_clean
-from tests.support.http import assert_problem, auth, key, restock
+from tests.support.http import DELHI, assert_problem, auth, key, restock
 
 pytestmark = pytest.mark.integration
 WH = "WH-DEL"
@@ -128,3 +128,41 @@ def _settle(rid, rc, rs, http, ops_http, outcomes):
     assert lines[b] == (qb * (2 - kits), "shipped", qb * kits), (codes, view)
     assert view["bundles"][0]["qty"] == 2 - kits, view
     return kits
+
+
+def test_a_held_fence_answers_409_reservation_changed_and_changes_nothing(
+        http, ops_http, skus, cluster):
+    """A holder that does not let go (a process stopped while holding it): after the
+    short wait, ship, cancel and reallocate answer 409 with Retry-After; once the
+    lease lapses, the ship goes through."""
+    import redis
+
+    a, b = skus.take(2)
+    for sku in (a, b):
+        restock(ops_http, sku, WH, 2)
+    restock(ops_http, a, "WH-BLR", 2)  # somewhere to reallocate to
+    r = http.post("/v1/reservations", headers=key(), json={"lines": [
+        {"sku": a, "qty": 1, "warehouse": WH}, {"sku": b, "qty": 1, "warehouse": WH}]})
+    rid = r.json()["id"]
+    assert http.post(f"/v1/reservations/{rid}/commit").status_code == 200
+    before = books(http, (a, b))
+    lease = redis.Redis.from_url(cluster.redis_url)
+    assert lease.set(cluster.keys.fence(rid), b"someone-else", nx=True, px=5000)
+    ship = ops_http.post("/v1/inventory/movements", headers=key(), json={
+        "movements": [{"type": "ship", "reservation_id": rid}]})
+    body = assert_problem(ship, 409, "reservation-changed")
+    assert body["retry_after_s"] > 0 and ship.headers["Retry-After"] == "1"
+    assert_problem(http.post(f"/v1/reservations/{rid}/lines/cancel", headers=key(),
+                             json={"lines": [{"sku": a}]}), 409, "reservation-changed")
+    assert_problem(ops_http.post(f"/v1/reservations/{rid}/reallocate",
+                                 json={"sku": a, "warehouse": WH, "destination": DELHI}),
+                   409, "reservation-changed")
+    assert books(http, (a, b)) == before  # nothing changed
+    assert http.get(f"/v1/reservations/{rid}").json()["state"] == "committed"
+    while lease.exists(cluster.keys.fence(rid)):
+        threading.Event().wait(0.1)
+    ship = ops_http.post("/v1/inventory/movements", headers=key(), json={
+        "movements": [{"type": "ship", "reservation_id": rid}]})
+    assert ship.status_code == 200, ship.text
+    assert http.get(f"/v1/reservations/{rid}").json()["state"] == "shipped"
+    lease.close()

@@ -112,12 +112,15 @@ def test_a_cancel_stopped_half_way_is_finished_before_the_ship(cluster, client, 
     svc.run(co.fences.note(res.id, cancel_intent(res.id, "k", key, fp, cut)))
     first = next(iter(cut))
     assert all(r.ok for r in svc.run(co._cancel_cut(res.id, key, {first: cut[first]})))
-    # a crashed holder's lease blocks the ship until it lapses
-    short = Fences(co.records.redis, co.records.keys, 150, 60)
+    # a crashed holder's lease blocks the ship (past its wait) until it lapses
+    short = Fences(co.records.redis, co.records.keys, 1500, 60)
+    taken = time.monotonic()
     svc.run(short.take(res.id))
-    with pytest.raises(ReservationChanged):
+    with pytest.raises(ReservationChanged) as refused:
         svc.run(co.ship(res.id))
-    time.sleep(0.25)
+    assert refused.value.details["retry_after_s"] > 0
+    assert time.monotonic() - taken >= co.settings.fence_wait_ms / 1000 * 0.9
+    time.sleep(max(0.0, 1.6 - (time.monotonic() - taken)))
     shipped = svc.run(co.ship(res.id))  # finishes the cancel, then ships the rest
     assert shipped.state.value == "shipped"
     view = svc.get(res.id)
