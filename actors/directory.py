@@ -144,6 +144,9 @@ class Directory:
             self._save()  # the new shard reads its SKUs from the saved layout
             actor = self._actor(name)
             self.actors[name] = actor
+            rules = ray.get(self.actors[source].channel_view.remote(sku, []))["rules"]
+            if rules:  # the SKU's channel rules go with it (its counts start afresh)
+                ray.get(actor.set_channel_rules.remote([[sku, *r] for r in rules]))
             layout.epoch += 1
             epoch = layout.epoch
             ray.get(actor.set_accepting.remote(sku, True, epoch))

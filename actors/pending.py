@@ -45,12 +45,14 @@ class ShardResult:
 
 @dataclass(frozen=True)
 class OpLimits:
-    """Anti-scalping limits of a hold (see :class:`allocator.ops.OpBatch`)."""
+    """Anti-scalping limits and the sales channel of a hold (see
+    :class:`allocator.ops.OpBatch`)."""
 
     customer: int = 0
     owner: int = 0
     share_bp: int = 0
     caps: tuple[int, ...] = ()  # per line; empty = none
+    channel: int = 0
 
 
 NO_LIMITS = OpLimits()
@@ -147,6 +149,9 @@ def op_columns(ops: list[QueuedOp], rows: dict[str, int], whs: dict[str, int],
         cols["owner"] = np.array([o.limits.owner for o in ops], np.int64)
         cols["share_bp"] = np.array([o.limits.share_bp for o in ops], np.int64)
         cols["l_cap"] = np.array(caps, np.int64)
+        channel = cols["channel"] = np.array([o.limits.channel for o in ops], np.int64)
+        if not channel.any():
+            del cols["channel"]
     return cols
 
 def chunk_columns(chunk: Chunk, row: np.ndarray, nwh: int) -> dict[str, np.ndarray]:

@@ -41,7 +41,8 @@ class ShardActor:
         self.metrics = ShardMetrics(name)
         self.started = time.time()
         self.wire = WireServer({"apply": self._wire_apply, "avail": self._wire_avail,
-                                "holds": self._wire_holds, "stock": self._wire_stock},
+                                "holds": self._wire_holds, "stock": self._wire_stock,
+                                "channels": self._wire_channels},
                                wire_token(cluster_secret(self.redis, Keys(prefix))),
                                ray.util.get_node_ip_address(), name)
         self._stop = threading.Event()
@@ -74,6 +75,9 @@ class ShardActor:
     def _wire_stock(self, req: dict[str, Any]) -> dict[str, Any]:
         return {"stock": self.core.stock(str(req["sku"]))}
 
+    def _wire_channels(self, req: dict[str, Any]) -> dict[str, Any]:
+        return self.core.channel_view(str(req["sku"]), [int(c) for c in req["channels"]])
+
     def _wire_holds(self, req: dict[str, Any]) -> dict[str, Any]:
         return {"holds": self.core.holds([int(h) for h in req["ids"]])}
 
@@ -105,6 +109,12 @@ class ShardActor:
 
     def set_accepting(self, sku: str, on: bool, epoch: int) -> None:
         self.core.set_accepting(sku, on, epoch)
+
+    def set_channel_rules(self, rules: list[list[Any]]) -> None:
+        self.core.set_channel_rules(rules)
+
+    def channel_view(self, sku: str, channels: list[int]) -> dict[str, Any]:
+        return self.core.channel_view(sku, channels)
 
     def hot_skus(self, min_per_s: float) -> list[tuple[str, float]]:
         return self.core.hot_skus(min_per_s)

@@ -14,12 +14,11 @@ from typing import Any, Callable
 import numpy as np
 
 from actors.shard_events import EventPublisher
+from actors.shard_channels import ShardChannels
 from allocator.errors import StorageUnavailable, UnknownHold
 from allocator.ledger import Ledger
 from allocator.ops import BatchResult, Code, OpBatch, OpKind
 from storage.journal import EventLog, Journal, stream_id_min
-
-
 
 
 def _available_at(ledger: Ledger, cells: np.ndarray) -> np.ndarray:
@@ -59,7 +58,7 @@ class ShardUnavailable(StorageUnavailable):
     code = "shard_unavailable"
 
 
-class ShardCore(EventPublisher):
+class ShardCore(EventPublisher, ShardChannels):
     """A durable ledger. Every public method is thread-safe (one lock)."""
 
     def __init__(self, name: str, sku_ids: list[str], warehouse_ids: list[str],
@@ -132,6 +131,8 @@ class ShardCore(EventPublisher):
         elif kind == "accept":
             ledger.set_accepting(record["sku"], bool(record["on"]))
             self.epoch = max(self.epoch, int(record["epoch"]))
+        elif kind == "chan":
+            ledger.load_channel_rules(record["rules"])
         elif kind == "forget":
             ledger.forget_before(int(record["before"]))
             self.last_forget = int(record["now"])

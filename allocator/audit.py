@@ -68,6 +68,13 @@ def audit(ledger: Ledger) -> AuditReport:
                 f"{who} unit counts disagree with the holds for {len(wrong)} keys (first: "
                 f"{who} {w} on {ledger.sku_ids[row]}: tracked {t}, holds say {d})")
 
+    wrong = _diff_counts(ledger.channel_counts(), ledger.derived_channel_counts())
+    if wrong:
+        (w, row), t, d = wrong[0]
+        report.problems.append(
+            f"channel unit counts disagree with the holds for {len(wrong)} keys (first: "
+            f"channel {w} on {ledger.sku_ids[row]}: tracked {t}, holds say {d})")
+
     ids = ledger.hold_ids(np.arange(ledger.holds.size))
     if ids.size and ((np.diff(ids) <= 0).any() or ids[-1] >= ledger.next_hold_id):
         report.problems.append("hold ids are not strictly increasing below the next id")

@@ -225,6 +225,14 @@ class Keys:
     def kill_skus(self) -> str:
         return f"{self.prefix}:kill:skus"
 
+    @property
+    def kill_channels(self) -> str:
+        return f"{self.prefix}:kill:channels"
+
+    @property
+    def kill_brands(self) -> str:
+        return f"{self.prefix}:kill:brands"
+
     def _tag(self, group: str) -> str:
         return "{" + f"{self.prefix}:{group}" + "}"
 

@@ -59,6 +59,20 @@ class ShareLimit(AllocatorError):
     code = "share_limit"
 
 
+class ChannelLimit(AllocatorError):
+    """The sales channel's allocation cap of a SKU would be exceeded (its held and
+    committed units count against it); ``allowed`` is what it may still take."""
+
+    code = "channel_limit"
+
+
+class ChannelReserved(AllocatorError):
+    """The hold would take units other channels' buffers keep for them; ``allowed`` is
+    what this channel (or a request without one) may still take of the SKU."""
+
+    code = "channel_reserved"
+
+
 class UnknownHold(AllocatorError):
     code = "unknown_hold"
 
@@ -122,6 +136,18 @@ class ReservationsOff(AllocatorError):
     """The kill switch is on (globally or for one of the order's SKUs)."""
 
     code = "kill_switch"
+
+
+class ChannelOff(ReservationsOff):
+    """The kill switch is on for the request's sales channel."""
+
+    code = "channel_switched_off"
+
+
+class BrandOff(ReservationsOff):
+    """The kill switch is on for the request's brand."""
+
+    code = "brand_switched_off"
 
 
 class IdempotencyMismatch(AllocatorError):

@@ -36,6 +36,7 @@ from allocator.columns import Columns
 from allocator.config import LIMITS, Limits
 from allocator.errors import InvalidRequest, UnknownHold, UnknownSku, UnknownWarehouse
 from allocator.ledger_batch import BatchApply
+from allocator.ledger_channels import ChannelRules
 from allocator.ledger_limits import LimitCounts
 from allocator.ledger_lines import LineOps
 from allocator.ledger_ops import SingleOps
@@ -49,7 +50,7 @@ from allocator.outcomes import error_for
 from allocator.ops import Code, HoldState, OpKind, OpResult
 
 
-class Ledger(SingleOps, LineOps, LimitCounts, BatchApply, Retention):
+class Ledger(SingleOps, LineOps, LimitCounts, ChannelRules, BatchApply, Retention):
     """Stock and holds for a fixed set of SKUs × warehouses (one shard)."""
 
     def __init__(self, sku_ids: Sequence[str], warehouse_ids: Sequence[str],
@@ -92,6 +93,7 @@ class Ledger(SingleOps, LineOps, LimitCounts, BatchApply, Retention):
         # Anti-scalping counts, keyed (customer or owner, SKU row) -> units.
         self._customer_units: dict[tuple[int, int], int] = {}
         self._owner_units: dict[tuple[int, int], int] = {}
+        self._init_channels(len(self.sku_ids))  # channel rules per SKU and their counts
 
     # ------------------------------------------------------------------ lookups
     def cell(self, sku_id: str, warehouse_id: str) -> int:
@@ -180,17 +182,20 @@ class Ledger(SingleOps, LineOps, LimitCounts, BatchApply, Retention):
     # ------------------------------------------------------- friendly, raising
     def hold(self, op_id: int, lines: Iterable[tuple[str, str, int]], now_ms: int,
              ttl_ms: int, *, customer: int = 0, owner: int = 0, share_bp: int = 0,
-             caps: Sequence[int] | None = None) -> int:
+             caps: Sequence[int] | None = None, channel: int = 0) -> int:
         """Hold every line or none; returns the hold id. Raises on any refusal.
-        Optional limits: see :class:`~allocator.ops.OpBatch` (``caps``: one per line)."""
+        Optional limits and channel: see :class:`~allocator.ops.OpBatch` (``caps``: one
+        per line)."""
         lines = list(lines)
         cells = np.array([self.cell(s, w) for s, w, _ in lines], np.int64)
         qtys = np.array([q for _, _, q in lines], np.int64)
         cap_arr = None if caps is None else np.array(list(caps), np.int64)
         res = self.apply_one(OpKind.HOLD, op_id, -1, ttl_ms, cells, qtys, now_ms,
-                             customer=customer, owner=owner, share_bp=share_bp, caps=cap_arr)
+                             customer=customer, owner=owner, share_bp=share_bp, caps=cap_arr,
+                             channel=channel)
         return self._raise_for(res, OpKind.HOLD, op_id, -1, ttl_ms, cells, qtys,
-                               hold_limits(customer, owner, share_bp, cap_arr, len(cells)))
+                               hold_limits(customer, owner, share_bp, cap_arr, len(cells),
+                                           channel))
 
     def commit(self, op_id: int, hold_id: int, now_ms: int, version: int = 0) -> int:
         return self._hold_op(OpKind.COMMIT, op_id, hold_id, now_ms, version)
@@ -308,6 +313,7 @@ class Ledger(SingleOps, LineOps, LimitCounts, BatchApply, Retention):
         idx = self.line_index_rows(rows)
         np.subtract.at(self.held, self.lines["cell"][idx], self.lines["qty"][idx])
         self.holds["state"][rows] = HoldState.EXPIRED
+        self._uncount_channel_rows(rows)
         customers = self.holds["customer"][rows]
         owners = self.holds["owner"][rows]
         for j in np.flatnonzero((customers != 0) | (owners != 0)).tolist():
@@ -343,6 +349,7 @@ class Ledger(SingleOps, LineOps, LimitCounts, BatchApply, Retention):
             "seen_keys": keys, "seen_vals": vals, "pending_floor": self._pending_floor,
             "hold_sparse_ids": self._sparse_ids.copy(), "hold_id0": self._id0,
             "result_base": self._result_base, "results_dead": self._results_dead,
+            "channel_rules": self.channel_rule_rows(),
         }
 
     @classmethod
@@ -374,4 +381,5 @@ class Ledger(SingleOps, LineOps, LimitCounts, BatchApply, Retention):
         led._result_base = base
         led._results_dead = int(snap.get("results_dead", 0))
         led._customer_units, led._owner_units = led.derived_limit_counts()
+        led.load_channel_rules(snap.get("channel_rules", []))  # counts from the holds
         return led

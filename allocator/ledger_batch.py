@@ -25,7 +25,8 @@ class BatchApply:
         edges = np.flatnonzero(single[1:] != single[:-1]) + 1
         bounds = [0, *edges.tolist(), n]
         limited = bool(batch.customer.any() or batch.owner.any()  # type: ignore[union-attr]
-                       or batch.share_bp.any() or batch.l_cap.any())  # type: ignore[union-attr]
+                       or batch.share_bp.any() or batch.l_cap.any()  # type: ignore[union-attr]
+                       or batch.channel.any())  # type: ignore[union-attr]
         cols: tuple[list[int], ...] | None = None
         for s, e in zip(bounds[:-1], bounds[1:]):
             if single[s] and e - s >= self.min_vector_run and self._apply_hold_run(batch, s, e, out):
@@ -45,7 +46,8 @@ class BatchApply:
                         customer=int(batch.customer[i]),  # type: ignore[index]
                         owner=int(batch.owner[i]),  # type: ignore[index]
                         share_bp=int(batch.share_bp[i]),  # type: ignore[index]
-                        caps=batch.l_cap[ls:ls + lc]))  # type: ignore[index]
+                        caps=batch.l_cap[ls:ls + lc],  # type: ignore[index]
+                        channel=int(batch.channel[i])))  # type: ignore[index]
                 else:
                     got.append(self.apply_one(kinds[i], ops[i], hids[i], args[i], cells, qtys,
                                               batch.now_ms))
@@ -60,7 +62,7 @@ class BatchApply:
         if n > self.limits.max_ops_per_batch:
             raise InvalidRequest(f"a batch holds at most {self.limits.max_ops_per_batch} ops")
         cols = (b.op_id, b.hold_id, b.arg, b.line_start, b.line_count, b.customer, b.owner,
-                b.share_bp)
+                b.share_bp, b.channel)
         if (any(c.shape != (n,) for c in cols)  # type: ignore[union-attr]
                 or b.l_cell.shape != b.l_qty.shape
                 or b.l_cap.shape != b.l_cell.shape):  # type: ignore[union-attr]
@@ -72,7 +74,8 @@ class BatchApply:
     def _apply_hold_run(self, b: OpBatch, s: int, e: int, out: BatchResult) -> bool:
         """Vectorised FCFS for rows s..e, all single-line holds. Returns False (and
         changes nothing) when the run needs the reference path: a bad op, a replay, or
-        an op with a customer cap or an owner share to check."""
+        an op with a customer cap or an owner share to check. Holds of SKUs with channel
+        rules are decided one by one in scalars (:meth:`_hold_ruled_run`)."""
         n = e - s
         if b.customer[s:e].any() or b.share_bp[s:e].any():  # type: ignore[index]
             return False
@@ -85,16 +88,20 @@ class BatchApply:
         if not ((cell >= 0) & (cell < self.n_cells) & (qty > 0) & (qty <= lim.max_qty_per_line)
                 & (ttl > 0) & (ttl <= lim.max_ttl_ms) & (ops >= 0)).all():
             return False
+        ruled = self.ruled[cell // self.n_warehouses] if self._n_ruled else None
+        if ruled is not None and not ruled.any():
+            ruled = None
         # An owner (without a share) or a cap (without a customer) limits nothing but is
         # part of the op's payload, hence of its fingerprint.
         owner = b.owner[s:e]  # type: ignore[index]
         cap = b.l_cap[first_line]  # type: ignore[index]
+        channel = b.channel[s:e]  # type: ignore[index]
         extra: tuple[np.ndarray, ...] = ()
-        if owner.any() or cap.any():
-            if (owner < 0).any() or (cap < 0).any():
+        if owner.any() or cap.any() or channel.any():
+            if (owner < 0).any() or (cap < 0).any() or (channel < 0).any():
                 return False
             zeros = np.zeros(n, np.int64)
-            extra = (zeros, owner, zeros, cap)
+            extra = (zeros, owner, zeros, cap, channel)
         if not self.accepting.all() and not self.accepting[cell // self.n_warehouses].all():
             return False
         sorted_ops = np.sort(ops)
@@ -105,6 +112,39 @@ class BatchApply:
             return False
         # From here on the run cannot fall back: every op gets its result row r0 + i.
 
+        refusal = np.full(n, np.uint8(Code.INSUFFICIENT))
+        if ruled is None:
+            ok_arrival, seen_arrival = self._fcfs(cell, qty)
+        else:  # SKUs with channel rules one by one; their cells are not the others'
+            ok_arrival = np.empty(n, bool)
+            seen_arrival = np.empty(n, np.int64)
+            free = np.flatnonzero(~ruled)
+            if free.size:
+                ok_arrival[free], seen_arrival[free] = self._fcfs(cell[free], qty[free])
+            kept = np.flatnonzero(ruled)
+            ok_arrival[kept], refusal[kept], seen_arrival[kept] = self._hold_ruled_run(
+                cell[kept], qty[kept], channel[kept])
+        ok_idx = np.flatnonzero(ok_arrival)
+        k = len(ok_idx)
+        line0 = self.lines.append(k, cell=cell[ok_idx], qty=qty[ok_idx])
+        hold0 = self.holds.append(k, state=HoldState.PENDING, op_id=ops[ok_idx],
+                                  created=b.now_ms, expires=b.now_ms + ttl[ok_idx],
+                                  line_start=np.arange(line0, line0 + k), line_count=1,
+                                  customer=0, owner=0, channel=channel[ok_idx])
+        hold0 += self._id0 - self._n_sparse  # row -> hold id
+        code = np.where(ok_arrival, np.uint8(Code.OK), refusal)
+        value = np.where(ok_arrival, hold0 + np.cumsum(ok_arrival) - 1, seen_arrival)
+        detail = np.where(ok_arrival, -1, 0)
+        fp = fingerprint(b.kind[s:e], b.hold_id[s:e], ttl, [cell], [qty], extra)
+        self.results.append(n, code=code, value=value, detail=detail, fp=fp, at=b.now_ms,
+                            op=ops)
+        out.code[s:e], out.value[s:e], out.detail[s:e] = code, value, detail
+        return True
+
+    def _fcfs(self, cell: np.ndarray, qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """FCFS with skip over single-line holds in arrival order, vectorised: which fit
+        (``held`` updated) and, for each refused one, the units its cell had left."""
+        n = len(cell)
         # Group by cell, keeping arrival order inside each group: sort (cell, arrival)
         # packed into one int64 key (cells < 2^40, arrivals < 2^17 by the batch limit).
         key = np.sort((cell << 17) | np.arange(n, dtype=np.int64))
@@ -132,27 +172,11 @@ class BatchApply:
             avail_seen = left - before
             taken_u = np.add.reduceat(np.where(ok, q, 0), starts)
         self.held[cells_u] += taken_u
-
         ok_arrival = np.empty(n, bool)
         ok_arrival[order] = ok
         seen_arrival = np.empty(n, np.int64)
         seen_arrival[order] = avail_seen
-        ok_idx = np.flatnonzero(ok_arrival)
-        k = len(ok_idx)
-        line0 = self.lines.append(k, cell=cell[ok_idx], qty=qty[ok_idx])
-        hold0 = self.holds.append(k, state=HoldState.PENDING, op_id=ops[ok_idx],
-                                  created=b.now_ms, expires=b.now_ms + ttl[ok_idx],
-                                  line_start=np.arange(line0, line0 + k), line_count=1,
-                                  customer=0, owner=0)
-        hold0 += self._id0 - self._n_sparse  # row -> hold id
-        code = np.where(ok_arrival, np.uint8(Code.OK), np.uint8(Code.INSUFFICIENT))
-        value = np.where(ok_arrival, hold0 + np.cumsum(ok_arrival) - 1, seen_arrival)
-        detail = np.where(ok_arrival, -1, 0)
-        fp = fingerprint(b.kind[s:e], b.hold_id[s:e], ttl, [cell], [qty], extra)
-        self.results.append(n, code=code, value=value, detail=detail, fp=fp, at=b.now_ms,
-                            op=ops)
-        out.code[s:e], out.value[s:e], out.detail[s:e] = code, value, detail
-        return True
+        return ok_arrival, seen_arrival
 
     # ------------------------------------------------------------- retention
 

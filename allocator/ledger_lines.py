@@ -158,8 +158,11 @@ class LineOps:
         return OpResult(Code.OK, hold_id)
 
     def _uncount(self, row: int, state: int, cells: np.ndarray, qtys: np.ndarray) -> None:
-        """Anti-scalping counts after units left a live hold: a customer counts pending
-        and committed units, an owner pending ones."""
+        """Anti-scalping and channel counts after units left a live hold: a customer and
+        a channel count pending and committed units, an owner pending ones."""
+        channel = int(self.holds["channel"][row])
+        if channel and self._channel_units:
+            self._count_channel(channel, cells, qtys, -1)
         customer = int(self.holds["customer"][row])
         if customer:
             self._count(self._customer_units, customer, cells, qtys, -1)

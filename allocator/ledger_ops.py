@@ -16,12 +16,14 @@ class SingleOps:
 
     def apply_one(self, kind: int, op_id: int, hold_id: int, arg: int, cells: np.ndarray,
                   qtys: np.ndarray, now_ms: int, *, customer: int = 0, owner: int = 0,
-                  share_bp: int = 0, caps: np.ndarray | None = None) -> OpResult:
+                  share_bp: int = 0, caps: np.ndarray | None = None, channel: int = 0
+                  ) -> OpResult:
         """Apply one op (the reference semantics). Never raises for bad input.
 
-        ``customer``, ``owner``, ``share_bp`` and ``caps`` (one per line) are a HOLD's
-        optional limits (see :class:`~allocator.ops.OpBatch`); other kinds ignore them."""
-        limits = (hold_limits(customer, owner, share_bp, caps, len(cells))
+        ``customer``, ``owner``, ``share_bp``, ``caps`` (one per line) and ``channel`` are
+        a HOLD's optional limits and sales channel (see :class:`~allocator.ops.OpBatch`);
+        other kinds ignore them."""
+        limits = (hold_limits(customer, owner, share_bp, caps, len(cells), channel)
                   if kind == OpKind.HOLD else None)
         if self._invalid_reason(kind, op_id, hold_id, arg, cells, qtys, limits) is not None:
             return OpResult(Code.INVALID)
@@ -77,9 +79,9 @@ class SingleOps:
             if not 0 < arg <= lim.max_ttl_ms:
                 return f"hold TTL must be between 1 ms and {lim.max_ttl_ms} ms"
             if limits is not None:
-                customer, owner, share_bp, caps = limits
-                if customer < 0 or owner < 0:
-                    return "customer and owner ids are non-negative integers"
+                customer, owner, share_bp, caps, channel = limits
+                if customer < 0 or owner < 0 or channel < 0:
+                    return "customer, owner and channel ids are non-negative integers"
                 if not 0 <= share_bp <= MAX_SHARE_BP:
                     return f"share_bp must be between 0 and {MAX_SHARE_BP}"
                 if len(caps) != n:
@@ -110,23 +112,29 @@ class SingleOps:
                          qtys: np.ndarray, limits: HoldLimits | None = None) -> int:
         extra: list[int] = []
         if limits is not None:  # same positions as the vectorised path's extra columns
-            customer, owner, share_bp, caps = limits
-            extra = [customer, owner, share_bp, *caps.tolist()]
+            customer, owner, share_bp, caps, channel = limits
+            extra = [customer, owner, share_bp, *caps.tolist(), channel]
         return fingerprint_one(int(kind), int(hold_id), int(arg), cells.tolist(),
                                qtys.tolist(), extra)
 
     def _do_hold(self, op_id: int, cells: np.ndarray, qtys: np.ndarray, ttl_ms: int,
                  now_ms: int, limits: HoldLimits | None = None) -> OpResult:
-        if len(cells) == 1 and limits is None:
+        rows = cells // self.n_warehouses
+        ruled = bool(self._n_ruled) and bool(self.ruled[rows].any())
+        if len(cells) == 1 and limits is None and not ruled:
             return self._do_hold_one(op_id, int(cells[0]), int(qtys[0]), ttl_ms, now_ms)
-        moved = np.flatnonzero(~self.accepting[cells // self.n_warehouses])
+        moved = np.flatnonzero(~self.accepting[rows])
         if moved.size:
             return OpResult(Code.MOVED, 0, int(moved[0]))
-        customer = owner = 0
+        customer = owner = channel = 0
         if limits is not None:
-            customer, owner, share_bp, caps = limits
+            customer, owner, share_bp, caps, channel = limits
             owner = owner if share_bp else 0  # an owner is only counted under a share cap
             refused = self._check_limits(cells, qtys, customer, owner, share_bp, caps)
+            if refused is not None:
+                return refused
+        if ruled:
+            refused = self._check_channels(cells, qtys, channel)
             if refused is not None:
                 return refused
         avail = self.on_hand[cells] - self.held[cells] - self.committed[cells]
@@ -138,11 +146,14 @@ class SingleOps:
         line0 = self.lines.append(len(cells), cell=cells, qty=qtys)
         row = self.holds.append(1, state=HoldState.PENDING, op_id=op_id, created=now_ms,
                                 expires=now_ms + ttl_ms, line_start=line0,
-                                line_count=len(cells), customer=customer, owner=owner)
+                                line_count=len(cells), customer=customer, owner=owner,
+                                channel=channel)
         if customer:
             self._count(self._customer_units, customer, cells, qtys, 1)
         if owner:
             self._count(self._owner_units, owner, cells, qtys, 1)
+        if channel and ruled:
+            self._count_channel(channel, cells, qtys, 1)
         return OpResult(Code.OK, row - self._n_sparse + self._id0)
 
     def _do_hold_one(self, op_id: int, cell: int, qty: int, ttl_ms: int, now_ms: int
@@ -190,8 +201,11 @@ class SingleOps:
         else:
             return OpResult(Code.ILLEGAL, hold_id, state)
         holds["state"][row] = new_state
-        if not (self._customer_units or self._owner_units):
+        if not (self._customer_units or self._owner_units or self._channel_units):
             return OpResult(Code.OK, hold_id)  # no live hold carries a limit
+        channel = int(holds["channel"][row])
+        if channel and new_state != HoldState.COMMITTED:  # live: pending or committed
+            self._count_channel(channel, cells, qtys, -1)
         # limit counts: the owner's share counts pending units, the customer's cap
         # pending and committed ones
         owner = int(holds["owner"][row])

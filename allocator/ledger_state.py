@@ -21,7 +21,9 @@ HOLD_COLUMNS = {"state": np.int8, "op_id": np.int64, "created": np.int64,
                 # counts against (0: none, also when the hold carried no share limit)
                 "customer": np.int64, "owner": np.int64,
                 # the reservation version an amendment gave a pending hold (0: none)
-                "version": np.int64}
+                "version": np.int64,
+                # the sales channel the hold sells on (0: none; ledger_channels.py)
+                "channel": np.int64}
 # qty: live units (held or committed); released / cancelled: units a partial release
 # (pending) or cancel (committed) took off the line
 LINE_COLUMNS = {"cell": np.int64, "qty": np.int64, "released": np.int64,
@@ -29,22 +31,24 @@ LINE_COLUMNS = {"cell": np.int64, "qty": np.int64, "released": np.int64,
 RESULT_COLUMNS = {"code": np.uint8, "value": np.int64, "detail": np.int64,
                   "fp": np.uint64, "at": np.int64, "op": np.int64}
 
-# (customer, owner, share_bp, caps per line) of a HOLD that carries a limit
-HoldLimits = tuple[int, int, int, np.ndarray]
+# (customer, owner, share_bp, caps per line, channel) of a HOLD that carries a limit
+# or a channel
+HoldLimits = tuple[int, int, int, np.ndarray, int]
 
 
 def hold_limits(customer: int, owner: int, share_bp: int, caps: np.ndarray | None,
-            n_lines: int) -> HoldLimits | None:
-    """A HOLD's limits as one tuple, or None when it carries none (the common case)."""
+                n_lines: int, channel: int = 0) -> HoldLimits | None:
+    """A HOLD's limits (and channel) as one tuple, or None when it carries none (the
+    common case)."""
     if caps is not None:
         caps = np.asarray(caps, np.int64)
         if not caps.any() and len(caps) == n_lines:
             caps = None
-    if not (customer or owner or share_bp) and caps is None:
+    if not (customer or owner or share_bp or channel) and caps is None:
         return None
     if caps is None:
         caps = np.zeros(n_lines, np.int64)
-    return int(customer), int(owner), int(share_bp), caps
+    return int(customer), int(owner), int(share_bp), caps, int(channel)
 
 
 @dataclass(frozen=True)

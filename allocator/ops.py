@@ -59,6 +59,11 @@ class Code(IntEnum):
     #                   detail = the line's index
     VERSION = 11  # a pending hold's version is not the one the op expected (it was
     #               amended meanwhile); value = the hold's current version
+    # Channel rules of a SKU (allocator/ledger_channels.py; recorded like INSUFFICIENT):
+    CHANNEL_CAP = 12  # the hold's channel would pass its allocation cap of the line's
+    #                   SKU; value = units it may still take, detail = the line's index
+    CHANNEL_RESERVED = 13  # the hold would eat into units other channels' buffers keep;
+    #                        value = units of the line's SKU it may take, detail = index
 
 
 class HoldState(IntEnum):
@@ -136,7 +141,9 @@ LINE_FIELDS = ("l_cell", "l_qty")
 # Anti-scalping limits (0 everywhere: none). Optional on the wire and in the journal.
 LIMIT_OP_FIELDS = ("customer", "owner", "share_bp")
 LIMIT_LINE_FIELDS = ("l_cap",)
-FIELDS = OP_FIELDS + LINE_FIELDS + LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS
+# The sales channel of a HOLD (0: none). Optional on the wire and in the journal.
+CHANNEL_FIELDS = ("channel",)
+FIELDS = OP_FIELDS + LINE_FIELDS + LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS + CHANNEL_FIELDS
 
 
 @dataclass
@@ -149,6 +156,10 @@ class OpBatch:
     Limits of a HOLD (all optional, 0 = none): ``customer`` (the buyer, a non-negative
     id) may hold and commit at most ``l_cap`` units of each line's SKU; ``owner`` (the
     API key) may hold at most ``share_bp`` basis points of a SKU's on-hand units at once.
+
+    ``channel`` (a non-negative id, 0 = none) names the sales channel a HOLD sells on:
+    the SKU's channel rules (buffers, caps) apply to it (see
+    :mod:`allocator.ledger_channels`).
     """
 
     kind: np.ndarray  # uint8
@@ -164,10 +175,11 @@ class OpBatch:
     owner: np.ndarray | None = None  # int64 per op
     share_bp: np.ndarray | None = None  # int64 per op
     l_cap: np.ndarray | None = None  # int64 per line
+    channel: np.ndarray | None = None  # int64 per op
 
     def __post_init__(self) -> None:
         n, m = len(self.kind), len(self.l_cell)
-        for name in LIMIT_OP_FIELDS:
+        for name in LIMIT_OP_FIELDS + CHANNEL_FIELDS:
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(n, np.int64))
         if self.l_cap is None:
@@ -189,13 +201,17 @@ class OpBatch:
                 or self.l_cap.any()):  # type: ignore[union-attr]
             # (a cap alone changes the op's fingerprint: it must reach the journal too)
             cols.update({f: getattr(self, f) for f in LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS})
+        if self.channel.any():  # type: ignore[union-attr]
+            cols["channel"] = self.channel
         return cols
 
     @classmethod
     def from_columns(cls, cols: dict[str, Any], now_ms: int) -> "OpBatch":
-        """Inverse of :meth:`to_columns` (missing limit columns mean no limits)."""
+        """Inverse of :meth:`to_columns` (missing limit columns mean no limits, a
+        missing channel column no channel)."""
         return cls(now_ms=int(now_ms), **{f: cols[f] for f in OP_FIELDS + LINE_FIELDS},
-                   **{f: cols.get(f) for f in LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS})
+                   **{f: cols.get(f) for f in LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS
+                      + CHANNEL_FIELDS})
 
     @classmethod
     def single_line_holds(cls, op_ids: np.ndarray, cells: np.ndarray, qtys: np.ndarray,
@@ -235,7 +251,8 @@ class BatchBuilder:
 
     def _add(self, kind: OpKind, op_id: int, hold_id: int, arg: int,
              lines: Iterable[tuple[int, int]], customer: int = 0, owner: int = 0,
-             share_bp: int = 0, caps: Sequence[int] | None = None) -> "BatchBuilder":
+             share_bp: int = 0, caps: Sequence[int] | None = None, channel: int = 0
+             ) -> "BatchBuilder":
         start = len(self._cells)
         for cell, qty in lines:
             self._cells.append(int(cell))
@@ -245,15 +262,16 @@ class BatchBuilder:
         if len(self._caps) != len(self._cells):
             raise ValueError("one cap per line")
         self._rows.append((int(kind), int(op_id), int(hold_id), int(arg), start, n,
-                           int(customer), int(owner), int(share_bp)))
+                           int(customer), int(owner), int(share_bp), int(channel)))
         return self
 
     def hold(self, op_id: int, lines: Iterable[tuple[int, int]], ttl_ms: int, *,
              customer: int = 0, owner: int = 0, share_bp: int = 0,
-             caps: Sequence[int] | None = None) -> "BatchBuilder":
-        """A hold of ``lines`` (cell, qty); optional limits (see :class:`OpBatch`)."""
+             caps: Sequence[int] | None = None, channel: int = 0) -> "BatchBuilder":
+        """A hold of ``lines`` (cell, qty); optional limits and channel (see
+        :class:`OpBatch`)."""
         return self._add(OpKind.HOLD, op_id, -1, ttl_ms, lines, customer, owner, share_bp,
-                         caps)
+                         caps, channel)
 
     def commit(self, op_id: int, hold_id: int, version: int = 0) -> "BatchBuilder":
         return self._add(OpKind.COMMIT, op_id, hold_id, version, ())
@@ -283,7 +301,7 @@ class BatchBuilder:
         return self._add(kind, op_id, hold_id, arg, lines)
 
     def build(self, now_ms: int) -> OpBatch:
-        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 9)
+        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 10)
         return OpBatch(
             kind=rows[:, 0].astype(np.uint8), op_id=rows[:, 1].copy(),
             hold_id=rows[:, 2].copy(), arg=rows[:, 3].copy(),
@@ -291,6 +309,7 @@ class BatchBuilder:
             l_cell=np.array(self._cells, np.int64), l_qty=np.array(self._qtys, np.int64),
             now_ms=int(now_ms), customer=rows[:, 6].copy(), owner=rows[:, 7].copy(),
             share_bp=rows[:, 8].copy(), l_cap=np.array(self._caps, np.int64),
+            channel=rows[:, 9].copy(),
         )
 
 

@@ -35,6 +35,16 @@ def error_for(kind: int, code: int, value: int, detail: int, lines: Sequence[Lin
             f"this API key may hold {value} more units of {sku} at once, asked for {qty}",
             sku=sku, warehouse=wh, requested=qty, allowed=value, line=detail,
             limit="api_key_share")
+    if code == Code.CHANNEL_CAP:
+        return errors.ChannelLimit(
+            f"channel allocation: this channel may take {value} more units of {sku}, asked "
+            f"for {qty}", sku=sku, warehouse=wh, requested=qty, allowed=value, line=detail,
+            limit="channel_cap")
+    if code == Code.CHANNEL_RESERVED:
+        return errors.ChannelReserved(
+            f"{value} units of {sku} may be sold here; the rest is kept for other "
+            f"channels' buffers (asked for {qty})", sku=sku, warehouse=wh, requested=qty,
+            allowed=value, line=detail, limit="channel_buffer")
     if code == Code.UNKNOWN_HOLD:
         return errors.UnknownHold(f"unknown hold {hold_id}", hold_id=hold_id)
     if code == Code.EXPIRED:

@@ -45,8 +45,10 @@ async def kill_switch(request: Request) -> Response:
 
 @router.put("/kill-switch", response_model=KillSwitchOut, openapi_extra=body_spec(KillSwitchIn),
             responses=problems_for(401, 403, 422, 429, 503),
-            summary="Stop (or resume) new reservations, globally or for some SKUs")
+            summary="Stop (or resume) new reservations, globally or for some SKUs, sales "
+                    "channels or brands")
 async def set_kill_switch(request: Request) -> Response:
     await authorize(request, "admin")
     b = await body(request, KillSwitchIn)
-    return json_response(await services(request).admin.set_kill_switch(b.on, b.skus))
+    return json_response(await services(request).admin.set_kill_switch(
+        b.on, b.skus, b.channels, b.brands))

@@ -21,8 +21,8 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import (admin, bundles, checkout, events, exchanges, inventory, lifecycle, problems,
-                 reconcile, review, spec, waves)
+from api import (admin, bundles, channels, checkout, events, exchanges, inventory, lifecycle,
+                 problems, reconcile, review, spec, waves)
 from api.auth import KeyRing
 from api.hotpath import HotPath
 from api.render import json_response
@@ -167,6 +167,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(exchanges.router)
     app.include_router(inventory.router)
     app.include_router(admin.router)
+    app.include_router(channels.router)
     app.include_router(events.router)
     app.include_router(reconcile.router)
     app.include_router(review.router)

@@ -49,9 +49,9 @@ def hold_request(o: ReserveIn, ttl_s: float | None = None) -> HoldRequest:
                                  "or none")
         return HoldRequest(lines=tuple((l.sku, str(l.warehouse), l.qty) for l in o.lines),
                            ttl_ms=ttl_ms, customer=o.customer_id, **review_facts(o),
-                           destination=o.destination)
+                           destination=o.destination, channel=o.channel, brand=o.brand)
     return HoldRequest(order=order_of(o), ttl_ms=ttl_ms, customer=o.customer_id,
-                       **review_facts(o))
+                       **review_facts(o), channel=o.channel, brand=o.brand)
 
 
 def review_facts(o: ReserveIn) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from allocator.config import LIMITS
 from api.kit_models import ExchangeLinkOut, ExchangeOfOut, KitOut
 
 SkuId = Field(min_length=1, max_length=64, examples=["SKU-00007"])
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"  # a channel or brand name
 EXAMPLE_ORDER = {"lines": [{"sku": "SKU-00007", "qty": 2}, {"sku": "SKU-00042", "qty": 1}],
                  "destination": "560001", "promise_days": 3}
 
@@ -70,6 +71,11 @@ class ReserveIn(OrderIn):
         default="prepaid", description="cod: cash on delivery (review rules)")
     review: bool = Field(default=False, description="Hold for a review before it may be "
                                                     "committed")
+    channel: str | None = Field(
+        default=None, pattern=NAME_PATTERN, examples=["marketplace"],
+        description="The sales channel: its buffers, caps and kill switch apply")
+    brand: str | None = Field(default=None, pattern=NAME_PATTERN, examples=["zeta"],
+                              description="The brand: its kill switch applies")
 
 
 class BatchOrderIn(ReserveIn):
@@ -132,6 +138,8 @@ class ReservationOut(BaseModel):
     plan: dict[str, Any] | None = None
     review: list[str] | None = Field(default=None, description="Why it is held for review: "
                                      "flagged, high_value, cod_high_rto")
+    channel: str | None = None
+    brand: str | None = None
     version: int = Field(default=0, description="0 as reserved; each amendment makes a "
                                                 "new version")
     bundles: list[KitOut] | None = Field(default=None, description="Its bundle lines")
@@ -295,13 +303,19 @@ class MovementsOut(BaseModel):
 class KillSwitchIn(Strict):
     on: bool
     skus: list[str] = Field(default_factory=list, max_length=1000,
-                            description="Empty: the global switch")
+                            description="Empty (and no channels, brands): the global switch")
+    channels: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list, max_length=100, description="Sales channels to switch")
+    brands: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list, max_length=100, description="Brands to switch")
 
 
 class KillSwitchOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     global_: bool = Field(alias="global")
     skus: list[str]
+    channels: list[str] = []
+    brands: list[str] = []
 
 
 class PinIn(Strict):

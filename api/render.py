@@ -34,6 +34,10 @@ def reservation_json(res: Reservation) -> dict[str, Any]:
         out["version"] = res.version
     if res.review:
         out["review"] = res.review
+    if res.channel:
+        out["channel"] = res.channel
+    if res.brand:
+        out["brand"] = res.brand
     if res.kits:
         states = res.line_states if res.line_states is not None else [
             {"sku": s, "warehouse": w, "qty": q, "state": res.state.value}

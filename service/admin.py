@@ -45,10 +45,14 @@ class Admin:
 
         return list(await asyncio.gather(*(info(n) for n in names)))
 
-    async def set_kill_switch(self, on: bool, skus: Sequence[str]) -> dict[str, Any]:
+    async def set_kill_switch(self, on: bool, skus: Sequence[str] = (),
+                              channels: Sequence[str] = (), brands: Sequence[str] = ()
+                              ) -> dict[str, Any]:
+        """Switch new reservations off (or back on): globally when nothing is named,
+        else for these SKUs, sales channels and brands."""
         for sku in skus:
             self.catalog.sku(sku)
-        return await self.kill.set(on, skus)
+        return await self.kill.set(on, skus, channels, brands)
 
     async def ready(self) -> dict[str, bool]:
         """Whether Redis and Ray answer (each within 2 s)."""

@@ -26,7 +26,7 @@ from allocator.config import LIMITS
 from allocator.errors import AllocatorError, UnknownHold, error_from
 from allocator.ops import Code
 from service.checkout import Checkout
-from service.orders import STORED_ERRORS, Caller, HoldRequest, Outcome
+from service.orders import KILL_CODES, STORED_ERRORS, Caller, HoldRequest, Outcome
 from service.ids import bulk_op_ids
 from service.reservation import Reservation
 from storage.records import BULK_ROW
@@ -34,10 +34,13 @@ from storage.records import BULK_ROW
 C_CODE, C_VALUE, C_SHARD, C_SKU, C_WH, C_QTY, C_CREATED, C_EXPIRES = range(8)
 #: A row's code: 0 reserved, else the index of its refusal here.
 REFUSALS = (None, "insufficient_stock", "unknown_sku", "unknown_warehouse", "invalid_request",
-            "kill_switch", "purchase_limit", "share_limit", "unavailable")
+            "kill_switch", "purchase_limit", "share_limit", "unavailable",
+            "channel_reserved", "channel_limit")
 _FROM_SHARD = np.full(256, REFUSALS.index("invalid_request"), np.int64)
 _FROM_SHARD[[Code.OK, Code.INSUFFICIENT]] = [0, 1]
 _FROM_SHARD[[9, 10]] = [REFUSALS.index("purchase_limit"), REFUSALS.index("share_limit")]
+_FROM_SHARD[[Code.CHANNEL_CAP, Code.CHANNEL_RESERVED]] = [REFUSALS.index("channel_limit"),
+                                                          REFUSALS.index("channel_reserved")]
 
 
 @dataclass
@@ -206,7 +209,7 @@ class Batches:
             if isinstance(r, Exception):
                 out.others[i] = r if isinstance(r, AllocatorError) else AllocatorError(str(r))
             elif r.lines is not None and len(r.lines) == 1 and not r.customer \
-                    and not caller.share_bp:
+                    and not caller.share_bp and not r.channel and not r.brand:
                 singles.append(i)
             else:
                 others.append(i)
@@ -225,7 +228,10 @@ class Batches:
         async def one(i: int) -> tuple[int, Any]:
             rid = self.checkout.ids.batch_order_id(caller.name, key, i)
             try:
-                taken = await self.checkout.take(rid, caller, requests[i], nonce)  # type: ignore[arg-type]
+                req = requests[i]
+                assert isinstance(req, HoldRequest)
+                self.checkout.kill.check(req.skus, req.channel, req.brand)
+                taken = await self.checkout.take(rid, caller, req, nonce)
                 return i, taken
             except AllocatorError as exc:
                 return i, exc
@@ -234,7 +240,7 @@ class Batches:
         taken_all = []
         for i, got in await asyncio.gather(*(one(i) for i in others)):
             if isinstance(got, AllocatorError):
-                if got.code not in STORED_ERRORS and got.code != "kill_switch":
+                if got.code not in STORED_ERRORS and got.code not in KILL_CODES:
                     await self._undo(taken_all)
                     raise got
                 out.others[i] = got

@@ -25,6 +25,7 @@ from service.exchanges import Exchanges
 from service.orders import CheckoutSettings
 from service.ids import Ids
 from service.inventory import Inventory
+from service.channels import Channels
 from service.killswitch import KillSwitch
 from service.planner import RoutedPlanner
 from service.reconcile import Reconciler
@@ -84,6 +85,7 @@ class Services:
     reconciler: Reconciler
     waves: Waves | None = None
     exchanges: Exchanges | None = None
+    channels: Channels | None = None
 
     async def close(self) -> None:
         await self.reconciler.stop()
@@ -129,4 +131,4 @@ async def connect(config: ServiceConfig) -> Services:
     return Services(checkout, batches, inventory, Admin(client, catalog, kill, redis),
                     catalog, client, redis, TokenLeases(redis, config.keys), kill,
                     Timeline(checkout, redis, config.keys), reconciler, Waves(batches),
-                    Exchanges(checkout, redis, config.keys))
+                    Exchanges(checkout, redis, config.keys), channels=Channels(client))

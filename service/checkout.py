@@ -34,7 +34,7 @@ from allocator.outcomes import error_for
 from routing import Order
 from service.bundles import BundleStore
 from service.fencing import Fencing
-from service.ids import Ids, op_id
+from service.ids import Ids, channel_id, op_id
 from service.killswitch import KillSwitch
 from service.lifecycle import Lifecycle
 from service.planner import RoutedPlanner
@@ -131,7 +131,7 @@ class Checkout(Lifecycle, Fencing, Transitions):
         req = await self.bundles.expand(req)
         for sku in req.skus:
             self.client.check(sku)
-        self.kill.check(req.skus)
+        self.kill.check(req.skus, req.channel, req.brand)
         taken: _Taken | None = None
         try:
             taken = await self.take(rid, caller, req, os.urandom(8))
@@ -193,8 +193,10 @@ class Checkout(Lifecycle, Fencing, Transitions):
         ttl = self.reviews.hold_ms(review, int(req.ttl_ms or self.settings.hold_ttl_ms))
         if req.lines is not None:
             lines = self._validated(req.lines)
-            res = await self._hold(rid, caller, lines, ttl, nonce, 0, None, req.customer)
+            res = await self._hold(rid, caller, lines, ttl, nonce, 0, None, req.customer,
+                                   req.channel)
             res.review, res.kits = review or None, list(req.kits) or None
+            res.channel, res.brand = req.channel, req.brand
             record = res.to_record()
             return _Taken(res, record, pack(record))
         order = req.order
@@ -213,8 +215,9 @@ class Checkout(Lifecycle, Fencing, Transitions):
                                             req.kits)
             try:
                 res = await self._hold(rid, caller, choice.lines, ttl, nonce, attempt,
-                                       choice.plan, req.customer)
+                                       choice.plan, req.customer, req.channel)
                 res.review, res.kits = review or None, list(req.kits) or None
+                res.channel, res.brand = req.channel, req.brand
                 record = res.to_record()
                 return _Taken(res, record, pack(record | {"plan": choice.packed}))
             except InsufficientStock as exc:
@@ -233,23 +236,26 @@ class Checkout(Lifecycle, Fencing, Transitions):
             self.client.check(sku, wh)
         return list(lines)
 
-    def _limits(self, caller: Caller, part: Sequence[Line], customer: str | None) -> OpLimits:
-        if not customer and not caller.share_bp:
+    def _limits(self, caller: Caller, part: Sequence[Line], customer: str | None,
+                channel: str | None = None) -> OpLimits:
+        if not customer and not caller.share_bp and not channel:
             return NO_LIMITS
-        caps = tuple(self.caps.get(sku, self.settings.customer_cap) for sku, _, _ in part)
+        caps = tuple(self.caps.get(sku, self.settings.customer_cap) for sku, _, _ in part) \
+            if customer or caller.share_bp else ()  # a channel alone: no caps to carry
         return OpLimits(customer=_nonzero_id("customer", customer) if customer else 0,
                       owner=_nonzero_id("key", caller.name) if caller.share_bp else 0,
-                      share_bp=caller.share_bp, caps=caps)
+                      share_bp=caller.share_bp, caps=caps,
+                      channel=channel_id(channel) if channel else 0)
 
     async def _hold(self, rid: str, caller: Caller, lines: list[Line], ttl: int, nonce: bytes,
-                    attempt: int, plan: dict[str, Any] | None, customer: str | None
-                    ) -> Reservation:
+                    attempt: int, plan: dict[str, Any] | None, customer: str | None,
+                    channel: str | None = None) -> Reservation:
         """Hold every line on every shard it lives on, or none."""
         parts = self.client.split_by_shard(lines)
         grace = self.settings.secondary_grace_ms
         futs = [self.client.submit(OpKind.HOLD, op_id(rid, nonce, "hold", attempt, shard), part,
                                    arg=ttl if i == 0 else ttl + grace,
-                                   limits=self._limits(caller, part, customer))
+                                   limits=self._limits(caller, part, customer, channel))
                 for i, (shard, part) in enumerate(parts.items())]
         try:
             results = await self.wait(futs)

@@ -128,18 +128,20 @@ class Exchanges:
         co = self.checkout
         sku, wh, qty = ex.replacement
         if wh is not None:
-            req = HoldRequest(lines=((sku, wh, qty),), ttl_ms=ex.ttl_ms)
+            req = HoldRequest(lines=((sku, wh, qty),), ttl_ms=ex.ttl_ms, channel=res.channel,
+                              brand=res.brand)  # sold on the original's channel
         else:
             dest = ex.destination or ((res.plan or {}).get("order") or {}).get("destination")
             if not dest:
                 raise InvalidRequest("destination: a pincode is needed to route the "
                                      "replacement")
             req = HoldRequest(order=Order.from_dict({"lines": [{"sku": sku, "qty": qty}],
-                                                     "destination": dest}), ttl_ms=ex.ttl_ms)
+                                                     "destination": dest}), ttl_ms=ex.ttl_ms,
+                              channel=res.channel, brand=res.brand)
         req = await co.bundles.expand(req)
         for s in req.skus:
             co.client.check(s)
-        co.kill.check(req.skus)
+        co.kill.check(req.skus, req.channel, req.brand)
         return req
 
     async def _claim(self, rid: str, fields: tuple[tuple[str, str], str], qty: int,

@@ -52,6 +52,11 @@ class Ids:
         return request_tag(owner, key) + self._mac(owner, "bulk", key, size=10).hex()
 
 
+def channel_id(name: str) -> int:
+    """The ledger's id of a sales channel name (positive: 0 means none there)."""
+    return op_id("channel", name) or 1
+
+
 def op_id(*parts: Any) -> int:
     """A shard op id (63-bit) for an unambiguous tuple of parts."""
     data = msgpack.packb(list(parts), use_bin_type=True)

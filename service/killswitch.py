@@ -13,8 +13,8 @@ import asyncio
 import logging
 from typing import Any, Sequence
 
-from allocator.errors import AllocatorError, ReservationsOff
-from storage.killswitch import KillSwitchStore
+from allocator.errors import AllocatorError, BrandOff, ChannelOff, ReservationsOff
+from storage.killswitch import KillState, KillSwitchStore
 
 log = logging.getLogger("allocator.service")
 
@@ -25,6 +25,8 @@ class KillSwitch:
         self.refresh_s = refresh_s
         self.on = False
         self.skus: frozenset[str] = frozenset()
+        self.channels: frozenset[str] = frozenset()
+        self.brands: frozenset[str] = frozenset()
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -44,10 +46,14 @@ class KillSwitch:
                 pass  # Redis down: keep the last known switch
 
     async def reload(self) -> None:
-        self.on, self.skus = await self.store.read()
+        state: KillState = await self.store.read()
+        self.on, self.skus = state.on, state.skus
+        self.channels, self.brands = state.channels, state.brands
 
-    def check(self, skus: Sequence[str]) -> None:
-        """ReservationsOff if the switch is on globally or for any of ``skus``."""
+    def check(self, skus: Sequence[str], channel: str | None = None,
+              brand: str | None = None) -> None:
+        """ReservationsOff if the switch is on globally or for any of ``skus``;
+        ChannelOff / BrandOff if it is on for the request's channel / brand."""
         if self.on:
             raise ReservationsOff("reservations are switched off", skus=["*"])
         if self.skus:
@@ -55,11 +61,18 @@ class KillSwitch:
             if hit:
                 raise ReservationsOff(f"reservations are switched off for {', '.join(hit)}",
                                       skus=hit)
+        if channel and channel in self.channels:
+            raise ChannelOff(f"reservations are switched off for channel {channel}",
+                             channel=channel)
+        if brand and brand in self.brands:
+            raise BrandOff(f"reservations are switched off for brand {brand}", brand=brand)
 
-    async def set(self, on: bool, skus: Sequence[str] = ()) -> dict[str, Any]:
-        await self.store.set(on, skus)
+    async def set(self, on: bool, skus: Sequence[str] = (), channels: Sequence[str] = (),
+                  brands: Sequence[str] = ()) -> dict[str, Any]:
+        await self.store.set(on, skus, channels, brands)
         await self.reload()
         return self.state()
 
     def state(self) -> dict[str, Any]:
-        return {"global": self.on, "skus": sorted(self.skus)}
+        return {"global": self.on, "skus": sorted(self.skus),
+                "channels": sorted(self.channels), "brands": sorted(self.brands)}

@@ -113,7 +113,8 @@ class Lifecycle:
         if add:
             order = None if all(w for _, w, _ in add) else self._order(res, add, change)
             req = HoldRequest(lines=tuple(add) if order is None else None, order=order,
-                              ttl_ms=remaining + self.settings.secondary_grace_ms)
+                              ttl_ms=remaining + self.settings.secondary_grace_ms,
+                              channel=res.channel)  # added units sell on its channel
             taken = await self.take(rid, caller, req, os.urandom(8))
         new = self._next_version(res, version, cut, taken.reservation if taken else None)
         new.kits = kits
@@ -205,7 +206,8 @@ class Lifecycle:
         plan = (added.plan if added and added.plan else res.plan)
         return Reservation(res.id, res.owner, [(s, w, q) for (s, w), q in lines.items() if q],
                            holds, res.created_ms, res.expires_ms, plan, State.PENDING,
-                           version, drops, kits=res.kits, exchange_of=res.exchange_of)
+                           version, drops, kits=res.kits, exchange_of=res.exchange_of,
+                           channel=res.channel, brand=res.brand)
 
     def _lost(self, r: Any, res: Reservation) -> AllocatorError:
         if r.code == Code.VERSION or (r.code == Code.ILLEGAL and r.detail == LINE_MISMATCH):

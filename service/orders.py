@@ -17,7 +17,10 @@ from service.reservation import Line
 #: retry with the same key may get past (kill switch, rate limits, overload, outages)
 #: are not stored.
 STORED_ERRORS = ("invalid_request", "unknown_sku", "unknown_warehouse", "unknown_destination",
-                 "invalid_catalog", "invalid_network", "insufficient_stock", "purchase_limit")
+                 "invalid_catalog", "invalid_network", "insufficient_stock", "purchase_limit",
+                 "channel_limit", "channel_reserved")
+#: The kill switch's refusals (globally or per SKU, per channel, per brand): not stored.
+KILL_CODES = ("kill_switch", "channel_switched_off", "brand_switched_off")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class HoldRequest:
     review: bool = False  # the caller asks for a review
     destination: str | None = None  # of a pre-routed order, for the review rules
     kits: tuple[Kit, ...] = ()  # its bundle lines (already expanded into ``lines``/``order``)
+    channel: str | None = None  # the sales channel: its rules and kill switch apply
+    brand: str | None = None  # the brand: its kill switch applies
 
     @property
     def skus(self) -> list[str]:

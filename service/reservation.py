@@ -54,6 +54,8 @@ class Reservation:
     kits: list[Kit] | None = None  # its bundle lines (their components are in ``lines``)
     exchange_of: dict[str, Any] | None = None  # the shipped line this one replaces
     exchanges: list[dict[str, Any]] | None = None  # exchanges of its lines, if read
+    channel: str | None = None  # the sales channel it was reserved on
+    brand: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The stored form (no state: that lives in the ledgers)."""
@@ -69,6 +71,10 @@ class Reservation:
             out["kits"] = [k.to_record() for k in self.kits]
         if self.exchange_of:
             out["exchange_of"] = self.exchange_of
+        if self.channel:
+            out["channel"] = self.channel
+        if self.brand:
+            out["brand"] = self.brand
         return out
 
     @classmethod
@@ -86,7 +92,8 @@ class Reservation:
                    int(d["expires_ms"]), plan, state, int(d.get("version", 0)), drops,
                    d.get("line_states"), review=d.get("review"),
                    kits=[Kit.from_record(k) for k in d["kits"]] if d.get("kits") else None,
-                   exchange_of=d.get("exchange_of"))
+                   exchange_of=d.get("exchange_of"), channel=d.get("channel"),
+                   brand=d.get("brand"))
 
     def answer(self) -> bytes:
         """The record with the state and line states read, packed: a first answer that
@@ -100,7 +107,8 @@ class Reservation:
         return Reservation(self.id, self.owner, self.lines, self.holds, self.created_ms,
                            self.expires_ms, self.plan, state, self.version, self.drops,
                            line_states, review=self.review, kits=self.kits,
-                           exchange_of=self.exchange_of)
+                           exchange_of=self.exchange_of, channel=self.channel,
+                           brand=self.brand)
 
 
 def combined_state(states: Sequence[HoldState], expires_ms: int,

@@ -63,7 +63,8 @@ class Waves:
                 if lines is None else HoldRequest(
                     lines=lines, ttl_ms=req.ttl_ms, customer=req.customer,
                     value_inr=req.value_inr, cod=req.cod, review=req.review,
-                    destination=_order(req).destination))
+                    destination=_order(req).destination, channel=req.channel,
+                    brand=req.brand))
         extra = {"summary": wave.summary(), "orders": explained}
         return await self.batches.reserve_orders(holds, caller, key, fingerprint, extra)
 
@@ -77,7 +78,7 @@ class Waves:
             self.planner.network.destination_index(order.destination)
             for sku in order.skus:
                 self.checkout.client.check(sku)
-            self.checkout.kill.check(order.skus)
+            self.checkout.kill.check(order.skus, r.channel, r.brand)
         except AllocatorError as exc:
             return exc
         return r

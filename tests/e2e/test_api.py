@@ -284,7 +284,7 @@ def test_kill_switch_per_sku_and_global(ops_http, http, skus):
     restock(ops_http, b, "WH-DEL", 5)
     held = reserve(http, a, 1).json()
     state = ops_http.put("/v1/admin/kill-switch", json={"on": True, "skus": [a]}).json()
-    assert state == {"global": False, "skus": [a]}
+    assert state == {"global": False, "skus": [a], "channels": [], "brands": []}
     try:
         assert_problem(reserve(http, a, 1), 423, "kill-switch")
         assert reserve(http, b, 1).status_code == 201
@@ -294,7 +294,8 @@ def test_kill_switch_per_sku_and_global(ops_http, http, skus):
     finally:
         ops_http.put("/v1/admin/kill-switch", json={"on": False})
         ops_http.put("/v1/admin/kill-switch", json={"on": False, "skus": [a]})
-    assert ops_http.get("/v1/admin/kill-switch").json() == {"global": False, "skus": []}
+    assert ops_http.get("/v1/admin/kill-switch").json() == {"global": False, "skus": [],
+                                                           "channels": [], "brands": []}
     assert reserve(http, a, 1).status_code == 201
 
 

@@ -153,10 +153,13 @@ def kill_switch(admin):
         changes = []
         if now["global"] != before["global"]:
             changes.append({"on": before["global"]})
-        if set(now["skus"]) - set(before["skus"]):
-            changes.append({"on": False, "skus": sorted(set(now["skus"]) - set(before["skus"]))})
-        if set(before["skus"]) - set(now["skus"]):
-            changes.append({"on": True, "skus": sorted(set(before["skus"]) - set(now["skus"]))})
+        for part in ("skus", "channels", "brands"):  # what is switched off, by name
+            if set(now[part]) - set(before[part]):
+                changes.append({"on": False,
+                                part: sorted(set(now[part]) - set(before[part]))})
+            if set(before[part]) - set(now[part]):
+                changes.append({"on": True,
+                                part: sorted(set(before[part]) - set(now[part]))})
         for body in changes:
             r = admin.put("/v1/admin/kill-switch", json=body)
             assert r.status_code == 200, r.text
