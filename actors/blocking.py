@@ -32,10 +32,13 @@ class BlockingClient:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def submit(self, kind: OpKind, op_id: int, lines: Sequence[Line] = (), hold_id: int = -1,
-               arg: int = 0, shard: str | None = None, limits: OpLimits = NO_LIMITS
+               *, ttl_ms: int = 0, version: int = 0, state: int = 0,
+               shard: str | None = None, limits: OpLimits = NO_LIMITS
                ) -> concurrent.futures.Future:
         async def go() -> ShardResult:
-            return await self.client.submit(kind, op_id, lines, hold_id, arg, shard, limits)
+            return await self.client.submit(kind, op_id, lines, hold_id, ttl_ms=ttl_ms,
+                                            version=version, state=state, shard=shard,
+                                            limits=limits)
         return asyncio.run_coroutine_threadsafe(go(), self.loop)
 
     def hold_bulk(self, gidx: np.ndarray, wh: np.ndarray, qty: np.ndarray,

@@ -157,17 +157,18 @@ class ShardClient(AvailabilityViews, Connections):
     # -------------------------------------------------------------------- view
     # ------------------------------------------------------------------ submit
     def submit(self, kind: OpKind, op_id: int, lines: Sequence[Line] = (), hold_id: int = -1,
-               arg: int = 0, shard: str | None = None, limits: OpLimits = NO_LIMITS
-               ) -> asyncio.Future:
-        """Queue one op; the future resolves to its :class:`ShardResult`. All lines of
-        an op without a fixed ``shard`` must belong to one shard (see
-        :meth:`split_by_shard`)."""
+               *, ttl_ms: int = 0, version: int = 0, state: int = 0,
+               shard: str | None = None, limits: OpLimits = NO_LIMITS) -> asyncio.Future:
+        """Queue one op; the future resolves to its :class:`ShardResult`. ``ttl_ms``,
+        ``version``, ``state``: the op's parameter, the one its kind reads (see
+        :data:`allocator.ops.PARAM_OF`). All lines of an op without a fixed ``shard``
+        must belong to one shard (see :meth:`split_by_shard`)."""
         if self.queued >= self.max_queue:
             self.metrics.overloaded.inc()
             raise Overloaded("too many requests queued", retry_after_s=self._retry_after())
         fut = asyncio.get_running_loop().create_future()
-        self._enqueue(QueuedOp(int(kind), int(op_id), int(hold_id), int(arg), lines, limits,
-                          shard, fut))
+        self._enqueue(QueuedOp(int(kind), int(op_id), int(hold_id), lines, limits, shard, fut,
+                               int(ttl_ms), int(version), int(state)))
         return fut
 
     def _retry_after(self) -> float:

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from allocator.errors import AllocatorError
-from allocator.ops import Code, Line, OpKind
+from allocator.ops import PARAM_FIELDS, Code, Line, OpKind
 
 
 class Overloaded(AllocatorError):
@@ -63,11 +63,13 @@ class QueuedOp:
     kind: int
     op_id: int
     hold_id: int
-    arg: int
     lines: Sequence[Line]
     limits: OpLimits
     shard: str | None  # fixed for ops on an existing hold; None: the SKU's owner
     future: asyncio.Future
+    ttl_ms: int = 0  # the op's parameter: see allocator.ops.PARAM_OF
+    version: int = 0
+    state: int = 0
     attempts: int = 0
 
 
@@ -140,10 +142,13 @@ def op_columns(ops: list[QueuedOp], rows: dict[str, int], whs: dict[str, int],
     cols = {"kind": np.array([o.kind for o in ops], np.uint8),
             "op_id": np.array([o.op_id for o in ops], np.int64),
             "hold_id": np.array([o.hold_id for o in ops], np.int64),
-            "arg": np.array([o.arg for o in ops], np.int64),
             "line_start": np.array(starts, np.int64),
             "line_count": np.array(counts, np.int64),
             "l_cell": np.array(cells, np.int64), "l_qty": np.array(qtys, np.int64)}
+    for name in PARAM_FIELDS:  # a parameter column travels when some op sets it
+        values = [getattr(o, name) for o in ops]
+        if any(values):
+            cols[name] = np.array(values, np.int64)
     if limited:
         cols["customer"] = np.array([o.limits.customer for o in ops], np.int64)
         cols["owner"] = np.array([o.limits.owner for o in ops], np.int64)
@@ -159,7 +164,7 @@ def chunk_columns(chunk: Chunk, row: np.ndarray, nwh: int) -> dict[str, np.ndarr
     b, pos = chunk.bulk, chunk.pos
     m = len(pos)
     return {"kind": np.full(m, OpKind.HOLD, np.uint8), "op_id": b.op_id[pos],
-            "hold_id": np.full(m, -1, np.int64), "arg": np.full(m, b.ttl_ms, np.int64),
+            "hold_id": np.full(m, -1, np.int64), "ttl_ms": np.full(m, b.ttl_ms, np.int64),
             "line_start": np.arange(m, dtype=np.int64), "line_count": np.ones(m, np.int64),
             "l_cell": row[b.gidx[pos]] * nwh + b.wh[pos],
             "l_qty": b.qty[pos]}

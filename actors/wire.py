@@ -11,7 +11,8 @@ see :mod:`allocator.codec`). Requests carry ``id`` and ``op``:
 * ``hello`` — ``token``: the cluster's wire token (an HMAC of the cluster secret);
   anything else before a good hello closes the connection;
 * ``apply`` — ``epoch`` and ``cols`` (an :class:`~allocator.ops.OpBatch` in column
-  form): the answer is :meth:`ShardCore.apply`'s, sent after the batch is journaled;
+  form; columns in the layout before parameter columns, one ``arg``, are read by kind):
+  the answer is :meth:`ShardCore.apply`'s, sent after the batch is journaled;
 * ``avail`` — the available units of every cell (clients' routing views).
 
 An answer echoes ``id``; a request the shard cannot serve answers ``error`` (the

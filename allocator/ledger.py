@@ -190,18 +190,18 @@ class Ledger(SingleOps, LineOps, LimitCounts, ChannelRules, BatchApply, Retentio
         cells = np.array([self.cell(s, w) for s, w, _ in lines], np.int64)
         qtys = np.array([q for _, _, q in lines], np.int64)
         cap_arr = None if caps is None else np.array(list(caps), np.int64)
-        res = self.apply_one(OpKind.HOLD, op_id, -1, ttl_ms, cells, qtys, now_ms,
+        res = self.apply_one(OpKind.HOLD, op_id, -1, cells, qtys, now_ms, ttl_ms=ttl_ms,
                              customer=customer, owner=owner, share_bp=share_bp, caps=cap_arr,
                              channel=channel)
-        return self._raise_for(res, OpKind.HOLD, op_id, -1, ttl_ms, cells, qtys,
+        return self._raise_for(res, OpKind.HOLD, op_id, -1, cells, qtys,
                                hold_limits(customer, owner, share_bp, cap_arr, len(cells),
-                                           channel))
+                                           channel), ttl_ms=ttl_ms)
 
     def commit(self, op_id: int, hold_id: int, now_ms: int, version: int = 0) -> int:
         return self._hold_op(OpKind.COMMIT, op_id, hold_id, now_ms, version)
 
-    def release(self, op_id: int, hold_id: int, now_ms: int) -> int:
-        return self._hold_op(OpKind.RELEASE, op_id, hold_id, now_ms)
+    def release(self, op_id: int, hold_id: int, now_ms: int, version: int = 0) -> int:
+        return self._hold_op(OpKind.RELEASE, op_id, hold_id, now_ms, version)
 
     def ship(self, op_id: int, hold_id: int, now_ms: int) -> int:
         return self._hold_op(OpKind.SHIP, op_id, hold_id, now_ms)
@@ -214,7 +214,7 @@ class Ledger(SingleOps, LineOps, LimitCounts, ChannelRules, BatchApply, Retentio
                  *, out: bool) -> int:
         """Move available units out of (or into) this shard; returns the new on_hand."""
         kind = OpKind.TRANSFER_OUT if out else OpKind.TRANSFER_IN
-        return self._cell_op(kind, op_id, self.cell(sku_id, warehouse_id), qty, 0, now_ms)
+        return self._cell_op(kind, op_id, self.cell(sku_id, warehouse_id), qty, now_ms)
 
     def receive_stock(self, qty: np.ndarray) -> None:
         """Bulk delivery: add ``qty`` (one non-negative count per cell) to on_hand."""
@@ -232,7 +232,7 @@ class Ledger(SingleOps, LineOps, LimitCounts, ChannelRules, BatchApply, Retentio
                 *, is_return: bool = False) -> int:
         """Add units (a delivery in, or a customer return); returns the new on_hand."""
         kind = OpKind.RETURN if is_return else OpKind.RESTOCK
-        return self._cell_op(kind, op_id, self.cell(sku_id, warehouse_id), qty, 0, now_ms)
+        return self._cell_op(kind, op_id, self.cell(sku_id, warehouse_id), qty, now_ms)
 
     def sync(self, op_id: int, sku_id: str, warehouse_id: str, on_hand: int, version: int,
              now_ms: int) -> int:
@@ -242,33 +242,36 @@ class Ledger(SingleOps, LineOps, LimitCounts, ChannelRules, BatchApply, Retentio
         on_hand is floored at held + committed: never negative available.
         """
         cell = self.cell(sku_id, warehouse_id)
-        return self._cell_op(OpKind.SYNC, op_id, cell, on_hand, version, now_ms)
+        return self._cell_op(OpKind.SYNC, op_id, cell, on_hand, now_ms, version)
 
     def _hold_op(self, kind: OpKind, op_id: int, hold_id: int, now_ms: int,
-                 arg: int = 0) -> int:
-        res = self.apply_one(kind, op_id, hold_id, arg, NO_LINES, NO_LINES, now_ms)
-        return self._raise_for(res, kind, op_id, hold_id, arg, NO_LINES, NO_LINES)
+                 version: int = 0) -> int:
+        res = self.apply_one(kind, op_id, hold_id, NO_LINES, NO_LINES, now_ms,
+                             version=version)
+        return self._raise_for(res, kind, op_id, hold_id, NO_LINES, NO_LINES,
+                               version=version)
 
-    def _cell_op(self, kind: OpKind, op_id: int, cell: int, qty: int, arg: int,
-                 now_ms: int) -> int:
+    def _cell_op(self, kind: OpKind, op_id: int, cell: int, qty: int, now_ms: int,
+                 version: int = 0) -> int:
         cells = np.array([cell], np.int64)
         qtys = np.array([qty], np.int64)
-        res = self.apply_one(kind, op_id, -1, arg, cells, qtys, now_ms)
-        return self._raise_for(res, kind, op_id, -1, arg, cells, qtys)
+        res = self.apply_one(kind, op_id, -1, cells, qtys, now_ms, version=version)
+        return self._raise_for(res, kind, op_id, -1, cells, qtys, version=version)
 
-    def _raise_for(self, res: OpResult, kind: OpKind, op_id: int, hold_id: int, arg: int,
-                   cells: np.ndarray, qtys: np.ndarray, limits: HoldLimits | None = None
-                   ) -> int:
+    def _raise_for(self, res: OpResult, kind: OpKind, op_id: int, hold_id: int,
+                   cells: np.ndarray, qtys: np.ndarray, limits: HoldLimits | None = None, *,
+                   ttl_ms: int = 0, version: int = 0, state: int = 0) -> int:
         """Return ``res.value`` if OK, else raise the matching :mod:`errors` exception."""
         if res.code == Code.OK:
             return res.value
         if res.code == Code.INVALID:
-            reason = self._invalid_reason(kind, op_id, hold_id, arg, cells, qtys,
-                                          limits) or "invalid op"
+            reason = self._invalid_reason(kind, op_id, hold_id, cells, qtys, limits,
+                                          ttl_ms=ttl_ms, version=version,
+                                          state=state) or "invalid op"
             raise InvalidRequest(reason)
         lines = [(*self.cell_ids(int(c)), int(q)) for c, q in zip(cells, qtys)
                  if 0 <= int(c) < self.n_cells]
-        exc = error_for(kind, res.code, res.value, res.detail, lines, hold_id, arg)
+        exc = error_for(kind, res.code, res.value, res.detail, lines, hold_id, version)
         if exc is not None:
             raise exc
         raise AssertionError(f"unhandled result {res}")  # pragma: no cover

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from allocator.errors import InvalidRequest
-from allocator.ops import BatchResult, Code, HoldState, OpBatch, OpKind, fingerprint
+from allocator.fingerprint import fingerprint
+from allocator.ops import BatchResult, Code, HoldState, OpBatch, OpKind
 
 
 class BatchApply:
@@ -33,24 +34,27 @@ class BatchApply:
                 continue
             if cols is None:  # plain ints: reading numpy scalars one by one costs more
                 cols = (batch.kind.tolist(), batch.op_id.tolist(), batch.hold_id.tolist(),
-                        batch.arg.tolist(), batch.line_start.tolist(),
+                        batch.ttl_ms.tolist(), batch.version.tolist(),  # type: ignore[union-attr]
+                        batch.state.tolist(), batch.line_start.tolist(),  # type: ignore[union-attr]
                         batch.line_count.tolist())
-            kinds, ops, hids, args, starts, counts = cols
+            kinds, ops, hids, ttls, versions, states, starts, counts = cols
             got = []
             for i in range(s, e):
                 ls, lc = starts[i], counts[i]
                 cells, qtys = batch.l_cell[ls:ls + lc], batch.l_qty[ls:ls + lc]
                 if limited:
                     got.append(self.apply_one(
-                        kinds[i], ops[i], hids[i], args[i], cells, qtys, batch.now_ms,
+                        kinds[i], ops[i], hids[i], cells, qtys, batch.now_ms,
+                        ttl_ms=ttls[i], version=versions[i], state=states[i],
                         customer=int(batch.customer[i]),  # type: ignore[index]
                         owner=int(batch.owner[i]),  # type: ignore[index]
                         share_bp=int(batch.share_bp[i]),  # type: ignore[index]
                         caps=batch.l_cap[ls:ls + lc],  # type: ignore[index]
                         channel=int(batch.channel[i])))  # type: ignore[index]
                 else:
-                    got.append(self.apply_one(kinds[i], ops[i], hids[i], args[i], cells, qtys,
-                                              batch.now_ms))
+                    got.append(self.apply_one(kinds[i], ops[i], hids[i], cells, qtys,
+                                              batch.now_ms, ttl_ms=ttls[i],
+                                              version=versions[i], state=states[i]))
             out.code[s:e] = [r.code for r in got]
             out.value[s:e] = [r.value for r in got]
             out.detail[s:e] = [r.detail for r in got]
@@ -61,8 +65,8 @@ class BatchApply:
         n = len(b)
         if n > self.limits.max_ops_per_batch:
             raise InvalidRequest(f"a batch holds at most {self.limits.max_ops_per_batch} ops")
-        cols = (b.op_id, b.hold_id, b.arg, b.line_start, b.line_count, b.customer, b.owner,
-                b.share_bp, b.channel)
+        cols = (b.op_id, b.hold_id, b.ttl_ms, b.version, b.state, b.line_start, b.line_count,
+                b.customer, b.owner, b.share_bp, b.channel)
         if (any(c.shape != (n,) for c in cols)  # type: ignore[union-attr]
                 or b.l_cell.shape != b.l_qty.shape
                 or b.l_cap.shape != b.l_cell.shape):  # type: ignore[union-attr]
@@ -77,12 +81,13 @@ class BatchApply:
         an op with a customer cap or an owner share to check. Holds of SKUs with channel
         rules are decided one by one in scalars (:meth:`_hold_ruled_run`)."""
         n = e - s
-        if b.customer[s:e].any() or b.share_bp[s:e].any():  # type: ignore[index]
-            return False
+        if (b.customer[s:e].any() or b.share_bp[s:e].any()  # type: ignore[index]
+                or b.version[s:e].any() or b.state[s:e].any()):  # type: ignore[index]
+            return False  # (a hold with a version or a state is invalid: see apply_one)
         first_line = b.line_start[s:e]
         cell = b.l_cell[first_line]
         qty = b.l_qty[first_line]
-        ttl = b.arg[s:e]
+        ttl = b.ttl_ms[s:e]  # type: ignore[index]
         ops = b.op_id[s:e]
         lim = self.limits
         if not ((cell >= 0) & (cell < self.n_cells) & (qty > 0) & (qty <= lim.max_qty_per_line)

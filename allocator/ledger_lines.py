@@ -47,18 +47,21 @@ class LineOps:
                         int(self.holds["version"][row]))
 
     def line_op(self, kind: OpKind, op_id: int, hold_id: int,
-                lines: Iterable[tuple[str, str, int]], now_ms: int, arg: int = 0) -> int:
-        """AMEND (arg: new version), DROP_LINES (arg: the state the hold must be in, 0:
-        either) or REALLOCATE (lines: the line, then where it moves) by name; see
-        :mod:`allocator.ledger_lines`. Raises on any refusal."""
+                lines: Iterable[tuple[str, str, int]], now_ms: int, *, version: int = 0,
+                state: int = 0) -> int:
+        """AMEND (``version``: the new one), DROP_LINES (``state``: the one the hold must
+        be in, 0: either) or REALLOCATE (lines: the line, then where it moves) by name;
+        see :mod:`allocator.ledger_lines`. Raises on any refusal."""
         lines = list(lines)
         cells = np.array([self.cell(s, w) for s, w, _ in lines], np.int64)
         qtys = np.array([q for _, _, q in lines], np.int64)
-        res = self.apply_one(kind, op_id, hold_id, arg, cells, qtys, now_ms)
-        return self._raise_for(res, kind, op_id, hold_id, arg, cells, qtys)
+        res = self.apply_one(kind, op_id, hold_id, cells, qtys, now_ms, version=version,
+                             state=state)
+        return self._raise_for(res, kind, op_id, hold_id, cells, qtys, version=version,
+                               state=state)
 
-    def _invalid_line_op(self, kind: int, hold_id: int, arg: int, cl: list[int],
-                         ql: list[int]) -> str | None:
+    def _invalid_line_op(self, kind: int, hold_id: int, cl: list[int], ql: list[int], *,
+                         version: int = 0, state: int = 0) -> str | None:
         if hold_id < 0:
             return "hold id must be a non-negative integer"
         n_cells = self.n_cells
@@ -71,12 +74,12 @@ class LineOps:
         if len(cl) > self.limits.max_lines_per_order:
             return f"at most {self.limits.max_lines_per_order} lines"
         if kind == OpKind.AMEND:
-            return None if version_number(arg) > 0 else "an amendment names its new version"
+            return None if version_number(version) > 0 else "an amendment names its new version"
         if kind == OpKind.DROP_LINES:
             if not cl:
                 return "name at least one line"
             ok = (0, HoldState.PENDING, HoldState.COMMITTED)
-            return None if arg in ok else "drop lines of a pending or committed hold"
+            return None if state in ok else "drop lines of a pending or committed hold"
         # REALLOCATE: two lines, (from, qty) and (to, qty): the same SKU, units move
         if len(cl) != 2 or ql[0] != ql[1]:
             return "a reallocation names the line and where it goes, with the same units"
@@ -84,20 +87,22 @@ class LineOps:
             return "a line moves to another warehouse of the same SKU"
         return None
 
-    def _do_line_op(self, kind: OpKind, hold_id: int, arg: int, cells: np.ndarray,
-                    qtys: np.ndarray, now_ms: int) -> OpResult:
+    def _do_line_op(self, kind: OpKind, hold_id: int, cells: np.ndarray, qtys: np.ndarray,
+                    now_ms: int, *, version: int = 0, state: int = 0) -> OpResult:
+        """``version``: an AMEND's new one; ``state``: the one a DROP_LINES requires."""
+        want = {OpKind.AMEND: HoldState.PENDING, OpKind.REALLOCATE: HoldState.COMMITTED}.get(
+            kind, state)
         found = self._live_row(hold_id, now_ms)
         if isinstance(found, OpResult):
             return found
-        row, state = found
+        row, hold_state = found
         holds = self.holds
-        want = {OpKind.AMEND: HoldState.PENDING, OpKind.REALLOCATE: HoldState.COMMITTED}.get(
-            kind, arg)
-        if state not in (HoldState.PENDING, HoldState.COMMITTED) or (want and state != want):
-            return OpResult(Code.ILLEGAL, hold_id, state)
+        if (hold_state not in (HoldState.PENDING, HoldState.COMMITTED)
+                or (want and hold_state != want)):
+            return OpResult(Code.ILLEGAL, hold_id, hold_state)
         if kind == OpKind.AMEND:
             current = int(holds["version"][row])
-            if version_number(arg) != version_number(current) + 1:
+            if version_number(version) != version_number(current) + 1:
                 return OpResult(Code.VERSION, current)
         moving = kind == OpKind.REALLOCATE  # its second line says where to
         idx = self._line_positions(row, cells[:1] if moving else cells,
@@ -109,15 +114,15 @@ class LineOps:
                                     int(cells[1]))
         lines = self.lines
         lines["qty"][idx] -= qtys
-        if state == HoldState.PENDING:
+        if hold_state == HoldState.PENDING:
             self.held[cells] -= qtys
             lines["released"][idx] += qtys
         else:
             self.committed[cells] -= qtys
             lines["cancelled"][idx] += qtys
         if kind == OpKind.AMEND:
-            holds["version"][row] = arg
-        self._uncount(row, state, cells, qtys)
+            holds["version"][row] = version
+        self._uncount(row, hold_state, cells, qtys)
         return OpResult(Code.OK, hold_id)
 
     def _line_positions(self, row: int, cells: np.ndarray, qtys: np.ndarray

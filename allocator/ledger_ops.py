@@ -8,26 +8,35 @@ import numpy as np
 from allocator.ledger_state import (
     MAX_ON_HAND, MAX_SHARE_BP, MAX_UNITS_PER_MOVE, HoldLimits, hold_limits,
 )
-from allocator.ops import CELL_OPS, HOLD_OPS, LINE_HOLD_OPS, Code, HoldState, OpKind, OpResult, fingerprint_one
+from allocator.fingerprint import fingerprint_one
+from allocator.ops import (
+    CELL_OPS, HOLD_OPS, LINE_HOLD_OPS, Code, HoldState, OpKind, OpResult, stray_param,
+)
 
 
 class SingleOps:
     """Mixin of :class:`~allocator.ledger.Ledger`: the one-op path."""
 
-    def apply_one(self, kind: int, op_id: int, hold_id: int, arg: int, cells: np.ndarray,
-                  qtys: np.ndarray, now_ms: int, *, customer: int = 0, owner: int = 0,
-                  share_bp: int = 0, caps: np.ndarray | None = None, channel: int = 0
-                  ) -> OpResult:
+    def apply_one(self, kind: int, op_id: int, hold_id: int, cells: np.ndarray,
+                  qtys: np.ndarray, now_ms: int, *, ttl_ms: int = 0, version: int = 0,
+                  state: int = 0, customer: int = 0, owner: int = 0, share_bp: int = 0,
+                  caps: np.ndarray | None = None, channel: int = 0) -> OpResult:
         """Apply one op (the reference semantics). Never raises for bad input.
 
+        ``ttl_ms``, ``version``, ``state``: the op's parameter, the one its kind reads
+        (see :data:`~allocator.ops.PARAM_OF`; another set makes the op invalid).
         ``customer``, ``owner``, ``share_bp``, ``caps`` (one per line) and ``channel`` are
         a HOLD's optional limits and sales channel (see :class:`~allocator.ops.OpBatch`);
         other kinds ignore them."""
         limits = (hold_limits(customer, owner, share_bp, caps, len(cells), channel)
                   if kind == OpKind.HOLD else None)
-        if self._invalid_reason(kind, op_id, hold_id, arg, cells, qtys, limits) is not None:
+        if self._invalid_reason(kind, op_id, hold_id, cells, qtys, limits, ttl_ms=ttl_ms,
+                                version=version, state=state) is not None:
             return OpResult(Code.INVALID)
-        fp = self._fingerprint_one(kind, hold_id, arg, cells, qtys, limits)
+        # a valid op sets at most the parameter its kind reads: the sum is that one, the
+        # value the single ``arg`` column gave the fingerprint before it was split
+        fp = self._fingerprint_one(kind, hold_id, ttl_ms + version + state, cells, qtys,
+                                   limits)
         first = self._seen.get(int(op_id))
         if first >= 0:
             r = self.results
@@ -37,14 +46,14 @@ class SingleOps:
             return OpResult(Code(int(r["code"][row])), int(r["value"][row]),
                             int(r["detail"][row]), replayed=True)
         if kind == OpKind.HOLD:
-            res = self._do_hold(int(op_id), cells, qtys, int(arg), int(now_ms), limits)
+            res = self._do_hold(int(op_id), cells, qtys, int(ttl_ms), int(now_ms), limits)
         elif kind in HOLD_OPS:
-            res = self._do_transition(OpKind(kind), int(hold_id), int(now_ms), int(arg))
+            res = self._do_transition(OpKind(kind), int(hold_id), int(now_ms), int(version))
         elif kind in LINE_HOLD_OPS:
-            res = self._do_line_op(OpKind(kind), int(hold_id), int(arg), cells, qtys,
-                                   int(now_ms))
+            res = self._do_line_op(OpKind(kind), int(hold_id), cells, qtys, int(now_ms),
+                                   version=int(version), state=int(state))
         else:
-            res = self._do_cell_op(OpKind(kind), int(cells[0]), int(qtys[0]), int(arg),
+            res = self._do_cell_op(OpKind(kind), int(cells[0]), int(qtys[0]), int(version),
                                    int(now_ms))
         if res.code == Code.MOVED:  # nothing happened here: the caller retries elsewhere
             return res
@@ -53,12 +62,16 @@ class SingleOps:
         self._seen.set(int(op_id), self._result_base + idx)
         return res
 
-    def _invalid_reason(self, kind: int, op_id: int, hold_id: int, arg: int, cells: np.ndarray,
-                        qtys: np.ndarray, limits: HoldLimits | None = None) -> str | None:
+    def _invalid_reason(self, kind: int, op_id: int, hold_id: int, cells: np.ndarray,
+                        qtys: np.ndarray, limits: HoldLimits | None = None, *,
+                        ttl_ms: int = 0, version: int = 0, state: int = 0) -> str | None:
         lim = self.limits
         n = len(cells)
         if op_id < 0:
             return "operation ids are non-negative integers"
+        stray = stray_param(kind, ttl_ms, version, state)
+        if stray is not None and kind in OpKind._value2member_map_:
+            return f"a {OpKind(kind).name} op takes no {stray}"
         if len(qtys) != n:
             return "lines and quantities differ in length"
         cl, ql = cells.tolist(), qtys.tolist()  # plain ints: one op's checks are cheap
@@ -76,7 +89,7 @@ class SingleOps:
             top = lim.max_qty_per_line
             if not all(0 < q <= top for q in ql):
                 return f"quantities must be between 1 and {lim.max_qty_per_line}"
-            if not 0 < arg <= lim.max_ttl_ms:
+            if not 0 < ttl_ms <= lim.max_ttl_ms:
                 return f"hold TTL must be between 1 ms and {lim.max_ttl_ms} ms"
             if limits is not None:
                 customer, owner, share_bp, caps, channel = limits
@@ -90,7 +103,7 @@ class SingleOps:
                     return "purchase caps are non-negative (0: no cap)"
             return None
         if kind in LINE_HOLD_OPS:
-            return self._invalid_line_op(kind, hold_id, arg, cl, ql)
+            return self._invalid_line_op(kind, hold_id, cl, ql, version=version, state=state)
         if kind in HOLD_OPS:
             if n:
                 return "commit, release and ship take a hold id, not lines"
@@ -101,20 +114,20 @@ class SingleOps:
             if kind == OpKind.SYNC:
                 if not 0 <= ql[0] <= MAX_ON_HAND:
                     return f"on_hand must be between 0 and {MAX_ON_HAND}"
-                return None if arg > 0 else "sync version must be positive"
+                return None if version > 0 else "sync version must be positive"
             if not 0 < ql[0] <= MAX_UNITS_PER_MOVE:
                 return f"quantity must be between 1 and {MAX_UNITS_PER_MOVE}"
             return None
         return f"unknown operation kind {kind}"
 
     @staticmethod
-    def _fingerprint_one(kind: int, hold_id: int, arg: int, cells: np.ndarray,
+    def _fingerprint_one(kind: int, hold_id: int, param: int, cells: np.ndarray,
                          qtys: np.ndarray, limits: HoldLimits | None = None) -> int:
         extra: list[int] = []
         if limits is not None:  # same positions as the vectorised path's extra columns
             customer, owner, share_bp, caps, channel = limits
             extra = [customer, owner, share_bp, *caps.tolist(), channel]
-        return fingerprint_one(int(kind), int(hold_id), int(arg), cells.tolist(),
+        return fingerprint_one(int(kind), int(hold_id), int(param), cells.tolist(),
                                qtys.tolist(), extra)
 
     def _do_hold(self, op_id: int, cells: np.ndarray, qtys: np.ndarray, ttl_ms: int,
@@ -230,7 +243,9 @@ class SingleOps:
             return OpResult(Code.EXPIRED, hold_id)
         return row, state
 
-    def _do_cell_op(self, kind: OpKind, cell: int, qty: int, arg: int, now_ms: int) -> OpResult:
+    def _do_cell_op(self, kind: OpKind, cell: int, qty: int, version: int, now_ms: int
+                    ) -> OpResult:
+        """``version``: a SYNC's count version (must be newer than the cell's)."""
         if kind in (OpKind.RESTOCK, OpKind.RETURN, OpKind.TRANSFER_IN):
             self.on_hand[cell] += qty
             return OpResult(Code.OK, int(self.on_hand[cell]))
@@ -240,14 +255,14 @@ class SingleOps:
                 return OpResult(Code.INSUFFICIENT, avail, 0)
             self.on_hand[cell] -= qty
             return OpResult(Code.OK, int(self.on_hand[cell]))
-        if arg <= self.version[cell]:
+        if version <= self.version[cell]:
             return OpResult(Code.STALE_VERSION, int(self.version[cell]))
         floor = int(self.held[cell] + self.committed[cell])
         missing = max(0, floor - qty)
         self.on_hand[cell] = max(qty, floor)
-        self.version[cell] = arg
+        self.version[cell] = version
         if missing:
-            self.drift.append(1, cell=cell, missing=missing, version=arg, at=now_ms)
+            self.drift.append(1, cell=cell, missing=missing, version=version, at=now_ms)
         return OpResult(Code.OK, int(self.on_hand[cell]), missing)
 
     def _hold_lines(self, row: int) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ class OpKind(IntEnum):
     TRANSFER_OUT = 9  # units leave this shard (a hot SKU's stock moving to its own actor)
     TRANSFER_IN = 10  # units arrive from another shard
     # A reservation's life after the hold (allocator/ledger_lines.py):
-    AMEND = 11  # pending hold: new version (arg), release some units of its lines
+    AMEND = 11  # pending hold: new version, release some units of its lines
     DROP_LINES = 12  # release (pending) or cancel (committed) some units of lines
     REALLOCATE = 13  # a committed line moves warehouse: lines (from, qty), (to, qty)
 
@@ -38,6 +38,15 @@ HOLD_OPS = frozenset({OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP, OpKind.CANCEL}
 LINE_HOLD_OPS = frozenset({OpKind.AMEND, OpKind.DROP_LINES, OpKind.REALLOCATE})
 CELL_OPS = frozenset({OpKind.RESTOCK, OpKind.RETURN, OpKind.SYNC, OpKind.TRANSFER_OUT,
                       OpKind.TRANSFER_IN})
+
+# An op's parameter: the one column of PARAM_FIELDS its kind reads (others: none).
+# ``ttl_ms``: a HOLD's time to live; ``version``: the version of what the op acts on —
+# the reservation version a COMMIT or RELEASE expects, the new one an AMEND sets, the
+# warehouse count's version of a SYNC; ``state``: the HoldState a DROP_LINES requires
+# (0: pending or committed).
+PARAM_OF: dict[int, str] = {
+    OpKind.HOLD: "ttl_ms", OpKind.COMMIT: "version", OpKind.RELEASE: "version",
+    OpKind.AMEND: "version", OpKind.SYNC: "version", OpKind.DROP_LINES: "state"}
 
 
 class Code(IntEnum):
@@ -80,78 +89,49 @@ def op_key(client_id: str) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
-_MULTS = tuple(np.uint64(m) for m in (
-    0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93))
-_AVALANCHE = np.uint64(0xFF51AFD7ED558CCD)
-
-
-def fingerprint(kind: np.ndarray, hold_id: np.ndarray, arg: np.ndarray,
-                cells: Sequence[np.ndarray], qtys: Sequence[np.ndarray],
-                extra: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """Payload fingerprint per op (uint64): equal payloads give equal fingerprints.
-
-    A multiply-add chain over the fields, then a final avalanche; vectorised over ops.
-    ``cells[j]``/``qtys[j]`` hold the j-th line of every op. ``extra`` fields (the
-    limits) are mixed in only where non-zero, so an op without limits keeps the
-    fingerprint it had before limits existed.
-    """
-    fields = [kind.astype(np.uint64), hold_id.view(np.uint64), arg.view(np.uint64)]
-    for c, q in zip(cells, qtys):
-        fields += [c.view(np.uint64), q.view(np.uint64)]
-    with np.errstate(over="ignore"):
-        h = fields[0] * _MULTS[0]
-        for i, f in enumerate(fields[1:], start=1):
-            h = (h + f) * _MULTS[i % len(_MULTS)]
-        for i, f in enumerate(extra):
-            x = np.ascontiguousarray(f, np.int64).view(np.uint64)
-            h ^= np.where(x != 0, (x + np.uint64(i + 1)) * _MULTS[(i + 1) % len(_MULTS)],
-                          np.uint64(0))
-        h ^= h >> np.uint64(33)
-        h *= _AVALANCHE
-        h ^= h >> np.uint64(33)
-    return h
-
-
-_M64 = (1 << 64) - 1
-_MULTS_INT = tuple(int(m) for m in _MULTS)
-
-
-def fingerprint_one(kind: int, hold_id: int, arg: int, cells: Sequence[int],
-                    qtys: Sequence[int], extra: Sequence[int] = ()) -> int:
-    """:func:`fingerprint` of one op, in plain integers (no numpy temporaries: the
-    one-op path's cost was mostly those); the same value, bit for bit."""
-    m = _MULTS_INT
-    h = (kind * m[0]) & _M64
-    fields = [hold_id & _M64, arg & _M64]
-    for c, q in zip(cells, qtys):
-        fields += [c & _M64, q & _M64]
-    for i, f in enumerate(fields, start=1):
-        h = ((h + f) * m[i % 4]) & _M64
-    for i, f in enumerate(extra):
-        if f:
-            h ^= (((f & _M64) + i + 1) * m[(i + 1) % 4]) & _M64
-    h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & _M64
-    h ^= h >> 33
-    return h
-
-
-OP_FIELDS = ("kind", "op_id", "hold_id", "arg", "line_start", "line_count")
+OP_FIELDS = ("kind", "op_id", "hold_id", "line_start", "line_count")
+# Parameters (see PARAM_OF; 0 where unused). A column travels on the wire and in the
+# journal only when some op of the batch sets it.
+PARAM_FIELDS = ("ttl_ms", "version", "state")
 LINE_FIELDS = ("l_cell", "l_qty")
 # Anti-scalping limits (0 everywhere: none). Optional on the wire and in the journal.
 LIMIT_OP_FIELDS = ("customer", "owner", "share_bp")
 LIMIT_LINE_FIELDS = ("l_cap",)
 # The sales channel of a HOLD (0: none). Optional on the wire and in the journal.
 CHANNEL_FIELDS = ("channel",)
-FIELDS = OP_FIELDS + LINE_FIELDS + LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS + CHANNEL_FIELDS
+FIELDS = (OP_FIELDS + PARAM_FIELDS + LINE_FIELDS + LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS
+          + CHANNEL_FIELDS)
+LEGACY_ARG = "arg"  # the one parameter column of batches written before PARAM_FIELDS
+
+
+def stray_param(kind: int, ttl_ms: int, version: int, state: int) -> str | None:
+    """The name of a parameter set on an op whose kind does not read it, if any."""
+    own = PARAM_OF.get(kind)
+    if ttl_ms and own != "ttl_ms":
+        return "ttl_ms"
+    if version and own != "version":
+        return "version"
+    return "state" if state and own != "state" else None
+
+
+def params_from_arg(kind: np.ndarray, arg: np.ndarray) -> dict[str, np.ndarray]:
+    """The parameter columns of a batch in the layout before them (one ``arg`` column,
+    as older journal records carry it), by kind: see :data:`PARAM_OF`. A kind without a
+    parameter ignored ``arg``; every writer sent 0 there, and it is dropped."""
+    kind = np.asarray(kind)
+    arg = np.asarray(arg, np.int64)
+    return {name: np.where(np.isin(kind, [k for k, n in PARAM_OF.items() if n == name]),
+                           arg, 0) for name in PARAM_FIELDS}
 
 
 @dataclass
 class OpBatch:
     """Columnar ops, applied in row (arrival) order at one clock reading ``now_ms``.
 
-    ``arg`` is the TTL in ms for HOLD and the version for SYNC. For SYNC, the line's
-    qty is the absolute on-hand count; for RESTOCK/RETURN it is the units added.
+    Each op's parameter has a column of its own (0 where unused; see :data:`PARAM_OF`):
+    ``ttl_ms`` of a HOLD, ``version`` of a COMMIT, RELEASE, AMEND or SYNC, ``state``
+    of a DROP_LINES. For SYNC, the line's qty is the absolute on-hand count; for
+    RESTOCK/RETURN it is the units added.
 
     Limits of a HOLD (all optional, 0 = none): ``customer`` (the buyer, a non-negative
     id) may hold and commit at most ``l_cap`` units of each line's SKU; ``owner`` (the
@@ -165,12 +145,14 @@ class OpBatch:
     kind: np.ndarray  # uint8
     op_id: np.ndarray  # int64
     hold_id: np.ndarray  # int64 (-1 when unused)
-    arg: np.ndarray  # int64
     line_start: np.ndarray  # int64
     line_count: np.ndarray  # int64
     l_cell: np.ndarray  # int64, flat cell index = sku_row * n_warehouses + wh_col
     l_qty: np.ndarray  # int64
     now_ms: int
+    ttl_ms: np.ndarray | None = None  # int64 per op
+    version: np.ndarray | None = None  # int64 per op
+    state: np.ndarray | None = None  # int64 per op
     customer: np.ndarray | None = None  # int64 per op
     owner: np.ndarray | None = None  # int64 per op
     share_bp: np.ndarray | None = None  # int64 per op
@@ -179,7 +161,7 @@ class OpBatch:
 
     def __post_init__(self) -> None:
         n, m = len(self.kind), len(self.l_cell)
-        for name in LIMIT_OP_FIELDS + CHANNEL_FIELDS:
+        for name in PARAM_FIELDS + LIMIT_OP_FIELDS + CHANNEL_FIELDS:
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(n, np.int64))
         if self.l_cap is None:
@@ -194,9 +176,11 @@ class OpBatch:
         return bool(self.customer.any() or self.share_bp.any())  # type: ignore[union-attr]
 
     def to_columns(self) -> dict[str, np.ndarray]:
-        """The wire and journal form: one array per field (limit columns only when
-        some op carries a limit)."""
+        """The wire and journal form: one array per field (a parameter column only when
+        some op sets it, limit columns only when some op carries a limit)."""
         cols = {f: getattr(self, f) for f in OP_FIELDS + LINE_FIELDS}
+        cols.update({f: getattr(self, f) for f in PARAM_FIELDS
+                     if getattr(self, f).any()})  # type: ignore[union-attr]
         if (self.limited or self.owner.any()  # type: ignore[union-attr]
                 or self.l_cap.any()):  # type: ignore[union-attr]
             # (a cap alone changes the op's fingerprint: it must reach the journal too)
@@ -207,11 +191,16 @@ class OpBatch:
 
     @classmethod
     def from_columns(cls, cols: dict[str, Any], now_ms: int) -> "OpBatch":
-        """Inverse of :meth:`to_columns` (missing limit columns mean no limits, a
-        missing channel column no channel)."""
+        """Inverse of :meth:`to_columns` (a missing parameter, limit or channel column
+        means zeros: none). Columns in the older layout, one ``arg`` for every
+        parameter, are mapped to the parameter columns by kind (:func:`params_from_arg`)."""
+        if LEGACY_ARG in cols:
+            params = params_from_arg(cols["kind"], cols[LEGACY_ARG])
+        else:
+            params = {f: cols.get(f) for f in PARAM_FIELDS}
         return cls(now_ms=int(now_ms), **{f: cols[f] for f in OP_FIELDS + LINE_FIELDS},
-                   **{f: cols.get(f) for f in LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS
-                      + CHANNEL_FIELDS})
+                   **params, **{f: cols.get(f) for f in LIMIT_OP_FIELDS + LIMIT_LINE_FIELDS
+                                + CHANNEL_FIELDS})
 
     @classmethod
     def single_line_holds(cls, op_ids: np.ndarray, cells: np.ndarray, qtys: np.ndarray,
@@ -222,7 +211,7 @@ class OpBatch:
             kind=np.full(n, OpKind.HOLD, np.uint8),
             op_id=np.asarray(op_ids, np.int64),
             hold_id=np.full(n, -1, np.int64),
-            arg=np.full(n, ttl_ms, np.int64),
+            ttl_ms=np.full(n, ttl_ms, np.int64),
             line_start=np.arange(n, dtype=np.int64),
             line_count=np.ones(n, np.int64),
             l_cell=np.asarray(cells, np.int64),
@@ -249,10 +238,10 @@ class BatchBuilder:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def _add(self, kind: OpKind, op_id: int, hold_id: int, arg: int,
-             lines: Iterable[tuple[int, int]], customer: int = 0, owner: int = 0,
-             share_bp: int = 0, caps: Sequence[int] | None = None, channel: int = 0
-             ) -> "BatchBuilder":
+    def _add(self, kind: OpKind, op_id: int, hold_id: int, lines: Iterable[tuple[int, int]],
+             *, ttl_ms: int = 0, version: int = 0, state: int = 0, customer: int = 0,
+             owner: int = 0, share_bp: int = 0, caps: Sequence[int] | None = None,
+             channel: int = 0) -> "BatchBuilder":
         start = len(self._cells)
         for cell, qty in lines:
             self._cells.append(int(cell))
@@ -261,8 +250,9 @@ class BatchBuilder:
         self._caps.extend([0] * n if caps is None else [int(c) for c in caps])
         if len(self._caps) != len(self._cells):
             raise ValueError("one cap per line")
-        self._rows.append((int(kind), int(op_id), int(hold_id), int(arg), start, n,
-                           int(customer), int(owner), int(share_bp), int(channel)))
+        self._rows.append((int(kind), int(op_id), int(hold_id), int(ttl_ms), int(version),
+                           int(state), start, n, int(customer), int(owner), int(share_bp),
+                           int(channel)))
         return self
 
     def hold(self, op_id: int, lines: Iterable[tuple[int, int]], ttl_ms: int, *,
@@ -270,46 +260,47 @@ class BatchBuilder:
              caps: Sequence[int] | None = None, channel: int = 0) -> "BatchBuilder":
         """A hold of ``lines`` (cell, qty); optional limits and channel (see
         :class:`OpBatch`)."""
-        return self._add(OpKind.HOLD, op_id, -1, ttl_ms, lines, customer, owner, share_bp,
-                         caps, channel)
+        return self._add(OpKind.HOLD, op_id, -1, lines, ttl_ms=ttl_ms, customer=customer,
+                         owner=owner, share_bp=share_bp, caps=caps, channel=channel)
 
     def commit(self, op_id: int, hold_id: int, version: int = 0) -> "BatchBuilder":
-        return self._add(OpKind.COMMIT, op_id, hold_id, version, ())
+        return self._add(OpKind.COMMIT, op_id, hold_id, (), version=version)
 
-    def release(self, op_id: int, hold_id: int) -> "BatchBuilder":
-        return self._add(OpKind.RELEASE, op_id, hold_id, 0, ())
+    def release(self, op_id: int, hold_id: int, version: int = 0) -> "BatchBuilder":
+        return self._add(OpKind.RELEASE, op_id, hold_id, (), version=version)
 
     def ship(self, op_id: int, hold_id: int) -> "BatchBuilder":
-        return self._add(OpKind.SHIP, op_id, hold_id, 0, ())
+        return self._add(OpKind.SHIP, op_id, hold_id, ())
 
     def cancel(self, op_id: int, hold_id: int) -> "BatchBuilder":
-        return self._add(OpKind.CANCEL, op_id, hold_id, 0, ())
+        return self._add(OpKind.CANCEL, op_id, hold_id, ())
 
     def transfer(self, op_id: int, cell: int, qty: int, *, out: bool) -> "BatchBuilder":
         kind = OpKind.TRANSFER_OUT if out else OpKind.TRANSFER_IN
-        return self._add(kind, op_id, -1, 0, [(cell, qty)])
+        return self._add(kind, op_id, -1, [(cell, qty)])
 
     def restock(self, op_id: int, cell: int, qty: int) -> "BatchBuilder":
-        return self._add(OpKind.RESTOCK, op_id, -1, 0, [(cell, qty)])
+        return self._add(OpKind.RESTOCK, op_id, -1, [(cell, qty)])
 
     def sync(self, op_id: int, cell: int, on_hand: int, version: int) -> "BatchBuilder":
-        return self._add(OpKind.SYNC, op_id, -1, version, [(cell, on_hand)])
+        return self._add(OpKind.SYNC, op_id, -1, [(cell, on_hand)], version=version)
 
-    def add(self, kind: OpKind, op_id: int, hold_id: int = -1, arg: int = 0,
-            lines: Iterable[tuple[int, int]] = ()) -> "BatchBuilder":
-        """Any op by kind (e.g. RETURN)."""
-        return self._add(kind, op_id, hold_id, arg, lines)
+    def add(self, kind: OpKind, op_id: int, hold_id: int = -1,
+            lines: Iterable[tuple[int, int]] = (), *, ttl_ms: int = 0, version: int = 0,
+            state: int = 0) -> "BatchBuilder":
+        """Any op by kind (e.g. RETURN, AMEND), with the parameter its kind reads."""
+        return self._add(kind, op_id, hold_id, lines, ttl_ms=ttl_ms, version=version,
+                         state=state)
 
     def build(self, now_ms: int) -> OpBatch:
-        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 10)
+        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 12)
+        col = [rows[:, j].copy() for j in range(12)]
         return OpBatch(
-            kind=rows[:, 0].astype(np.uint8), op_id=rows[:, 1].copy(),
-            hold_id=rows[:, 2].copy(), arg=rows[:, 3].copy(),
-            line_start=rows[:, 4].copy(), line_count=rows[:, 5].copy(),
+            kind=col[0].astype(np.uint8), op_id=col[1], hold_id=col[2], ttl_ms=col[3],
+            version=col[4], state=col[5], line_start=col[6], line_count=col[7],
             l_cell=np.array(self._cells, np.int64), l_qty=np.array(self._qtys, np.int64),
-            now_ms=int(now_ms), customer=rows[:, 6].copy(), owner=rows[:, 7].copy(),
-            share_bp=rows[:, 8].copy(), l_cap=np.array(self._caps, np.int64),
-            channel=rows[:, 9].copy(),
+            now_ms=int(now_ms), customer=col[8], owner=col[9], share_bp=col[10],
+            l_cap=np.array(self._caps, np.int64), channel=col[11],
         )
 
 

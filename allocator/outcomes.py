@@ -9,10 +9,11 @@ from allocator.ops import Code, HoldState, Line, OpKind
 
 
 def error_for(kind: int, code: int, value: int, detail: int, lines: Sequence[Line] = (),
-              hold_id: int = -1, arg: int | None = None) -> errors.AllocatorError | None:
+              hold_id: int = -1, version: int | None = None
+              ) -> errors.AllocatorError | None:
     """None for OK; else the error for ``code``. ``lines``: the op's lines by name (for
     codes that point at one by ``detail``); ``hold_id``: the hold a transition named;
-    ``arg``: the op's argument (a sync's version)."""
+    ``version``: the op's version (a sync's, named by a stale one)."""
     code = Code(int(code))
     verb = OpKind(int(kind)).name.lower()
     line = lines[detail] if 0 <= detail < len(lines) else None
@@ -60,11 +61,11 @@ def error_for(kind: int, code: int, value: int, detail: int, lines: Sequence[Lin
     if code == Code.CONFLICT:
         return errors.IdempotencyConflict("operation id reused with a different payload")
     if code == Code.STALE_VERSION:
-        if arg is None:
+        if version is None:
             return errors.StaleVersion(f"version is not newer than {value}",
                                        current_version=value)
-        return errors.StaleVersion(f"version {arg} is not newer than {value}",
-                                   version=arg, current_version=value)
+        return errors.StaleVersion(f"version {version} is not newer than {value}",
+                                   version=version, current_version=value)
     if code == Code.VERSION:
         return errors.ReservationChanged(
             f"hold {hold_id} was amended meanwhile (now version {value})", hold_id=hold_id)

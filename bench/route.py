@@ -53,13 +53,14 @@ def latency_bench(n_orders: int, seed: int, n_warehouses: int = 50) -> dict[str,
     for order in orders[:20]:                       # warm caches and index tables
         router.plan(order, stock, today=BENCH_DAY).to_dict()
 
-    fast_ms, plans = [], []
+    fast_ms, cpu_ms, plans = [], [], []
     gc.collect()
     for order in orders:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         plan = router.plan(order, stock, today=BENCH_DAY)
         plan.to_dict()
         fast_ms.append((time.perf_counter() - t0) * 1e3)
+        cpu_ms.append((time.thread_time() - c0) * 1e3)
         plans.append(plan)
 
     cpsat_ms, agree, cpsat_optimal = [], 0, 0
@@ -78,7 +79,7 @@ def latency_bench(n_orders: int, seed: int, n_warehouses: int = 50) -> dict[str,
         "split_p99_ms": _pct(split_ms, 99) if split_ms else None,
         "whole_p99_ms": _pct([ms for o, ms in zip(orders, fast_ms) if not o.split_lines], 99),
         "filled": sum(p.filled for p in plans),
-        "p50_ms": _pct(fast_ms, 50), "p99_ms": _pct(fast_ms, 99),
+        "p50_ms": _pct(fast_ms, 50), "p99_ms": _pct(fast_ms, 99), "p99_cpu_ms": _pct(cpu_ms, 99),
         "max_ms": round(max(fast_ms), 3),
         "cpsat_p50_ms": _pct(cpsat_ms, 50), "cpsat_p99_ms": _pct(cpsat_ms, 99),
         "speedup_p99": round(_pct(cpsat_ms, 99) / max(_pct(fast_ms, 99), 1e-9), 1),
@@ -129,14 +130,10 @@ def wave_bench(sale: Any, network: Any, catalog: Any, batch_ms: float, runs: int
             "wave_cost": round(w.total / 100 / w.filled, 2) if w.filled else 0.0}
 
 
-def split_bench(seed: int = 2024) -> dict[str, Any]:
-    """Where splitting matters (``tools.scenario.scattered_bulk``): the flash sale's
-    second half with 3–8 units a line, against its SKUs scattered 0–6 units per
-    warehouse. Each order is planned on that stock, whole lines vs split lines: how many
-    only splits fill, and the mean relative saving where both fill."""
-    network, catalog = demo_network(), demo_catalog()
-    orders, stock = scattered_bulk(flash_sale(network, catalog, seed=seed), network, seed=seed)
-    router = Router(network, catalog)
+def _split_compare(router: Router, orders: Any, stock: Any) -> dict[str, Any]:
+    """Each order planned on ``stock`` with whole lines and with split lines: how many
+    only splits fill, and the mean relative saving ``(whole − split) / whole`` over the
+    orders both fill (a split plan is never dearer: whole-line plans are split plans)."""
     extra, savings = 0, []
     for order in orders:
         whole = router.plan(replace(order, split_lines=False), stock, today=BENCH_DAY)
@@ -145,10 +142,25 @@ def split_bench(seed: int = 2024) -> dict[str, Any]:
             extra += 1
         elif split.filled and whole.filled:
             savings.append((whole.cost.total - split.cost.total) / whole.cost.total)
-    return {"split_orders_compared": len(orders), "split_extra_filled": extra,
-            "split_cost_saving": round(float(np.mean(savings)), 4) if savings else 0.0,
-            "split_cheaper_orders": int(sum(s > 0 for s in savings)),
-            "split_both_filled": len(savings)}
+    return {"compared": len(orders), "extra_filled": extra,
+            "cost_saving": round(float(np.mean(savings)), 4) if savings else 0.0,
+            "cheaper_orders": int(sum(s > 0 for s in savings)), "both_filled": len(savings)}
+
+
+def split_bench(seed: int = 2024) -> dict[str, Any]:
+    """Split against whole-line plans on the flash-sale set (the bundled flash sale's
+    orders, each planned on the sale's stock) — the issue's definition, reported as
+    ``split_*`` — and, for reference, where splitting matters
+    (``tools.scenario.scattered_bulk``: the sale's second half at 3–8 units a line
+    against its SKUs scattered 0–6 units per warehouse), reported as ``bulk_split_*``."""
+    network, catalog = demo_network(), demo_catalog()
+    sale = flash_sale(network, catalog, seed=seed)
+    router = Router(network, catalog)
+    out = {f"split_{k}" if k != "compared" else "split_orders_compared": v
+           for k, v in _split_compare(router, sale.orders, sale.stock).items()}
+    orders, stock = scattered_bulk(sale, network, seed=seed)
+    out.update({f"bulk_split_{k}": v for k, v in _split_compare(router, orders, stock).items()})
+    return out
 
 
 def big_bench(n_orders: int = 20, seed: int = 7, n_warehouses: int = 50) -> dict[str, Any]:
@@ -159,16 +171,18 @@ def big_bench(n_orders: int = 20, seed: int = 7, n_warehouses: int = 50) -> dict
     stock = demo_stock(catalog, network, seed=seed)
     router = Router(network, catalog)
     rng = np.random.default_rng(seed + 1)
-    ms, gaps = [], []
+    ms, cpu, gaps = [], [], []
     for _ in range(n_orders):
         order = random_order(rng, catalog, network, int(rng.integers(20, 51)),
                              constraints=False)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         plan = router.plan(order, stock, today=BENCH_DAY)
         plan.to_dict()
         ms.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.thread_time() - c0) * 1e3)
         gaps.append(1.0 if plan.gap is None else plan.gap)
     return {"big_orders": n_orders, "big_p50_ms": _pct(ms, 50), "big_p99_ms": _pct(ms, 99),
+            "big_p99_cpu_ms": _pct(cpu, 99),
             "big_max_gap": round(max(gaps), 4)}
 
 

@@ -14,6 +14,8 @@ ROUNDS = 2
 """Open-set changes tried after the first local optimum."""
 SET_CANDIDATES = 12
 """Warehouses (the smallest dual slacks) the open-set search may add or swap in."""
+PAIR_CANDIDATES = 6
+"""Of those, the ones that may replace two open warehouses at once."""
 _BIG = float(1 << 50)
 
 
@@ -117,39 +119,72 @@ def improve(p: PlanningProblem, parcels: Parcels, assign: np.ndarray,
 def best_sets(p: PlanningProblem, parcels: Parcels, a: np.ndarray, s: np.ndarray,
                assign: np.ndarray, max_open: int | None) -> np.ndarray:
     """Local search over the set of open warehouses (add one, drop one, or swap one
-    for another among the most promising), each line to its cheapest open warehouse
-    by the linear cost, every set priced exactly."""
+    for another among the most promising; when none of those helps, once, swap two
+    for one of the :data:`PAIR_CANDIDATES` most promising), each line to its cheapest
+    open warehouse by the linear cost, every set priced exactly."""
     n_lines, n_cand = a.shape
     near = np.argsort(s, kind="stable")[:SET_CANDIDATES]
     best, best_cost = assign, C.INF
+    pairs = tried = False
     for _ in range(n_cand):
         opened = np.zeros(n_cand, bool)
         opened[best] = True
-        sets = [opened]
-        for c in near:
-            flip = opened.copy()
-            flip[c] = not flip[c]
-            sets.append(flip)
-            if not opened[c]:
-                for d in np.flatnonzero(opened):
-                    swap = flip.copy()
-                    swap[d] = False
-                    sets.append(swap)
-        for d in np.flatnonzero(opened):
-            if d not in near:
-                drop = opened.copy()
-                drop[d] = False
-                sets.append(drop)
-        S = np.array(sets[1:] if best_cost == C.INF else sets)
+        sets = [opened] + (_pair_swaps(opened, near[:PAIR_CANDIDATES]) if pairs
+                           else _one_changes(opened, near))
+        S = np.array(sets[1:] if best_cost == C.INF else sets).reshape(-1, n_cand)
         if max_open is not None:
             S = S[S.sum(axis=1) <= max_open]
+        if len(S) == 0:
+            if tried:
+                return best
+            pairs = tried = True
+            continue
         choice = np.argmin(np.where(S[:, None, :], a[None], a[None] + _BIG), axis=2)  # (N, L)
         cost = parcels.totals(choice)
         k = int(np.argmin(cost))
         if cost[k] >= best_cost:
-            return best
-        best, best_cost = choice[k], int(cost[k])
+            if tried:
+                return best
+            pairs = tried = True
+            continue
+        best, best_cost, pairs = choice[k], int(cost[k]), False
     return best
+
+
+def _one_changes(opened: np.ndarray, near: np.ndarray) -> list[np.ndarray]:
+    """Open sets one change away: flip one of ``near``, swap one in, or drop one."""
+    sets = []
+    for c in near:
+        flip = opened.copy()
+        flip[c] = not flip[c]
+        sets.append(flip)
+        if not opened[c]:
+            for d in np.flatnonzero(opened):
+                swap = flip.copy()
+                swap[d] = False
+                sets.append(swap)
+    for d in np.flatnonzero(opened):
+        if d not in near:
+            drop = opened.copy()
+            drop[d] = False
+            sets.append(drop)
+    return sets
+
+
+def _pair_swaps(opened: np.ndarray, near: np.ndarray) -> list[np.ndarray]:
+    """Open sets with two open warehouses replaced by one of ``near``."""
+    sets = []
+    shut = np.flatnonzero(opened)
+    for c in near:
+        if opened[c]:
+            continue
+        for i, d in enumerate(shut):
+            for e in shut[i + 1:]:
+                two = opened.copy()
+                two[[d, e]] = False
+                two[c] = True
+                sets.append(two)
+    return sets
 
 
 def _close_one(p: PlanningProblem, parcels: Parcels, assign: np.ndarray,

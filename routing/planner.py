@@ -22,7 +22,7 @@ from routing.plan import Plan, ShortLine, Shortfall, build_plan
 from routing.problem import PlanningProblem, Solution, build_problem
 from routing.shortfall import partial_qty, short_lines
 from routing.splits import fits as fits_split_dp
-from routing.splits import solve_split, split_lower_bound
+from routing.splits import solve_split
 
 SOLVERS = ("auto", "fastpath", "large", "cpsat")
 MAX_SUBSTITUTION_COMBOS = 16
@@ -112,14 +112,10 @@ class Router:
         return solve_cpsat(problem, time_limit_s=max(0.01, limit), runner_up=runner_up)
 
     def _solve_split(self, problem: PlanningProblem) -> Solution:
-        """Exact split planning: the whole-line answer when no split can beat its
-        runner-up (a cheap bound), else the split DP."""
-        if problem.n_lines <= MAX_LINES:
-            whole = solve_fast(problem)
-            if whole.runner_up_cost is not None and \
-                    split_lower_bound(problem) >= whole.runner_up_cost:
-                whole.bound = whole.cost
-                return whole
+        """Exact split planning: the split DP, pruned to the warehouses that can appear
+        in a plan no dearer than the runner-up (:mod:`routing.splitbound`)."""
+        if problem.n_lines <= MAX_LINES and (problem.qty == 1).all():
+            return solve_fast(problem)   # single units cannot split: the same problem
         sol = solve_split(problem)
         sol.solver = "fastpath"
         return sol

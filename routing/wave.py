@@ -198,10 +198,9 @@ def allocate_wave(orders: Sequence[Order], network: Network, catalog: Catalog,
                 - pen * drained)
 
     best, status, notes = max((lp_pick, g_pick), key=score), "heuristic", []
-    left = deadline - time.perf_counter()
-    if left >= MIN_SOLVE_S:
+    if deadline - time.perf_counter() >= MIN_SOLVE_S:
         got, code = _cpsat(options, have, free, burst.capacity, pen, fill_weight, best,
-                           left, workers)
+                           deadline, workers)
         if got is not None and score(got) >= score(best):
             best, status = got, "optimal" if code == cp_model.OPTIMAL else "feasible"
     if status != "optimal":
@@ -219,9 +218,10 @@ def allocate_wave(orders: Sequence[Order], network: Network, catalog: Catalog,
 
 def _cpsat(options: list[list[Option]], have: np.ndarray, free: np.ndarray,
            capacity: np.ndarray, pen: int, fill_weight: int, hint: list[int | None],
-           time_s: float, workers: int) -> tuple[list[int | None] | None, int]:
-    """The wave as one CP-SAT model hinted with ``hint``; the plan per order it found
-    (None if nothing in time) and the solver status."""
+           deadline: float, workers: int) -> tuple[list[int | None] | None, int]:
+    """The wave as one CP-SAT model hinted with ``hint``, solved until ``deadline``
+    (``time.perf_counter()``; building the model counts against it); the plan per
+    order it found (None if nothing in time) and the solver status."""
     m = cp_model.CpModel()
     cell_v: list[list] = [[] for _ in have]
     cell_q: list[list] = [[] for _ in have]
@@ -261,6 +261,9 @@ def _cpsat(options: list[list[Option]], have: np.ndarray, free: np.ndarray,
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = workers
     solver.parameters.cp_model_presolve = False   # measured: finds improvements sooner
+    time_s = deadline - time.perf_counter()
+    if time_s < MIN_SOLVE_S:
+        return None, cp_model.UNKNOWN
     solver.parameters.max_time_in_seconds = time_s
     code = solver.solve(m)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -47,12 +47,15 @@ def lp_round(options: list[list[Option]], have: np.ndarray, free: np.ndarray,
             v = lp.NumVar(0, 1, "")
             one.SetCoefficient(v, 1)
             objective.SetCoefficient(v, float(fill_weight - o.cost))
+            per_wh: dict[int, int] = {}
             for c, w, q in zip(o.cells.tolist(), o.whs.tolist(), o.qty.tolist()):
-                cell_rows[c].SetCoefficient(v, cell_rows[c].GetCoefficient(v) + q)
-                drain_rows[c].SetCoefficient(v, drain_rows[c].GetCoefficient(v) + q)
+                cell_rows[c].SetCoefficient(v, q)      # a plan's cells are distinct
+                drain_rows[c].SetCoefficient(v, q)
+                per_wh[w] = per_wh.get(w, 0) + q
+            for w, q in per_wh.items():
                 if w not in cap_rows:
                     cap_rows[w] = lp.RowConstraint(0, float(capacity[w]))
-                cap_rows[w].SetCoefficient(v, cap_rows[w].GetCoefficient(v) + q)
+                cap_rows[w].SetCoefficient(v, q)
             row.append(v)
         x.append(row)
     if penalty:

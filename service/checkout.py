@@ -254,7 +254,7 @@ class Checkout(Lifecycle, Fencing, Transitions):
         parts = self.client.split_by_shard(lines)
         grace = self.settings.secondary_grace_ms
         futs = [self.client.submit(OpKind.HOLD, op_id(rid, nonce, "hold", attempt, shard), part,
-                                   arg=ttl if i == 0 else ttl + grace,
+                                   ttl_ms=ttl if i == 0 else ttl + grace,
                                    limits=self._limits(caller, part, customer, channel))
                 for i, (shard, part) in enumerate(parts.items())]
         try:

@@ -116,7 +116,7 @@ class Fencing:
         key, so finishing it again applies nothing twice)."""
         return await self.wait([self.client.submit(
             OpKind.DROP_LINES, op_id(rid, "cancel", key, shard, hid), lines,
-            hold_id=hid, arg=int(HoldState.COMMITTED), shard=shard)
+            hold_id=hid, state=int(HoldState.COMMITTED), shard=shard)
             for (shard, hid), lines in cut.items()])
 
     async def _finish_cancel(self, intent: dict[str, Any]) -> None:

@@ -104,7 +104,7 @@ class Inventory:
             target = max(0, c.on_hand - residual)
             res = await self.client.submit(
                 OpKind.SYNC, op_id("sync", c.sku, c.warehouse, c.version, c.on_hand),
-                [(c.sku, c.warehouse, target)], arg=c.version)
+                [(c.sku, c.warehouse, target)], version=c.version)
             item: dict[str, Any] = {"sku": c.sku, "warehouse": c.warehouse,
                                     "version": c.version}
             if res.code == Code.STALE_VERSION:

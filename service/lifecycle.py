@@ -124,7 +124,7 @@ class Lifecycle:
         shard, hid = res.holds[0]
         (r0,) = await self.wait([self.client.submit(
             OpKind.AMEND, op_id(rid, "amend", version), cut.get(res.holds[0], []),
-            hold_id=hid, arg=version, shard=shard)])
+            hold_id=hid, version=version, shard=shard)])
         if not r0.ok:
             if taken is not None:
                 await self.undo(taken.reservation, f"amend-lost:{version}")

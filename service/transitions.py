@@ -54,13 +54,13 @@ class Transitions:
         return record
 
     def _op(self, kind: OpKind, res: Reservation, hold: tuple[str, int], tag: str = "",
-            arg: int = 0) -> asyncio.Future:
+            version: int = 0) -> asyncio.Future:
         shard, hid = hold
         tag = tag or kind.name
-        if arg:  # a primary's op that names the reservation's version
-            tag = f"{tag}@{arg}"
+        if version:  # a primary's op that names the reservation's version
+            tag = f"{tag}@{version}"
         return self.client.submit(kind, op_id(res.id, tag, shard, hid), hold_id=hid,
-                                  shard=shard, arg=arg)
+                                  shard=shard, version=version)
 
     async def version_of(self, res: Reservation, version: int) -> Reservation:
         """The record of the reservation's ``version`` (written before the amendment
@@ -78,7 +78,7 @@ class Transitions:
         """``kind`` on the primary hold, naming the version this process knows; on
         VERSION (amended meanwhile) again with the current version's record."""
         for _ in range(4):
-            (r0,) = await self.wait([self._op(kind, res, res.holds[0], arg=res.version)])
+            (r0,) = await self.wait([self._op(kind, res, res.holds[0], version=res.version)])
             if r0.code != Code.VERSION:
                 return res, r0
             res = await self.version_of(res, r0.value)
@@ -91,7 +91,7 @@ class Transitions:
         if res.drops:
             await self.wait([self.client.submit(
                 OpKind.DROP_LINES, op_id(res.id, "drop", res.version, shard, hid), lines,
-                hold_id=hid, arg=int(HoldState.PENDING), shard=shard)
+                hold_id=hid, state=int(HoldState.PENDING), shard=shard)
                 for shard, hid, lines in res.drops])
 
     async def commit(self, rid: str, owner: str) -> Reservation:

@@ -115,7 +115,7 @@ def test_killing_a_shard_mid_burst_loses_nothing_acknowledged(cluster, client, s
         while not stop.is_set() and i < 60:
             sku = mine[(t + i) % len(mine)]
             fut = client.submit(OpKind.HOLD, op_key(f"kill:{t}:{i}"), [(sku, "WH-DEL", 1)],
-                                arg=600_000)
+                                ttl_ms=600_000)
             res = fut.result(60)
             if res.ok:
                 with lock:
@@ -182,7 +182,7 @@ def test_an_op_its_shard_cannot_place_fails_instead_of_looping(client, skus):
 
     (sku,) = skus.take()
     fut = client.submit(OpKind.HOLD, op_key(f"nowhere:{sku}"), [(sku, "WH-NOWHERE", 1)],
-                        arg=60_000)
+                        ttl_ms=60_000)
     with pytest.raises(AllocatorError, match="lacks"):
         fut.result(10)
     restock(client, sku, "WH-DEL", 1)  # the shard's queue still flows

@@ -7,28 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actors.shard_core import ShardConfig, ShardCore
 from allocator.errors import InvalidRequest
 from allocator.ops import BatchBuilder, Code
-from storage.journal import EventLog, Journal
+from tests.support.shard import Clock, make
 
 pytestmark = pytest.mark.integration
 
-SKUS, WHS = ["A", "B", "C"], ["W1", "W2"]
 SHOP, MARKET = 11, 22
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000
-
-    def __call__(self) -> int:
-        return self.t
-
-
-def make(redis_client, prefix, clock, **cfg) -> ShardCore:
-    return ShardCore("s0", SKUS, WHS, Journal(redis_client, "s0", prefix),
-                     EventLog(redis_client, prefix), ShardConfig(**cfg), clock=clock)
 
 
 @pytest.mark.parametrize("snapshot_every", [1_000_000, 3])

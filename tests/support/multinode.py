@@ -62,7 +62,7 @@ class ApiDriver:
         while todo and time.time() < deadline:
             batch, todo = todo[:wave], todo[wave:]
             futs = [(oid, sku, self.client.submit(OpKind.HOLD, oid, [(sku, wh, 1)],
-                                                  arg=600_000)) for oid, sku in batch]
+                                                  ttl_ms=600_000)) for oid, sku in batch]
             for oid, sku, fut in futs:
                 try:
                     res = fut.result(60)
@@ -84,7 +84,7 @@ class ApiDriver:
                 "client": dict(self.client.stats)}
 
     def hold(self, sku: str, wh: str, key: str) -> dict[str, Any]:
-        res = self.client.submit(OpKind.HOLD, op_key(key), [(sku, wh, 1)], arg=600_000
+        res = self.client.submit(OpKind.HOLD, op_key(key), [(sku, wh, 1)], ttl_ms=600_000
                                  ).result(60)
         return {"ok": res.ok, "shard": res.shard}
 

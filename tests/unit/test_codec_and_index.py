@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 from allocator.codec import decode_batch, decode_snapshot, encode_batch, encode_snapshot
 from allocator.ledger import Ledger
 from allocator.opindex import OpIndex
-from allocator.ops import BatchBuilder, OpBatch
+from allocator.ops import FIELDS, BatchBuilder, OpBatch
 from tests.support.ledger import assert_same_ledger as assert_same_state
 
 
@@ -16,7 +16,7 @@ def test_batch_round_trip_is_exact_and_compact():
     data = encode_batch(batch)
     back = decode_batch(data)
     assert back.now_ms == 123
-    for f in ("kind", "op_id", "hold_id", "arg", "line_start", "line_count", "l_cell", "l_qty"):
+    for f in FIELDS:
         assert np.array_equal(getattr(back, f), getattr(batch, f)), f
         assert getattr(back, f).dtype == getattr(batch, f).dtype
     assert len(data) < 60 * n  # columnar: no per-line dicts or keys
@@ -26,7 +26,8 @@ def test_mixed_batch_round_trip():
     b = BatchBuilder().hold(1, [(0, 2), (3, 1)], 1000).commit(2, 0).sync(3, 4, 10, 7)
     batch = b.build(now_ms=5)
     back = decode_batch(encode_batch(batch))
-    assert np.array_equal(back.l_cell, [0, 3, 4]) and np.array_equal(back.arg, [1000, 0, 7])
+    assert np.array_equal(back.l_cell, [0, 3, 4]) and back.ttl_ms.tolist() == [1000, 0, 0]
+    assert back.version.tolist() == [0, 0, 7] and back.state.tolist() == [0, 0, 0]
 
 
 def test_snapshot_round_trip_restores_the_same_ledger():

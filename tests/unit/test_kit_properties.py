@@ -58,11 +58,12 @@ class KitMachine(RuleBasedStateMachine):
                 self._do(OpKind.RESTOCK, -1, [(sku, wh, stock[i])])
                 self.on_hand[(sku, wh)] = stock[i]
 
-    def _do(self, kind, hold_id, lines, arg=0):
+    def _do(self, kind, hold_id, lines, **params):
+        """``params``: the op's parameter (ttl_ms, version or state)."""
         self.ops += 1
         cells = np.array([self.led.cell(s, w) for s, w, _ in lines], np.int64)
         qtys = np.array([q for _, _, q in lines], np.int64)
-        return self.led.apply_one(kind, self.ops, hold_id, arg, cells, qtys, 0)
+        return self.led.apply_one(kind, self.ops, hold_id, cells, qtys, 0, **params)
 
     def _avail(self, sku, wh):
         k = (sku, wh)
@@ -71,7 +72,7 @@ class KitMachine(RuleBasedStateMachine):
     def _hold(self, lines, kits):
         """One all-or-nothing HOLD; the model says whether it must fit."""
         fits = all(self._avail(s, w) >= q for s, w, q in lines)
-        r = self._do(OpKind.HOLD, -1, lines, TTL)
+        r = self._do(OpKind.HOLD, -1, lines, ttl_ms=TTL)
         assert r.ok == fits, (r, lines)
         if not r.ok:
             assert r.code == Code.INSUFFICIENT
@@ -102,7 +103,7 @@ class KitMachine(RuleBasedStateMachine):
             probe = Ledger.from_snapshot(self.led.snapshot(), min_vector_run=1)
             cells = np.array([probe.cell(s, wh) for s, _ in bundle.components], np.int64)
             qtys = np.array([n * per for _, per in bundle.components], np.int64)
-            r = probe.apply_one(OpKind.HOLD, 10**9, -1, TTL, cells, qtys, 0)
+            r = probe.apply_one(OpKind.HOLD, 10**9, -1, cells, qtys, 0, ttl_ms=TTL)
             assert r.ok == fits, (name, wh, n, r)
 
     @rule(hold_id=holds, kind=st.sampled_from([OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP]))
@@ -145,7 +146,7 @@ class KitMachine(RuleBasedStateMachine):
                     cut.append((s, w, take))
                     units -= take
             assert units == 0
-        r = self._do(OpKind.DROP_LINES, hold_id, cut, int(m["state"]))
+        r = self._do(OpKind.DROP_LINES, hold_id, cut, state=int(m["state"]))
         assert r.ok, r
         column = self.held if m["state"] == HoldState.PENDING else self.committed
         for s, w, q in cut:

@@ -33,11 +33,11 @@ def led() -> Ledger:
 def hold(led: Ledger, op: int, lines, channel: int = 0, now: int = 0, ttl: int = TTL):
     cells = np.array([led.cell(s, w) for s, w, _ in lines], np.int64)
     qtys = np.array([q for _, _, q in lines], np.int64)
-    return led.apply_one(OpKind.HOLD, op, -1, ttl, cells, qtys, now, channel=channel)
+    return led.apply_one(OpKind.HOLD, op, -1, cells, qtys, now, ttl_ms=ttl, channel=channel)
 
 
 def step(led: Ledger, kind: OpKind, op: int, hold_id: int, now: int = 0):
-    return led.apply_one(kind, op, hold_id, 0, NO, NO, now)
+    return led.apply_one(kind, op, hold_id, NO, NO, now)
 
 
 def counts(led: Ledger) -> dict:
@@ -246,7 +246,7 @@ def test_a_batch_gives_what_one_op_at_a_time_gives(ops, ruled):
         b.hold(100 + i, [(sku * 2 + wh, qty)], TTL, channel=ch)
     batch = b.build(0)
     one, many = fresh(), fresh()
-    want = [one.apply_one(OpKind.HOLD, 100 + i, -1, TTL, *batch.lines(i), 0,
+    want = [one.apply_one(OpKind.HOLD, 100 + i, -1, *batch.lines(i), 0, ttl_ms=TTL,
                           channel=int(batch.channel[i])) for i in range(len(batch))]
     got = many.apply(batch)
     assert [r.code for r in want] == got.code.tolist()
@@ -321,8 +321,8 @@ class ChannelMachine(RuleBasedStateMachine):
         qtys = np.array([q for _, q in lines], np.int64)
         kept, room = self._reference(channel, int(qtys.sum()))
         avail = self.led.available.copy()
-        res = self.led.apply_one(OpKind.HOLD, self._next(), -1, 5_000, cells, qtys,
-                                 self.now, channel=channel)
+        res = self.led.apply_one(OpKind.HOLD, self._next(), -1, cells, qtys, self.now,
+                                 ttl_ms=5_000, channel=channel)
         add = int(qtys.sum())
         if 0 <= room < add:
             assert (res.code, res.value) == (Code.CHANNEL_CAP, room)

@@ -36,11 +36,11 @@ def hold(led: Ledger, op: int, lines, *, now: int = 0, ttl: int = TTL, **limits)
     qtys = np.array([q for _, _, q in lines], np.int64)
     if "caps" in limits:
         limits["caps"] = np.array(limits["caps"], np.int64)
-    return led.apply_one(OpKind.HOLD, op, -1, ttl, cells, qtys, now, **limits)
+    return led.apply_one(OpKind.HOLD, op, -1, cells, qtys, now, ttl_ms=ttl, **limits)
 
 
 def step(led: Ledger, kind: OpKind, op: int, hold_id: int, now: int = 0):
-    return led.apply_one(kind, op, hold_id, 0, NO, NO, now)
+    return led.apply_one(kind, op, hold_id, NO, NO, now)
 
 
 def counts(led: Ledger):
@@ -247,7 +247,7 @@ def test_an_op_without_limits_keeps_its_fingerprint(led):
 
 def test_limits_on_other_kinds_are_ignored(led):
     hid = hold(led, 10, [("A", "W1", 1)], customer=7, caps=[1]).value
-    res = led.apply_one(OpKind.COMMIT, 11, hid, 0, NO, NO, 0, customer=99, owner=-1)
+    res = led.apply_one(OpKind.COMMIT, 11, hid, NO, NO, 0, customer=99, owner=-1)
     assert res.ok and counts(led)[0] == {(7, 0): 1}
 
 
@@ -274,7 +274,8 @@ def test_batch_with_limits_equals_one_at_a_time(led):
         cells, qtys = batch.lines(i)
         s = int(batch.line_start[i])
         want = ref.apply_one(int(batch.kind[i]), int(batch.op_id[i]), int(batch.hold_id[i]),
-                             int(batch.arg[i]), cells, qtys, 0,
+                             cells, qtys, 0, ttl_ms=int(batch.ttl_ms[i]),
+                             version=int(batch.version[i]), state=int(batch.state[i]),
                              customer=int(batch.customer[i]), owner=int(batch.owner[i]),
                              share_bp=int(batch.share_bp[i]),
                              caps=batch.l_cap[s:s + len(cells)])
@@ -302,7 +303,7 @@ def test_vectorised_runs_with_limits_match_one_at_a_time():
     batch.customer, batch.owner, batch.share_bp, batch.l_cap = customer, owner, share, caps
     got = vec.apply(batch)
     for i in range(n):
-        want = ref.apply_one(OpKind.HOLD, i, -1, TTL, cells[i:i + 1], qtys[i:i + 1], 0,
+        want = ref.apply_one(OpKind.HOLD, i, -1, cells[i:i + 1], qtys[i:i + 1], 0, ttl_ms=TTL,
                              customer=int(customer[i]), owner=int(owner[i]),
                              share_bp=int(share[i]), caps=caps[i:i + 1])
         assert got.row(i) == want, i
@@ -326,12 +327,12 @@ def test_owner_or_cap_alone_stays_on_the_vectorised_path(monkeypatch):
     assert (led.apply(batch).code == Code.OK).all()
     assert calls == []
     monkeypatch.undo()
-    assert led.apply_one(OpKind.HOLD, 3, -1, TTL, np.array([0]), np.array([1]), 0,
+    assert led.apply_one(OpKind.HOLD, 3, -1, np.array([0]), np.array([1]), 0, ttl_ms=TTL,
                          owner=4, caps=np.array([2])).replayed
-    assert led.apply_one(OpKind.HOLD, 4, -1, TTL, np.array([0]), np.array([1]), 0,
+    assert led.apply_one(OpKind.HOLD, 4, -1, np.array([0]), np.array([1]), 0, ttl_ms=TTL,
                          owner=5, caps=np.array([2])).code == Code.CONFLICT
-    assert led.apply_one(OpKind.HOLD, 5, -1, TTL, np.array([0]), np.array([1]),
-                         0).code == Code.CONFLICT
+    assert led.apply_one(OpKind.HOLD, 5, -1, np.array([0]), np.array([1]), 0,
+                         ttl_ms=TTL).code == Code.CONFLICT
 
 
 def test_journal_form_keeps_a_lone_cap():
@@ -460,9 +461,9 @@ class LimitsMachine(RuleBasedStateMachine):
         caps = data.draw(st.lists(st.sampled_from([0, 2, 5, 9]), min_size=len(lines),
                                   max_size=len(lines)))
         ttl = data.draw(st.sampled_from([500, 3000]))
-        res = self.led.apply_one(OpKind.HOLD, self.next_op(), -1, ttl,
+        res = self.led.apply_one(OpKind.HOLD, self.next_op(), -1,
                                  np.array([c for c, _ in lines]), np.array([q for _, q in lines]),
-                                 self.now, customer=customer, owner=owner, share_bp=share_bp,
+                                 self.now, ttl_ms=ttl, customer=customer, owner=owner, share_bp=share_bp,
                                  caps=np.array(caps))
         want = self.model.hold(lines, customer, owner, share_bp, caps, self.now, ttl)
         assert (res.code, res.value, res.detail) == want
@@ -473,7 +474,7 @@ class LimitsMachine(RuleBasedStateMachine):
         if not self.model.holds:
             return
         hid = data.draw(st.integers(0, len(self.model.holds) - 1))
-        res = self.led.apply_one(kind, self.next_op(), hid, 0, NO, NO, self.now)
+        res = self.led.apply_one(kind, self.next_op(), hid, NO, NO, self.now)
         h = self.model.holds[hid]
         if h["state"] == "pending" and self.now >= h["expires"]:
             h["state"] = "expired"
@@ -493,7 +494,7 @@ class LimitsMachine(RuleBasedStateMachine):
 
     @rule(cell=st.integers(0, 3), qty=st.integers(1, 30))
     def restock(self, cell, qty):
-        assert self.led.apply_one(OpKind.RESTOCK, self.next_op(), -1, 0, np.array([cell]),
+        assert self.led.apply_one(OpKind.RESTOCK, self.next_op(), -1, np.array([cell]),
                                   np.array([qty]), self.now).ok
         self.model.on_hand[cell] += qty
 
@@ -541,7 +542,7 @@ def test_a_customer_never_holds_more_than_the_cap(cap, qtys):
     led = Ledger(["A"], ["W1", "W2"])
     led.on_hand[:] = 100
     for i, q in enumerate(qtys):
-        led.apply_one(OpKind.HOLD, i, -1, TTL, np.array([i % 2]), np.array([q]), 0,
+        led.apply_one(OpKind.HOLD, i, -1, np.array([i % 2]), np.array([q]), 0, ttl_ms=TTL,
                       customer=1, caps=np.array([cap]))
         assert led.limit_counts()[0].get((1, 0), 0) <= cap
     assert int(led.held.sum()) <= cap

@@ -11,7 +11,9 @@ from hypothesis.stateful import (
 
 from allocator.audit import audit
 from allocator.ledger import Ledger
-from allocator.ops import Code, HoldState, OpBatch, OpKind, OpResult
+from allocator.ops import (
+    HOLD_OPS, PARAM_FIELDS, PARAM_OF, Code, HoldState, OpBatch, OpKind, OpResult,
+)
 
 from tests.support.ledger import assert_same_ledger as assert_same_state
 
@@ -39,12 +41,14 @@ class LedgerMachine(RuleBasedStateMachine):
         self.expected_on_hand = np.zeros(N_CELLS, np.int64)
         self.first: dict[int, tuple[tuple, OpResult]] = {}
 
-    def _do(self, kind: OpKind, op_id: int, hold_id: int, arg: int, cs: list[int],
-            qs: list[int]) -> OpResult:
-        payload = (int(kind), hold_id, arg, tuple(cs), tuple(qs))
+    def _do(self, kind: OpKind, op_id: int, hold_id: int, cs: list[int], qs: list[int],
+            **params: int) -> OpResult:
+        """``params``: ttl_ms, version, state (the op's parameter; absent: 0)."""
+        payload = (int(kind), hold_id, *(params.get(f, 0) for f in PARAM_FIELDS), tuple(cs),
+                   tuple(qs))
         before = self.ledger.on_hand.copy()
-        res = self.ledger.apply_one(kind, op_id, hold_id, arg, np.array(cs, np.int64),
-                                    np.array(qs, np.int64), self.now)
+        res = self.ledger.apply_one(kind, op_id, hold_id, np.array(cs, np.int64),
+                                    np.array(qs, np.int64), self.now, **params)
         if res.code == Code.INVALID:  # validated before idempotency: never recorded
             assert np.array_equal(before, self.ledger.on_hand)
             return res
@@ -79,7 +83,7 @@ class LedgerMachine(RuleBasedStateMachine):
           ttl=st.integers(min_value=1, max_value=5000))
     def hold(self, op_id, lines, ttl):
         cs = [c for c, _ in lines]
-        res = self._do(OpKind.HOLD, op_id, -1, ttl, cs, [q for _, q in lines])
+        res = self._do(OpKind.HOLD, op_id, -1, cs, [q for _, q in lines], ttl_ms=ttl)
         if len(set(cs)) != len(cs):
             assert res.code in (Code.INVALID, Code.CONFLICT) or res.replayed
         return multiple(res.value) if res.code == Code.OK else multiple()
@@ -88,7 +92,7 @@ class LedgerMachine(RuleBasedStateMachine):
           kind=st.sampled_from([OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP, OpKind.CANCEL]))
     def transition(self, hold_id, op_id, kind):
         before = HoldState(int(self.ledger.holds["state"][hold_id]))
-        res = self._do(kind, op_id, hold_id, 0, [], [])
+        res = self._do(kind, op_id, hold_id, [], [])
         after = HoldState(int(self.ledger.holds["state"][hold_id]))
         if res.code == Code.OK and not res.replayed:
             assert (before, kind, after) in {
@@ -99,18 +103,32 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(op_id=op_ids, hold_id=st.integers(min_value=0, max_value=200))
     def commit_any_id(self, op_id, hold_id):
-        self._do(OpKind.COMMIT, op_id, hold_id, 0, [], [])
+        self._do(OpKind.COMMIT, op_id, hold_id, [], [])
 
     @rule(op_id=op_ids, cell=cells, qty=st.integers(min_value=-1, max_value=20),
           kind=st.sampled_from([OpKind.RESTOCK, OpKind.RETURN, OpKind.TRANSFER_IN,
                                 OpKind.TRANSFER_OUT]))
     def restock(self, op_id, cell, qty, kind):
-        self._do(kind, op_id, -1, 0, [cell], [qty])
+        self._do(kind, op_id, -1, [cell], [qty])
 
     @rule(op_id=op_ids, cell=cells, count=st.integers(min_value=0, max_value=30),
           version=st.integers(min_value=0, max_value=8))
     def sync(self, op_id, cell, count, version):
-        self._do(OpKind.SYNC, op_id, -1, version, [cell], [count])
+        self._do(OpKind.SYNC, op_id, -1, [cell], [count], version=version)
+
+    @rule(op_id=op_ids, kind=st.sampled_from(list(OpKind)),
+          param=st.sampled_from(PARAM_FIELDS), value=st.sampled_from([1, 1000, -1, 1 << 32]))
+    def stray_parameter(self, op_id, kind, param, value):
+        """A parameter the op's kind does not read makes the op invalid (one meaning per
+        column: a HOLD has no version, a SHIP no state, …), whatever else it carries."""
+        if PARAM_OF.get(kind) == param:
+            return
+        good = {"ttl_ms": 1000, "version": (1 << 32) | 1, "state": int(HoldState.PENDING)}
+        own = {PARAM_OF[kind]: good[PARAM_OF[kind]]} if kind in PARAM_OF else {}
+        cs, qs = (([], []) if kind in HOLD_OPS else ([0, 1], [1, 1])
+                  if kind == OpKind.REALLOCATE else ([0], [1]))  # else a valid shape
+        res = self._do(kind, op_id, 0, cs, qs, **own, **{param: value})
+        assert res.code == Code.INVALID
 
     @rule(sku=st.sampled_from(SKUS), accepting=st.booleans())
     def toggle_accepting(self, sku, accepting):
@@ -136,11 +154,12 @@ class LedgerMachine(RuleBasedStateMachine):
         shadow = Ledger.from_snapshot(self.ledger.snapshot(), min_vector_run=1)
         got = self.ledger.apply(batch)
         for i in range(n):
-            want = shadow.apply_one(OpKind.HOLD, ids[i], -1, 1000, np.array([cs[i]]),
-                                    np.array([qs[i]]), self.now)
+            want = shadow.apply_one(OpKind.HOLD, ids[i], -1, np.array([cs[i]]),
+                                    np.array([qs[i]]), self.now, ttl_ms=1000)
             assert got.row(i) == want
             if ids[i] not in self.first and want.code not in NOT_RECORDED:
-                self.first[ids[i]] = ((int(OpKind.HOLD), -1, 1000, (cs[i],), (qs[i],)), want)
+                self.first[ids[i]] = ((int(OpKind.HOLD), -1, 1000, 0, 0, (cs[i],), (qs[i],)),
+                                      want)
 
     # ------------------------------------------- a reservation's life, line by line
     def _live_line(self, hold_id, data):
@@ -153,13 +172,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def amend(self, hold_id, op_id, data, step):
         line, view = self._live_line(hold_id, data)
         lines = [] if line is None else [(line[0], data.draw(st.integers(1, line[1])))]
-        arg = (((view.version >> 32) + step) << 32) | data.draw(st.integers(1, 5))
+        version = (((view.version >> 32) + step) << 32) | data.draw(st.integers(1, 5))
         before = self.ledger.held.copy()
-        res = self._do(OpKind.AMEND, op_id, hold_id, arg, [c for c, _ in lines],
-                       [q for _, q in lines])
+        res = self._do(OpKind.AMEND, op_id, hold_id, [c for c, _ in lines],
+                       [q for _, q in lines], version=version)
         if res.code == Code.OK and not res.replayed:
             assert step == 1 and view.state == HoldState.PENDING
-            assert self.ledger.hold_view(hold_id).version == arg
+            assert self.ledger.hold_view(hold_id).version == version
             assert before.sum() - self.ledger.held.sum() == sum(q for _, q in lines)
         if res.code == Code.VERSION:
             assert step != 1 and res.value == view.version
@@ -171,7 +190,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if line is None:
             return
         qty = data.draw(st.integers(1, line[1] + 1))  # one more than live: refused
-        res = self._do(OpKind.DROP_LINES, op_id, hold_id, int(want), [line[0]], [qty])
+        res = self._do(OpKind.DROP_LINES, op_id, hold_id, [line[0]], [qty], state=int(want))
         if res.code == Code.OK and not res.replayed:
             assert qty <= line[1] and view.state in (HoldState.PENDING, HoldState.COMMITTED)
             assert not want or view.state == want
@@ -182,7 +201,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if line is None:
             return
         to = line[0] - line[0] % len(WHS) + to_wh
-        res = self._do(OpKind.REALLOCATE, op_id, hold_id, 0, [line[0], to], [line[1]] * 2)
+        res = self._do(OpKind.REALLOCATE, op_id, hold_id, [line[0], to], [line[1]] * 2)
         if res.code == Code.OK and not res.replayed:
             assert view.state == HoldState.COMMITTED and to != line[0]
         if to == line[0]:
@@ -192,7 +211,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def commit_versioned(self, hold_id, op_id, stale):
         view = self.ledger.hold_view(hold_id)
         version = view.version + (1 << 32) if stale else view.version
-        res = self._do(OpKind.COMMIT, op_id, hold_id, version, [], [])
+        res = self._do(OpKind.COMMIT, op_id, hold_id, [], [], version=version)
         if res.code == Code.VERSION and not res.replayed:
             assert stale and view.state == HoldState.PENDING
 
@@ -237,33 +256,42 @@ caps_ = st.sampled_from([0, 0, 3, 5, -1])  # -1: invalid
 
 @st.composite
 def op_rows(draw):
-    """One op as (kind, op_id, hold_id, arg, cells, qtys, (customer, owner, share_bp),
+    """One op as (kind, op_id, hold_id, params, cells, qtys, (customer, owner, share_bp),
     caps), biased to single-line holds; holds sometimes carry anti-scalping limits."""
-    kind, op_id, hold_id, arg, cs, qs = draw(plain_op_rows())
+    kind, op_id, hold_id, params, cs, qs = draw(plain_op_rows())
     if kind != OpKind.HOLD or draw(st.booleans()):
-        return kind, op_id, hold_id, arg, cs, qs, NO_LIMITS, [0] * len(cs)
+        return kind, op_id, hold_id, params, cs, qs, NO_LIMITS, [0] * len(cs)
     limits = (draw(customers), draw(owners), draw(shares))
-    return kind, op_id, hold_id, arg, cs, qs, limits, [draw(caps_) for _ in cs]
+    return kind, op_id, hold_id, params, cs, qs, limits, [draw(caps_) for _ in cs]
 
 
 @st.composite
 def plain_op_rows(draw):
-    """One op as (kind, op_id, hold_id, arg, cells, qtys), biased to single-line holds."""
+    """One op as (kind, op_id, hold_id, params, cells, qtys), biased to single-line holds;
+    ``params``: {ttl_ms, version, state}, now and then with one the kind does not read."""
     kind = draw(st.sampled_from([OpKind.HOLD] * 6 + [OpKind.COMMIT, OpKind.RELEASE,
                                                      OpKind.SHIP, OpKind.CANCEL,
                                                      OpKind.RESTOCK, OpKind.SYNC,
                                                      OpKind.TRANSFER_OUT]))
     op_id = draw(st.integers(min_value=-1, max_value=60))
+    params = dict.fromkeys(PARAM_FIELDS, 0)
+    stray = draw(st.sampled_from([None] * 12 + list(PARAM_FIELDS)))
+    if stray is not None and stray != PARAM_OF.get(kind):
+        params[stray] = 7  # invalid: the batch path must agree (and fall back)
     if kind == OpKind.HOLD:
         n = draw(st.sampled_from([1, 1, 1, 1, 2, 3]))
         cs = draw(st.lists(cells, min_size=n, max_size=n))
         qs = draw(st.lists(st.integers(min_value=0, max_value=6), min_size=n, max_size=n))
-        return kind, op_id, -1, draw(st.sampled_from([1000, 5000, 0])), cs, qs
+        params["ttl_ms"] = draw(st.sampled_from([1000, 5000, 0]))
+        return kind, op_id, -1, params, cs, qs
     if kind in (OpKind.COMMIT, OpKind.RELEASE, OpKind.SHIP, OpKind.CANCEL):
-        return kind, op_id, draw(st.integers(min_value=-1, max_value=30)), 0, [], []
+        if kind in PARAM_OF:  # the reservation version it expects (0: never amended)
+            params["version"] = draw(st.sampled_from([0, 0, 0, 1 << 32]))
+        return kind, op_id, draw(st.integers(min_value=-1, max_value=30)), params, [], []
     if kind == OpKind.SYNC:
-        return kind, op_id, -1, draw(st.integers(0, 5)), [draw(cells)], [draw(st.integers(0, 20))]
-    return kind, op_id, -1, 0, [draw(cells)], [draw(st.integers(1, 10))]
+        params["version"] = draw(st.integers(0, 5))
+        return kind, op_id, -1, params, [draw(cells)], [draw(st.integers(0, 20))]
+    return kind, op_id, -1, params, [draw(cells)], [draw(st.integers(1, 10))]
 
 
 def build_batch(rows, now):
@@ -278,7 +306,7 @@ def build_batch(rows, now):
         kind=np.array([r[0] for r in rows], np.uint8),
         op_id=np.array([r[1] for r in rows], np.int64),
         hold_id=np.array([r[2] for r in rows], np.int64),
-        arg=np.array([r[3] for r in rows], np.int64),
+        **{f: np.array([r[3][f] for r in rows], np.int64) for f in PARAM_FIELDS},
         line_start=np.array(starts, np.int64), line_count=np.array(counts, np.int64),
         l_cell=np.array(lc, np.int64), l_qty=np.array(lq, np.int64), now_ms=now,
         customer=np.array([r[6][0] for r in rows], np.int64),
@@ -302,10 +330,10 @@ def test_batch_apply_equals_one_at_a_time(stock, batches, gaps, closed):
     now = 0
     for rows, gap in zip(batches, gaps):
         got = vec.apply(build_batch(rows, now))
-        for i, (kind, op_id, hold_id, arg, cs, qs, (cust, own, share), caps) in enumerate(rows):
-            want = ref.apply_one(kind, op_id, hold_id, arg, np.array(cs, np.int64),
-                                 np.array(qs, np.int64), now, customer=cust, owner=own,
-                                 share_bp=share, caps=np.array(caps, np.int64))
+        for i, (kind, op_id, hold_id, params, cs, qs, (cust, own, share), caps) in enumerate(rows):
+            want = ref.apply_one(kind, op_id, hold_id, np.array(cs, np.int64),
+                                 np.array(qs, np.int64), now, **params, customer=cust,
+                                 owner=own, share_bp=share, caps=np.array(caps, np.int64))
             assert got.row(i) == want, (i, rows[i])
         now += gap
         assert np.array_equal(vec.expire(now), ref.expire(now))
@@ -324,7 +352,7 @@ def test_large_vectorised_runs_match_sequential(stock, demand):
     qs = np.array([q for _, q in demand])
     got = vec.apply(OpBatch.single_line_holds(np.arange(len(demand)), cs, qs, 1000, 0))
     for i in range(len(demand)):
-        assert got.row(i) == ref.apply_one(OpKind.HOLD, i, -1, 1000, cs[i:i + 1],
-                                           qs[i:i + 1], 0)
+        assert got.row(i) == ref.apply_one(OpKind.HOLD, i, -1, cs[i:i + 1], qs[i:i + 1], 0,
+                                           ttl_ms=1000)
     assert_same_state(vec, ref)
     assert (vec.available >= 0).all()

@@ -23,12 +23,12 @@ DAY = 24 * HOUR
 
 
 def step(led: Ledger, kind: OpKind, op: int, hold_id: int, now: int):
-    return led.apply_one(kind, op, hold_id, 0, NO, NO, now)
+    return led.apply_one(kind, op, hold_id, NO, NO, now)
 
 
 def hold(led: Ledger, op: int, cell: int, qty: int, now: int, ttl: int = HOUR, **limits):
-    return led.apply_one(OpKind.HOLD, op, -1, ttl, np.array([cell]), np.array([qty]), now,
-                         **limits)
+    return led.apply_one(OpKind.HOLD, op, -1, np.array([cell]), np.array([qty]), now,
+                         ttl_ms=ttl, **limits)
 
 
 @pytest.fixture
@@ -229,8 +229,8 @@ def test_retention_changes_nothing_but_what_it_forgets(steps, fraction):
             sent.append((kind, hold_id, ttl, cell, qty, op))
         cells = NO if cell is None else np.array([cell])
         qtys = NO if qty is None else np.array([qty])
-        a = vec.apply_one(kind, op, hold_id, ttl, cells, qtys, now)
-        b = ref.apply_one(kind, op, hold_id, ttl, cells, qtys, now)
+        a = vec.apply_one(kind, op, hold_id, cells, qtys, now, ttl_ms=ttl)
+        b = ref.apply_one(kind, op, hold_id, cells, qtys, now, ttl_ms=ttl)
         assert a.replayed == b.replayed
         if a.replayed and op in differed:
             return
@@ -251,8 +251,8 @@ def test_retention_changes_nothing_but_what_it_forgets(steps, fraction):
                                               np.array([q for _, q in s[1]]), 3000, now)
             got = vec.apply(batch)
             for i, (c, q) in enumerate(s[1]):
-                want = ref.apply_one(OpKind.HOLD, next_op + i, -1, 3000, np.array([c]),
-                                     np.array([q]), now)
+                want = ref.apply_one(OpKind.HOLD, next_op + i, -1, np.array([c]),
+                                     np.array([q]), now, ttl_ms=3000)
                 assert got.row(i) == want
                 sent.append((OpKind.HOLD, -1, 3000, c, q, next_op + i))
             next_op += n

@@ -136,6 +136,8 @@ def test_bench_route_json_has_every_key(capsys):
                 "batch_cost", "greedy_cost", "fcfs_planner_filled", "fcfs_planner_cost",
                 "flash_sale_orders", "flash_sale_units", "batch_status", "batch_ms",
                 "split_orders", "split_p99_ms", "split_extra_filled", "split_cost_saving",
+                "split_orders_compared", "bulk_split_extra_filled", "bulk_split_cost_saving",
+                "p99_cpu_ms", "big_p99_cpu_ms",
                 "big_p99_ms", "big_max_gap", "wave_ms", "wave_baseline_ms", "wave_speedup",
                 "wave_filled", "wave_cost", "wave_status"):
         assert key in r, key
@@ -149,6 +151,8 @@ def test_bench_route_json_has_every_key(capsys):
     assert r["wave_filled"] >= r["greedy_filled"]
     assert r["wave_speedup"] == pytest.approx(r["wave_baseline_ms"] / r["wave_ms"], rel=0.05)
     assert r["split_orders"] > 0                 # agreement covers split orders too
+    assert r["split_orders_compared"] == r["flash_sale_orders"]   # the flash-sale set
+    assert 0 <= r["split_cost_saving"] and 0 <= r["bulk_split_cost_saving"]
 
 
 def test_wave_prints_each_order_against_greedy(tmp_path, capsys):
