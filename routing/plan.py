@@ -229,9 +229,9 @@ def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tu
     net = problem.network
     out = []
     unit_weight = problem.unit_weight.tolist()
-    for c, col in enumerate(np.asarray(alloc, np.int64).T.tolist()):   # exact ints
-        if sum(col) == 0:
-            continue
+    a = np.asarray(alloc, np.int64)
+    for c in np.flatnonzero(a.sum(axis=0)).tolist():
+        col = a[:, c].tolist()                       # exact Python ints from here on
         w = int(problem.cand[c])
         wh = net.warehouses[w]
         weight = sum(x * g for x, g in zip(col, unit_weight))
