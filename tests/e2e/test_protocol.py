@@ -116,6 +116,19 @@ def test_chunked_body_and_expect_100_continue(server, ops_http, skus):
         assert status == 201, answer
 
 
+def test_http_1_0_gets_its_answer_and_the_connection_closes(server, ops_http, skus):
+    (sku,) = skus.take()
+    restock(ops_http, sku, "WH-DEL", 1)
+    body = reserve_body(sku)
+    raw = request("POST", "/v1/reservations", body, {"Idempotency-Key": str(uuid.uuid4())})
+    with connect(server) as s:
+        s.sendall(raw.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        r = Reader(s)
+        status, headers, answer = r.response()
+        assert status == 201, answer
+        assert headers["connection"] == "close" and r.closed()
+
+
 def test_bodies_over_the_limit_get_413_and_the_connection_closes(server):
     with connect(server) as s:  # declared: answered before the body is sent
         s.sendall(request("POST", "/v1/reservations", None,
