@@ -8,7 +8,9 @@ import numpy as np
 
 
 class Columns:
-    """Named numpy columns of equal length that grow by doubling."""
+    """Named numpy columns of equal length that grow by doubling. Rows past ``size``
+    are always zeros (compaction clears what it vacates), so :meth:`append_one` writes
+    only the columns it is given."""
 
     def __init__(self, dtypes: Mapping[str, np.dtype | type], capacity: int = 1024) -> None:
         # np.full touches every page now, so appends later pay no first-touch faults.
@@ -56,8 +58,8 @@ class Columns:
         if start >= next(iter(data.values())).shape[0]:
             self.append(1, **values)
             return start
-        for name, arr in data.items():
-            arr[start] = values.get(name, 0)
+        for name, value in values.items():
+            data[name][start] = value  # (every other column is 0 there already)
         self.size = start + 1
         return start
 
@@ -67,6 +69,7 @@ class Columns:
         m = int(np.count_nonzero(mask))
         for arr in self._data.values():
             arr[:m] = arr[: self.size][mask]
+            arr[m: self.size] = 0  # past size: zeros (see the class)
         self.size = m
 
     def drop_prefix(self, k: int) -> None:
@@ -77,6 +80,7 @@ class Columns:
         m = self.size - k
         for arr in self._data.values():
             arr[:m] = arr[k: self.size].copy()
+            arr[m: self.size] = 0  # past size: zeros (see the class)
         self.size = m
 
     def to_dict(self) -> dict[str, np.ndarray]:
