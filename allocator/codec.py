@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgpack
@@ -17,21 +18,22 @@ _CACHE_MAX = 4096  # distinct headers kept (batch lengths vary; a full cache sta
 _new_ext = tuple.__new__  # ExtType without its Python-level argument checks
 
 
-def _header(dtype: str, shape: tuple[int, ...]) -> bytes:
+def _header(key: tuple[str, tuple[int, ...]]) -> bytes:
     """An array's ext header: dtype string, NUL, comma-separated shape, NUL."""
-    head = _HEADERS.get((dtype, shape))
-    if head is None:
-        if len(_HEADERS) >= _CACHE_MAX:
-            _HEADERS.clear()
-        head = _HEADERS[dtype, shape] = f"{dtype}\0{','.join(map(str, shape))}\0".encode()
+    if len(_HEADERS) >= _CACHE_MAX:
+        _HEADERS.clear()
+    dtype, shape = key
+    head = _HEADERS[key] = f"{dtype}\0{','.join(map(str, shape))}\0".encode()
     return head
 
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
-        arr = obj if obj.ndim and obj.flags.c_contiguous else np.ascontiguousarray(obj)
-        return _new_ext(msgpack.ExtType,
-                        (_EXT, _header(arr.dtype.str, arr.shape) + arr.tobytes()))
+        # tobytes() is C order whatever the layout; a 0-d array goes as shape (1,), as
+        # np.ascontiguousarray made it before
+        key = (obj.dtype.str, obj.shape or (1,))
+        head = _HEADERS.get(key) or _header(key)
+        return _new_ext(msgpack.ExtType, (_EXT, head + obj.tobytes()))
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot encode {type(obj).__name__}")
@@ -62,9 +64,19 @@ def _hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+_local = threading.local()  # a Packer per thread: building one per call costs µs
+_KEEP_PACKER_UNDER = 1 << 20  # a Packer that packed more is dropped (frees its buffer)
+
+
 def pack(obj: Any) -> bytes:
     """msgpack with numpy arrays as ext types (dtype, shape, raw bytes)."""
-    return msgpack.packb(obj, default=_default, use_bin_type=True)
+    packer = getattr(_local, "packer", None)
+    if packer is None:
+        packer = _local.packer = msgpack.Packer(default=_default, use_bin_type=True)
+    data = packer.pack(obj)  # (autoreset: a failed pack leaves nothing behind either)
+    if len(data) > _KEEP_PACKER_UNDER:
+        _local.packer = None  # a snapshot: do not keep its buffer for the thread's life
+    return data
 
 
 def unpack(data: bytes) -> Any:

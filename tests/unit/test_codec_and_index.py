@@ -129,3 +129,18 @@ def test_a_corrupt_array_record_is_refused_not_misread():
     data[data.index(b"4")] = ord("5")  # the shape says 5 items, 4 follow
     with pytest.raises(ValueError):
         unpack(bytes(data))
+
+
+def test_the_reused_packer_starts_clean_after_a_failure_and_a_big_record():
+    import pytest
+
+    from allocator.codec import pack, unpack
+
+    small = {"a": np.arange(3), "b": "x"}
+    want = pack(small)
+    with pytest.raises(TypeError):
+        pack({"a": np.arange(3), "bad": object()})
+    assert pack(small) == want
+    big = np.arange(300_000, dtype=np.int64)  # > 1 MiB: the thread's packer is dropped
+    assert np.array_equal(unpack(pack({"big": big}))["big"], big)
+    assert pack(small) == want
