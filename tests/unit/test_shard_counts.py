@@ -71,3 +71,15 @@ def test_counts_match_the_column_wise_reference(rows, now):
     assert got == want
     assert core.stats == stats
     assert np.array_equal(core.demand, demand)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.integers(-3, 2**40), max_size=40),
+       dtype=st.sampled_from([np.int64, np.int32, np.uint16, np.float64]))
+def test_unique_cells_is_np_unique(cells, dtype):
+    from actors.shard_core import _unique_cells
+
+    arr = np.array(cells).astype(dtype)
+    got, want = _unique_cells(arr), np.unique(arr)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
