@@ -272,6 +272,10 @@ class Keys:
         """Bundle SKU → its definition (a hash of JSON)."""
         return f"{self.prefix}:bundles"
 
+    def fence(self, rid: str) -> str:
+        """A reservation's fence (``+ ":intent"``: the change its holder is making)."""
+        return f"{self.prefix}:fence:{self._tag(rid)}"
+
     def returns(self, rid: str) -> str:
         """A shipped reservation's returns by exchange: units per line, and the links."""
         return f"{self.prefix}:returns:{rid}"

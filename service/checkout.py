@@ -33,6 +33,7 @@ from allocator.ops import OpKind
 from allocator.outcomes import error_for
 from routing import Order
 from service.bundles import BundleStore
+from service.fencing import Fencing
 from service.ids import Ids, channel_id, op_id
 from service.killswitch import KillSwitch
 from service.lifecycle import Lifecycle
@@ -41,6 +42,7 @@ from service.orders import STORED_ERRORS, Caller, CheckoutSettings, HoldRequest,
 from service.reservation import Line, Reservation
 from service.review import ReviewRules, Reviews
 from service.transitions import Transitions
+from storage.fence import Fences
 from storage.records import Records, pack, unpack
 
 log = logging.getLogger("allocator.checkout")
@@ -55,7 +57,7 @@ class _Taken:
     packed: bytes
 
 
-class Checkout(Lifecycle, Transitions):
+class Checkout(Lifecycle, Fencing, Transitions):
     def __init__(self, client: ShardClient, records: Records, ids: Ids,
                  planner: RoutedPlanner, kill: KillSwitch, settings: CheckoutSettings | None = None,
                  caps: dict[str, int] | None = None, reviews: Reviews | None = None,
@@ -70,6 +72,8 @@ class Checkout(Lifecycle, Transitions):
         self.reviews = reviews or Reviews(records.redis, records.keys, ReviewRules(),
                                           planner.network)
         self.bundles = bundles or BundleStore(records.redis, records.keys, client)
+        self.fences = Fences(records.redis, records.keys, self.settings.fence_ttl_ms,
+                             records.record_ttl_s)
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._routing = ThreadPoolExecutor(self.settings.routing_threads,
                                            thread_name_prefix="routing")

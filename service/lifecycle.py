@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from allocator.errors import (
-    AllocatorError, BundleLine, HoldExpired, IdempotencyConflict, IllegalTransition, InvalidRequest,
+    AllocatorError, BundleLine, HoldExpired, IllegalTransition, InvalidRequest,
     ReservationChanged,
 )
 from allocator.bundles import Bundle, Kit, cancel_wants, expand
 from allocator.ledger_lines import LINE_MISMATCH
-from allocator.ops import Code, HoldState, OpKind
+from allocator.ops import Code, OpKind
 from allocator.outcomes import error_for
 from routing import Order
 from service.ids import op_id
@@ -219,34 +219,28 @@ class Lifecycle:
     async def drop_lines(self, rid: str, owner: str, lines: Sequence[Want], key: str,
                          fingerprint: str, caller: Caller) -> Outcome:
         """Take units off lines: a pending reservation is amended (units released), a
-        committed one has them cancelled, hold by hold (each hold's shard decides)."""
+        committed one has them cancelled under its fence (see :mod:`service.fencing`)."""
         first = await self._first_answer(owner, key)
         if first is not None:
             return self.replay(first, fingerprint)
         res = await self.current(await self.reservation(rid, owner))
-        if res.kits:
-            lines, alone = cancel_wants(res.kits, lines, res.line_states or [])
-            if alone is not None:
-                raise BundleLine(f"{alone} is a component of a bundle line of reservation "
-                                 f"{rid}: cancel the bundle (its SKU), not a component "
-                                 "alone", reservation_id=rid, sku=alone)
         if res.state == State.PENDING:
-            return await self._amend(res, caller, self._without(res, lines), key, fingerprint)
+            return await self._amend(res, caller, self._without(res, self._kit_wants(
+                res, lines)), key, fingerprint)
         self._must_be(res, State.COMMITTED, "cancel lines of")
-        cut = self._cut(res, lines)
-        holds = list(cut)
-        results = await self.wait([self.client.submit(
-            OpKind.DROP_LINES, op_id(rid, "cancel", key, shard, hid), cut[(shard, hid)],
-            hold_id=hid, state=int(HoldState.COMMITTED), shard=shard)
-            for shard, hid in holds])
-        bad = [r for r in results if not r.ok]
-        if bad:
-            r = bad[0]
-            if r.code == Code.CONFLICT:
-                raise IdempotencyConflict("this Idempotency-Key was first used with a "
-                                          "different request")
-            raise self._lost(r, res)
-        return await self._settled(owner, key, fingerprint, await self.current(res))
+        return await self.cancel_committed(res, lines, key, fingerprint, owner)
+
+    def _kit_wants(self, res: Reservation, lines: Sequence[Want]) -> Sequence[Want]:
+        """``lines`` with a bundle SKU as its components' units (a component alone is
+        refused: :class:`~allocator.errors.BundleLine`)."""
+        if not res.kits:
+            return lines
+        wants, alone = cancel_wants(res.kits, lines, res.line_states or [])
+        if alone is not None:
+            raise BundleLine(f"{alone} is a component of a bundle line of reservation "
+                             f"{res.id}: cancel the bundle (its SKU), not a component "
+                             "alone", reservation_id=res.id, sku=alone)
+        return wants
 
     def _units_of(self, res: Reservation, lines: Sequence[Want]) -> dict[tuple[str, str], int]:
         """Units to take off per (SKU, warehouse) of the live lines."""
@@ -321,9 +315,10 @@ class Lifecycle:
         (_, to, _), *more = choice.lines
         if more:  # pragma: no cover - split_lines is off
             raise InvalidRequest("the line cannot move to a single warehouse")
-        (r,) = await self.wait([self.client.submit(
-            OpKind.REALLOCATE, op_id(rid, "reallocate", shard, hid, sku, warehouse, qty),
-            [(sku, warehouse, qty), (sku, to, qty)], hold_id=hid, shard=shard)])
+        async with self.fenced(rid, "reallocate"):  # not while a cancel is half done
+            (r,) = await self.wait([self.client.submit(
+                OpKind.REALLOCATE, op_id(rid, "reallocate", shard, hid, sku, warehouse, qty),
+                [(sku, warehouse, qty), (sku, to, qty)], hold_id=hid, shard=shard)])
         if not r.ok:
             if r.code == Code.ILLEGAL and r.detail != LINE_MISMATCH:
                 raise self._refused(r, res, "reallocate")

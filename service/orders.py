@@ -71,6 +71,9 @@ class CheckoutSettings:
     max_reroutes: int = 3
     secondary_grace_ms: int = 2_000  # other shards' holds outlive the primary's by this
     op_timeout_s: float = 10.0
+    fence_ttl_ms: int = 30_000  # a committed reservation's fence outlives a crashed holder
+    #                            by at most this (> op_timeout_s: see service.fencing)
+    fence_wait_ms: int = 500  # how long a request waits for another's fence, then 409
     answer_cache: int = 50_000
     customer_cap: int = 0  # units per customer per SKU (0: no cap) unless the catalog says
     undo_retry_s: float = 120.0  # how long an undo refused by an outage is retried

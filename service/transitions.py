@@ -138,9 +138,12 @@ class Transitions:
         return res.with_state(State.RELEASED)
 
     async def ship(self, rid: str) -> Reservation:
-        """The warehouse shipped a committed reservation (ops: any owner)."""
-        res = await self.current(await self.reservation(rid, None))
-        results = await self._each(OpKind.SHIP, res, res.holds)
+        """The warehouse shipped a committed reservation (ops: any owner), every hold
+        under the reservation's fence (see :mod:`service.fencing`)."""
+        res = await self.reservation(rid, None)
+        async with self.fenced(rid, "ship"):
+            res = await self.current(res)
+            results = await self._each(OpKind.SHIP, res, res.holds)
         bad = [r for r in results if _hold_state(r, OpKind.SHIP) != HoldState.SHIPPED]
         if bad:  # a retry replays the shards that did ship and retries the others
             raise self._refused(bad[0], res, "ship")

@@ -87,9 +87,10 @@ def test_the_api_deployment_probes_the_health_routes_and_runs_the_app():
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert {c[p]["httpGet"]["port"] for p in ("livenessProbe", "readinessProbe")} <= ports
-    factory = re.search(r"--factory (\S+)", " ".join(c["args"])).group(1)
-    module, name = factory.split(":")
-    assert callable(getattr(importlib.import_module(module), name))
+    args = " ".join(c["args"])
+    for flag in ("--factory", "--http"):  # the app, and the API's own HTTP protocol
+        module, name = re.search(flag + r" (\S+)", args).group(1).split(":")
+        assert callable(getattr(importlib.import_module(module), name))
     routes = (ROOT / "api" / "app.py").read_text()
     assert '"/healthz"' in routes and '"/readyz"' in routes
     service = one("Service", "allocator-api")

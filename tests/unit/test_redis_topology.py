@@ -100,3 +100,14 @@ def test_a_requests_answer_and_records_share_a_slot():
         seen.add(answer)
     assert request_tag("a:b", "c") != request_tag("a", "b:c")
     assert len(seen) >= 4  # requests spread over slots
+
+
+def test_a_reservations_fence_and_intent_share_a_slot():
+    """storage.fence takes the lease and reads the intent in one script."""
+    keys, ids = Keys("shop"), Ids(b"s" * 32)
+    slots = set()
+    for k in ("k1", "k2", "k3", "k4"):
+        rid = ids.reservation_id("key-a", k)
+        assert slot(keys.fence(rid)) == slot(f"{keys.fence(rid)}:intent")
+        slots.add(slot(keys.fence(rid)))
+    assert len(slots) > 1  # reservations spread over slots
