@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 from ray.util.metrics import Counter, Gauge, Histogram
+
+from actors.shard_counts import BatchCounts
 
 _LATENCY_MS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000]
 _SIZES = [1, 4, 16, 64, 256, 1024, 4096, 16384]
@@ -30,19 +29,15 @@ class ShardMetrics:
                   self.journal_ms):
             m.set_default_tags(self.tags)
 
-    def observe_batch(self, out: dict[str, Any], columns: dict[str, np.ndarray],
-                      batch_ms: float, journal_ms: float) -> None:
-        holds = columns["kind"] == 1
-        ok = out["code"] == 0
-        n_ok = int((holds & ok).sum())
-        n_bad = int((holds & ~ok).sum())
-        if n_ok:
-            self.accepted.inc(n_ok)
-        if n_bad:
-            self.refused.inc(n_bad)
-        self.batch_size.observe(len(columns["kind"]))
+    def observe_batch(self, counts: BatchCounts, batch_ms: float) -> None:
+        """One applied batch: its counts (computed once by the core) and latency."""
+        if counts.accepted:
+            self.accepted.inc(counts.accepted)
+        if counts.refused:
+            self.refused.inc(counts.refused)
+        self.batch_size.observe(counts.ops)
         self.batch_ms.observe(batch_ms)
-        self.journal_ms.observe(journal_ms)
+        self.journal_ms.observe(counts.journal_ms)
 
 
 class ClientMetrics:

@@ -83,11 +83,9 @@ class ShardActor:
 
     def apply(self, columns: dict[str, np.ndarray], epoch: int) -> dict[str, Any]:
         t0 = time.perf_counter()
-        journal_before = self.core.stats["journal_ms"]
-        out = self.core.apply(columns, epoch)
-        if not out.get("stale"):
-            self.metrics.observe_batch(out, columns, (time.perf_counter() - t0) * 1000,
-                                       self.core.stats["journal_ms"] - journal_before)
+        out, counts = self.core.apply_counted(columns, epoch)
+        if counts is not None:
+            self.metrics.observe_batch(counts, (time.perf_counter() - t0) * 1000)
         return out
 
     def ping(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from actors.shard_events import EventPublisher
 from actors.shard_channels import ShardChannels
+from actors.shard_counts import BatchCounts, ShardCounting
 from allocator.errors import StorageUnavailable, UnknownHold
 from allocator.ledger import Ledger
 from allocator.ops import BatchResult, Code, OpBatch, OpKind
@@ -24,6 +25,14 @@ from storage.journal import EventLog, Journal, stream_id_min
 def _available_at(ledger: Ledger, cells: np.ndarray) -> np.ndarray:
     """Available units of some cells (not the whole shard's: it may hold millions)."""
     return ledger.on_hand[cells] - ledger.held[cells] - ledger.committed[cells]
+
+
+def _unique_cells(cells: np.ndarray) -> np.ndarray:
+    """``np.unique(cells)``; a short integer column through a set (np.unique's Python
+    layers cost more than the sort on a handful of cells)."""
+    if len(cells) < 32 and cells.dtype.kind in "iu":
+        return np.array(sorted(set(cells.tolist())), cells.dtype)
+    return np.unique(cells)
 
 
 def now_ms() -> int:
@@ -58,7 +67,7 @@ class ShardUnavailable(StorageUnavailable):
     code = "shard_unavailable"
 
 
-class ShardCore(EventPublisher, ShardChannels):
+class ShardCore(EventPublisher, ShardChannels, ShardCounting):
     """A durable ledger. Every public method is thread-safe (one lock)."""
 
     def __init__(self, name: str, sku_ids: list[str], warehouse_ids: list[str],
@@ -169,13 +178,18 @@ class ShardCore(EventPublisher, ShardChannels):
         """Apply one client batch (columns of an :class:`OpBatch`, stamped with this
         shard's clock), journal it, then answer. A batch routed with an older epoch is
         refused whole (``stale``) so the client refreshes its directory and retries."""
+        return self.apply_counted(columns, epoch)[0]
+
+    def apply_counted(self, columns: dict[str, np.ndarray], epoch: int
+                      ) -> tuple[dict[str, Any], BatchCounts | None]:
+        """:meth:`apply`, and the batch's counts for the metrics (None when stale)."""
         with self.lock:
             ledger = self._ready()
             if epoch < self.epoch:
-                return {"stale": True, "epoch": self.epoch}
+                return {"stale": True, "epoch": self.epoch}, None
             now = self.clock()
             batch = OpBatch.from_columns(columns, now)
-            cells = np.unique(batch.l_cell)
+            cells = _unique_cells(batch.l_cell)
             cells = cells[(cells >= 0) & (cells < ledger.n_cells)]
             before = _available_at(ledger, cells)
             t0 = time.perf_counter()
@@ -186,37 +200,15 @@ class ShardCore(EventPublisher, ShardChannels):
             record = {"t": "b", "now": now, **batch.to_columns(),
                       "code": res.code, "value": res.value, "replayed": res.replayed,
                       "detail": res.detail, "low": cells[(before > t) & (after <= t)]}
+            journal_ms = self.stats["journal_ms"]
             self._journal(record)
-            self._count(batch, res)
+            journal_ms = self.stats["journal_ms"] - journal_ms
+            accepted, refused = self._count(batch, res)
             self._maybe_snapshot(ledger)
-            return {"code": res.code, "value": res.value, "detail": res.detail,
-                    "replayed": res.replayed, "epoch": self.epoch, "now": now,
-                    "cells": cells, "avail": after}
-
-    def _count(self, batch: OpBatch, res: BatchResult) -> None:
-        holds = batch.kind == OpKind.HOLD
-        stats = self.stats
-        stats["batches"] += 1
-        if res.replayed.any():
-            stats["replays"] += int(res.replayed.sum())
-        if not holds.any():
-            return
-        ok = res.code == Code.OK
-        stats["holds_ok"] += int((holds & ok & ~res.replayed).sum())
-        stats["holds_refused"] += int((holds & ~ok).sum())
-        rows = batch.l_cell[batch.line_start[holds]] // len(self.warehouse_ids)
-        slot = (self.clock() // 1000) % self.config.demand_window_s
-        if slot != self.demand_slot:
-            self.demand[slot] = 0
-            self.demand_slot = slot
-        demand = self.demand[slot]
-        if len(rows) < 32:
-            for r in rows.tolist():
-                if 0 <= r < len(demand):
-                    demand[r] += 1
-        else:
-            rows = rows[(rows >= 0) & (rows < len(demand))]
-            demand += np.bincount(rows, minlength=len(demand))
+            return ({"code": res.code, "value": res.value, "detail": res.detail,
+                     "replayed": res.replayed, "epoch": self.epoch, "now": now,
+                     "cells": cells, "avail": after},
+                    BatchCounts(len(batch), accepted, refused, journal_ms))
 
     def expire_due(self) -> int:
         """The expiry sweep: expire due holds and journal it; returns how many. Also

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgpack
@@ -11,13 +12,28 @@ from allocator.ops import OpBatch
 
 _ARRAY = "__nd__"  # the older form of an array: {"__nd__": [dtype, shape, bytes]}
 _EXT = 1  # msgpack ext type of an array: dtype string, NUL, shape, NUL, raw bytes
+_HEADERS: dict[tuple[str, tuple[int, ...]], bytes] = {}  # (dtype, shape) -> ext header
+_SHAPES: dict[bytes, tuple[np.dtype, tuple[int, ...]]] = {}  # ext header -> dtype, shape
+_CACHE_MAX = 4096  # distinct headers kept (batch lengths vary; a full cache starts over)
+_new_ext = tuple.__new__  # ExtType without its Python-level argument checks
+
+
+def _header(key: tuple[str, tuple[int, ...]]) -> bytes:
+    """An array's ext header: dtype string, NUL, comma-separated shape, NUL."""
+    if len(_HEADERS) >= _CACHE_MAX:
+        _HEADERS.clear()
+    dtype, shape = key
+    head = _HEADERS[key] = f"{dtype}\0{','.join(map(str, shape))}\0".encode()
+    return head
 
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
-        arr = np.ascontiguousarray(obj)
-        shape = ",".join(map(str, arr.shape))
-        return msgpack.ExtType(_EXT, f"{arr.dtype.str}\0{shape}\0".encode() + arr.tobytes())
+        # tobytes() is C order whatever the layout; a 0-d array goes as shape (1,), as
+        # np.ascontiguousarray made it before
+        key = (obj.dtype.str, obj.shape or (1,))
+        head = _HEADERS.get(key) or _header(key)
+        return _new_ext(msgpack.ExtType, (_EXT, head + obj.tobytes()))
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot encode {type(obj).__name__}")
@@ -26,10 +42,18 @@ def _default(obj: Any) -> Any:
 def _ext(code: int, data: bytes) -> Any:
     if code != _EXT:
         return msgpack.ExtType(code, data)
-    i = data.index(0)
-    j = data.index(0, i + 1)
-    shape = tuple(int(x) for x in data[i + 1:j].split(b",") if x)
-    return np.frombuffer(data, np.dtype(data[:i].decode()), offset=j + 1).reshape(shape).copy()
+    j = data.index(0, data.index(0) + 1) + 1
+    head = data[:j]
+    known = _SHAPES.get(head)
+    if known is None:
+        i = data.index(0)
+        shape = tuple(int(x) for x in data[i + 1:j - 1].split(b",") if x)
+        if len(_SHAPES) >= _CACHE_MAX:
+            _SHAPES.clear()
+        known = _SHAPES[head] = (np.dtype(data[:i].decode()), shape)
+    dtype, shape = known
+    arr = np.frombuffer(data, dtype, offset=j)
+    return (arr if arr.shape == shape else arr.reshape(shape)).copy()
 
 
 def _hook(obj: dict[str, Any]) -> Any:
@@ -40,9 +64,19 @@ def _hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+_local = threading.local()  # a Packer per thread: building one per call costs µs
+_KEEP_PACKER_UNDER = 1 << 20  # a Packer that packed more is dropped (frees its buffer)
+
+
 def pack(obj: Any) -> bytes:
     """msgpack with numpy arrays as ext types (dtype, shape, raw bytes)."""
-    return msgpack.packb(obj, default=_default, use_bin_type=True)
+    packer = getattr(_local, "packer", None)
+    if packer is None:
+        packer = _local.packer = msgpack.Packer(default=_default, use_bin_type=True)
+    data = packer.pack(obj)  # (autoreset: a failed pack leaves nothing behind either)
+    if len(data) > _KEEP_PACKER_UNDER:
+        _local.packer = None  # a snapshot: do not keep its buffer for the thread's life
+    return data
 
 
 def unpack(data: bytes) -> Any:

@@ -8,11 +8,14 @@ import numpy as np
 
 
 class Columns:
-    """Named numpy columns of equal length that grow by doubling."""
+    """Named numpy columns of equal length that grow by doubling. Rows past ``size``
+    are always zeros (compaction clears what it vacates), so :meth:`append_one` writes
+    only the columns it is given."""
 
     def __init__(self, dtypes: Mapping[str, np.dtype | type], capacity: int = 1024) -> None:
         # np.full touches every page now, so appends later pay no first-touch faults.
         self._data = {name: np.full(capacity, 0, dtype) for name, dtype in dtypes.items()}
+        self._cap = int(capacity)  # every column's length
         self.size = 0
 
     def __len__(self) -> int:
@@ -28,7 +31,7 @@ class Columns:
 
     @property
     def capacity(self) -> int:
-        return int(next(iter(self._data.values())).shape[0])
+        return self._cap
 
     def append(self, n: int, **values: np.ndarray | int) -> int:
         """Append ``n`` rows (arrays of length n or scalars; a column not given is 0).
@@ -37,13 +40,14 @@ class Columns:
         """
         start = self.size
         end = start + n
-        cap = next(iter(self._data.values())).shape[0]
+        cap = self._cap
         if end > cap:
             new_cap = max(end, cap * 2)
             for name, arr in self._data.items():
                 grown = np.zeros(new_cap, arr.dtype)
                 grown[:start] = arr[:start]
                 self._data[name] = grown
+            self._cap = new_cap
         for name, arr in self._data.items():
             arr[start:end] = values.get(name, 0)  # a column not given: zeros
         self.size = end
@@ -53,11 +57,11 @@ class Columns:
         """Append one row of scalars (a column not given is 0); returns its index."""
         start = self.size
         data = self._data
-        if start >= next(iter(data.values())).shape[0]:
+        if start >= self._cap:
             self.append(1, **values)
             return start
-        for name, arr in data.items():
-            arr[start] = values.get(name, 0)
+        for name, value in values.items():
+            data[name][start] = value  # (every other column is 0 there already)
         self.size = start + 1
         return start
 
@@ -67,6 +71,7 @@ class Columns:
         m = int(np.count_nonzero(mask))
         for arr in self._data.values():
             arr[:m] = arr[: self.size][mask]
+            arr[m: self.size] = 0  # past size: zeros (see the class)
         self.size = m
 
     def drop_prefix(self, k: int) -> None:
@@ -77,6 +82,7 @@ class Columns:
         m = self.size - k
         for arr in self._data.values():
             arr[:m] = arr[k: self.size].copy()
+            arr[m: self.size] = 0  # past size: zeros (see the class)
         self.size = m
 
     def to_dict(self) -> dict[str, np.ndarray]:

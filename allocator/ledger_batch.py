@@ -22,15 +22,19 @@ class BatchApply:
         out = BatchResult.empty(n)
         if n == 0:
             return out
-        single = (batch.kind == OpKind.HOLD) & (batch.line_count == 1)
-        edges = np.flatnonzero(single[1:] != single[:-1]) + 1
-        bounds = [0, *edges.tolist(), n]
-        limited = bool(batch.customer.any() or batch.owner.any()  # type: ignore[union-attr]
-                       or batch.share_bp.any() or batch.l_cap.any()  # type: ignore[union-attr]
-                       or batch.channel.any())  # type: ignore[union-attr]
+        if n < self.min_vector_run:  # no run is long enough: all one by one
+            single, bounds = None, [0, n]
+        else:
+            single = (batch.kind == OpKind.HOLD) & (batch.line_count == 1)
+            edges = np.flatnonzero(single[1:] != single[:-1]) + 1
+            bounds = [0, *edges.tolist(), n]
+        nz = np.count_nonzero  # (not ndarray.any(): see allocator.ops._nonzero)
+        limited = bool(nz(batch.customer) or nz(batch.owner) or nz(batch.share_bp)
+                       or nz(batch.l_cap) or nz(batch.channel))
         cols: tuple[list[int], ...] | None = None
         for s, e in zip(bounds[:-1], bounds[1:]):
-            if single[s] and e - s >= self.min_vector_run and self._apply_hold_run(batch, s, e, out):
+            if (single is not None and single[s] and e - s >= self.min_vector_run
+                    and self._apply_hold_run(batch, s, e, out)):
                 continue
             if cols is None:  # plain ints: reading numpy scalars one by one costs more
                 cols = (batch.kind.tolist(), batch.op_id.tolist(), batch.hold_id.tolist(),
@@ -71,8 +75,9 @@ class BatchApply:
                 or b.l_cell.shape != b.l_qty.shape
                 or b.l_cap.shape != b.l_cell.shape):  # type: ignore[union-attr]
             raise InvalidRequest("batch columns differ in length")
-        if n and ((b.line_count < 0).any() or (b.line_start < 0).any()
-                  or (b.line_start + b.line_count > len(b.l_cell)).any()):
+        nz = np.count_nonzero
+        if n and (nz(b.line_count < 0) or nz(b.line_start < 0)
+                  or nz(b.line_start + b.line_count > len(b.l_cell))):
             raise InvalidRequest("batch line ranges fall outside its line table")
 
     def _apply_hold_run(self, b: OpBatch, s: int, e: int, out: BatchResult) -> bool:

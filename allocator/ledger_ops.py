@@ -132,10 +132,12 @@ class SingleOps:
 
     def _do_hold(self, op_id: int, cells: np.ndarray, qtys: np.ndarray, ttl_ms: int,
                  now_ms: int, limits: HoldLimits | None = None) -> OpResult:
+        if len(cells) == 1 and limits is None:  # the common case, in scalars
+            cell = int(cells[0])
+            if not (self._n_ruled and self.ruled[cell // self.n_warehouses]):
+                return self._do_hold_one(op_id, cell, int(qtys[0]), ttl_ms, now_ms)
         rows = cells // self.n_warehouses
         ruled = bool(self._n_ruled) and bool(self.ruled[rows].any())
-        if len(cells) == 1 and limits is None and not ruled:
-            return self._do_hold_one(op_id, int(cells[0]), int(qtys[0]), ttl_ms, now_ms)
         moved = np.flatnonzero(~self.accepting[rows])
         if moved.size:
             return OpResult(Code.MOVED, 0, int(moved[0]))

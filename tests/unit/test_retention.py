@@ -85,6 +85,36 @@ def test_columns_keep_and_drop_prefix_work_in_place():
     assert t["a"].tolist() == [5, 7, 7]
 
 
+_COL_OPS = st.lists(st.one_of(
+    st.tuples(st.just("one"), st.dictionaries(st.sampled_from("abc"), st.integers(1, 9))),
+    st.tuples(st.just("many"), st.integers(0, 5), st.integers(1, 9)),
+    st.tuples(st.just("keep"), st.lists(st.booleans(), min_size=40, max_size=40)),
+    st.tuples(st.just("drop"), st.integers(0, 6))), max_size=40)
+
+
+@given(_COL_OPS)
+def test_columns_behave_like_a_list_of_rows(ops):
+    """append_one writes only the columns it is given: whatever compaction vacated must
+    read as zeros in the others (rows past ``size`` stay zero)."""
+    t, ref = Columns({"a": np.int64, "b": np.int64, "c": np.int8}, capacity=2), []
+    for op in ops:
+        if op[0] == "one":
+            assert t.append_one(**op[1]) == len(ref)
+            ref.append({k: op[1].get(k, 0) for k in "abc"})
+        elif op[0] == "many":
+            t.append(op[1], a=op[2])
+            ref += [{"a": op[2], "b": 0, "c": 0} for _ in range(op[1])]
+        elif op[0] == "keep":
+            mask = np.array(op[1][:len(ref)], bool)
+            t.keep(mask)
+            ref = [r for r, m in zip(ref, mask) if m]
+        else:
+            t.drop_prefix(op[1])
+            ref = ref[op[1]:]
+        for k in "abc":
+            assert t[k].tolist() == [r[k] for r in ref]
+
+
 # ------------------------------------------------------------------- idempotency
 
 def test_records_before_the_cutoff_are_forgotten_the_rest_replay(led):
