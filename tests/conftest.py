@@ -8,6 +8,10 @@ from hypothesis import HealthCheck, settings
 
 from storage.redis import EmbeddedRedis, connect
 
+#: SKUs of the session's cluster: every test takes its own (SkuPool), so the pool must
+#: outlast the suite.
+N_SKUS = 400
+
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=30, deadline=None)
@@ -53,8 +57,8 @@ def cluster(tmp_path_factory):
     config = ClusterConfig(data_dir=tmp_path_factory.mktemp("cluster"), n_shards=2,
                            num_cpus=2, redis_url=os.environ.get("REDIS_URL", ""),
                            shard=ShardConfig(snapshot_every_records=50))
-    c = Cluster(config, demo_catalog(200))
-    c.catalog = demo_catalog(200)
+    c = Cluster(config, demo_catalog(N_SKUS))
+    c.catalog = demo_catalog(N_SKUS)
     yield c
     c.shutdown()
     assert not ray.is_initialized()
@@ -85,6 +89,9 @@ class SkuPool:
         self.free = list(sku_ids)
 
     def take(self, n=1):
+        if n > len(self.free):
+            raise RuntimeError(f"the session's SKU pool is spent ({len(self.free)} left, "
+                               f"{n} asked): raise N_SKUS in tests/conftest.py")
         out, self.free = self.free[:n], self.free[n:]
         return out
 

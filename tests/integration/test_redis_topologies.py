@@ -21,7 +21,7 @@ from storage.journal import EventLog, Journal
 from storage.ratelimit import TokenLeases
 from storage.records import Records
 from storage.redis import check_topology, connect, connect_async
-from tests.support.cluster import SyncServices, assert_audit_clean, call_when_up
+from tests.support.cluster import SyncServices, assert_audit_clean, call_when_up, wait_restarted
 from tests.support.redis_topologies import LocalRedisCluster, LocalSentinel
 
 pytestmark = pytest.mark.integration
@@ -113,7 +113,7 @@ def test_reserve_commit_and_shard_recovery_on_a_redis_cluster(cluster_deployment
         for name in names:  # every shard crashes; each rebuilds from the Cluster
             ray.kill(dep.shard(name), no_restart=False)
         for name in names:
-            assert call_when_up(dep, name, "ping", timeout_s=60)["started"] > started[name]
+            wait_restarted(dep, name, started[name])
         assert dep.totals() == before
         assert svc.get(made[15].id).state.value == "pending"
         assert svc.commit(made[15].id).state.value == "committed"

@@ -96,6 +96,15 @@ def call_when_up(cluster: Any, shard: str, method: str, *args: Any,
             time.sleep(0.05)
 
 
+def wait_restarted(cluster: Any, shard: str, started: float, timeout_s: float = 60.0) -> None:
+    """Wait until ``shard`` answers from a new incarnation (a ``ray.kill`` takes effect
+    a moment later: the old one may still answer the first ping)."""
+    deadline = time.time() + timeout_s
+    while call_when_up(cluster, shard, "ping", timeout_s=timeout_s)["started"] <= started:
+        assert time.time() < deadline, f"shard {shard} did not restart"
+        time.sleep(0.05)
+
+
 def assert_audit_clean(cluster: Any) -> None:
     report = cluster.audit()
     assert report["ok"], report
