@@ -34,8 +34,12 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class CheckoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol; requests a :class:`HotPath` serves skip ASGI."""
 
+    _hot_of: tuple[Any, HotPath | None] = (None, None)  # (app, its HotPath), per connection
+
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        hot = hot_path_of(app)
+        if self._hot_of[0] is not app:  # found once per connection, not per request
+            self._hot_of = (app, hot_path_of(app))
+        hot = self._hot_of[1]
         hit = hot.match(cycle.scope["method"], cycle.scope["path"]) if hot else None
         if hit is None:
             super()._start_asgi_task(cycle, app)
