@@ -89,17 +89,37 @@ def dual_ascent(a: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(u), np.maximum(np.array(s), 0.0)
 
 
-def lagrangian(a: np.ndarray, F: np.ndarray, u: np.ndarray) -> float:
-    """The facility-location Lagrangian bound at prices ``u`` (valid for any ``u``)."""
-    return float(u.sum() + np.minimum(0.0, F - np.maximum(0.0, u[:, None] - a).sum(axis=0)).sum())
+def rounding_floor(p: PlanningProblem) -> float:
+    """``R``: the slabs every plan pays beyond ``weight/slab`` in all, at least. Its
+    parcels' slab counts are whole and add up to at least the order's weight in
+    slabs, so to at least ``⌈W/slab⌉``: ``Σ_c rounding_c ≥ R = ⌈W/slab⌉ − W/slab``."""
+    total = int(p.weight_g.sum())
+    return float(C.slabs(total, p.slab_g) * p.slab_g - total) / p.slab_g
 
 
-def subgradient(a: np.ndarray, F: np.ndarray, u: np.ndarray, ub: float,
-                steps: int = SUBGRADIENT_STEPS) -> tuple[float, list[np.ndarray]]:
+def rounding_bonus(slack: np.ndarray, A: np.ndarray, R: float) -> float:
+    """What the open parcels add to ``Σu + Σ min(0, slack)`` at least: some parcel
+    ``c`` is open, and the ``R`` slabs of rounding (at least) cost ``A`` each at the
+    open parcel with the least ``A``, so ``min_c (max(0, slack_c) + A_c·R)``."""
+    return float((np.maximum(0.0, slack) + A * R).min())
+
+
+def lagrangian(a: np.ndarray, F: np.ndarray, u: np.ndarray,
+               A: np.ndarray | None = None, R: float = 0.0) -> float:
+    """The facility-location Lagrangian bound at prices ``u`` (valid for any ``u``),
+    with the slab rounding's share when ``A`` (per slab) and ``R`` are given."""
+    slack = F - np.maximum(0.0, u[:, None] - a).sum(axis=0)
+    extra = 0.0 if A is None else rounding_bonus(slack, A, R)
+    return float(u.sum() + np.minimum(0.0, slack).sum() + extra)
+
+
+def subgradient(a: np.ndarray, F: np.ndarray, u: np.ndarray, ub: float, A: np.ndarray,
+                R: float, steps: int = SUBGRADIENT_STEPS) -> tuple[float, list[np.ndarray]]:
     """Raise the Lagrangian bound from the dual-ascent prices by subgradient steps
     (Polyak steps towards ``ub``): the best bound seen, and the open sets the
     relaxation chose most often (good plans open those)."""
-    best = lagrangian(a, F, u)
+    plain = lagrangian(a, F, u)    # steers the steps (the rounding does not)
+    best = lagrangian(a, F, u, A, R)
     u = u.copy()
     scale = 1.0
     seen: dict[bytes, int] = {}
@@ -108,37 +128,41 @@ def subgradient(a: np.ndarray, F: np.ndarray, u: np.ndarray, ub: float,
         slack = F - excess.sum(axis=0)
         opened = slack < 0
         g = 1.0 - ((excess > 0) & opened[None, :]).sum(axis=1)
-        best = max(best, float(u.sum() + np.minimum(0.0, slack).sum()))
+        value = float(u.sum() + np.minimum(0.0, slack).sum())
+        plain = max(plain, value)
+        best = max(best, value + rounding_bonus(slack, A, R))
         key = (slack <= 1e-6).tobytes()
         seen[key] = seen.get(key, 0) + 1
         norm = float(g @ g)
         if norm == 0:
             break
-        u += scale * (ub - best) / norm * g
+        u += scale * (ub - plain) / norm * g
         scale *= 0.97
     common = sorted(seen, key=lambda k: -seen[k])[:OPEN_SETS]
     return best, [np.frombuffer(k, bool) for k in common]
 
 
 def _strengthen(p: PlanningProblem, parcels: Parcels, A: np.ndarray, a: np.ndarray,
-                u: np.ndarray, s: np.ndarray, lb: float, ub: int
+                u: np.ndarray, s: np.ndarray, R: float, floor: float, ub: int
                 ) -> tuple[float, np.ndarray | None]:
-    """A stronger bound by enumerating the plans whose residual is below the target,
-    and the cheapest of them (exactly priced) if it beats ``ub``."""
+    """A stronger bound than ``floor`` by enumerating the plans whose residual is below
+    the target, and the cheapest of them (exactly priced) if it beats ``ub``."""
+    base = float(u.sum())
     r = np.maximum(0.0, a - u[:, None])
+    # a plan sending l to c has a residual of at least r[l, c] + s_c + min(A_c·R, bonus)
+    pair = r + (s + np.minimum(A * R, rounding_bonus(s, A, R)))[None, :]
     max_open = p.order.max_shipments
     for target in (ub, ub * (1 - TARGET_GAP / 2), ub * (1 - TARGET_GAP)):
-        need = target - lb
-        if need <= 0:
-            return lb, None
-        opt = p.eligible & (r < need) & (s[None, :] < need)
+        if target <= floor:
+            return floor, None
+        opt = p.eligible & (pair < target - base)
         n_opt = opt.sum(axis=1)
         if (n_opt == 0).any():
-            return target, None               # no plan has a residual below ``need``
+            return target, None               # no plan has a residual below the target
         if float(np.prod(n_opt.astype(float))) <= MAX_COMBOS:
             break
     else:
-        return lb, None
+        return floor, None
     cols = np.flatnonzero(opt.any(axis=0))
     idx = [np.flatnonzero(opt[l, cols]) for l in range(p.n_lines)]
     free = [l for l in range(p.n_lines) if len(idx[l]) > 1]
@@ -165,10 +189,10 @@ def _strengthen(p: PlanningProblem, parcels: Parcels, A: np.ndarray, a: np.ndarr
     resid += np.where(used, s[cols][None, :] + rounding, 0.0).sum(axis=1)
     if max_open is not None:
         resid = np.where(used.sum(axis=1) <= max_open, resid, _BIG)
-    bound = min(target, lb + float(resid.min()))
+    bound = max(floor, min(target, base + float(resid.min())))
     best: np.ndarray | None = None
     for m in np.argsort(resid, kind="stable")[:8]:
-        if lb + resid[m] >= ub:
+        if base + resid[m] >= ub:
             break
         cand = cols[choice[:, m]]
         if fits(p, cand) and parcels.total(cand) < ub:
@@ -190,7 +214,8 @@ def solve_large(problem: PlanningProblem) -> Solution:
     if assign is None:
         return Solution("large", "unknown")
     ub = parcels.total(assign)
-    sub_bound, sets = subgradient(a, F, u, float(ub))
+    R = rounding_floor(p)
+    sub_bound, sets = subgradient(a, F, u, float(ub), A, R)
     tried = {np.unique(assign).tobytes()}
     for opened in sets:
         if np.flatnonzero(opened).tobytes() in tried:
@@ -205,14 +230,14 @@ def solve_large(problem: PlanningProblem) -> Solution:
         if not feasible(p, again) or parcels.total(again) >= ub:
             break
         assign, neighbour, ub = again, near, parcels.total(again)
-    bound, better = _strengthen(p, parcels, A, a, u, s, lb, ub)
+    floor = max(lb + rounding_bonus(s, A, R), sub_bound)
+    bound, better = _strengthen(p, parcels, A, a, u, s, R, floor, ub)
     if better is not None:
         neighbour, assign = assign, better
         assign, n2 = improve(p, parcels, assign, max_open)
         ub = parcels.total(assign)
         if n2 is not None and parcels.total(n2) < parcels.total(neighbour):
             neighbour = n2
-    bound = max(bound, sub_bound)
     bound_paise = min(ub, int(np.ceil(bound - 1e-4)))   # costs are whole paise
     sol = Solution("large", "optimal" if bound_paise >= ub else "feasible",
                    assign, ub, bound=bound_paise)
