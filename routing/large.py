@@ -28,6 +28,8 @@ with ``bound`` (the plan reports ``gap = (cost − bound) / cost``).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from routing import cost as C
@@ -44,6 +46,8 @@ MAX_COMBOS = 1 << 15
 TARGET_GAP = 0.01
 """The strengthening aims at least this close (and tries for optimality first)."""
 _BIG = float(1 << 50)
+_SHIFT = 16
+"""Bits for a parcel's line count in the enumeration's packed (weight, lines)."""
 
 
 def linear_costs(p: PlanningProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,7 +155,6 @@ def _strengthen(p: PlanningProblem, parcels: Parcels, A: np.ndarray, a: np.ndarr
     r = np.maximum(0.0, a - u[:, None])
     # a plan sending l to c has a residual of at least r[l, c] + s_c + min(A_c·R, bonus)
     pair = r + (s + np.minimum(A * R, rounding_bonus(s, A, R)))[None, :]
-    max_open = p.order.max_shipments
     for target in (ub, ub * (1 - TARGET_GAP / 2), ub * (1 - TARGET_GAP)):
         if target <= floor:
             return floor, None
@@ -163,41 +166,51 @@ def _strengthen(p: PlanningProblem, parcels: Parcels, A: np.ndarray, a: np.ndarr
             break
     else:
         return floor, None
-    cols = np.flatnonzero(opt.any(axis=0))
-    idx = [np.flatnonzero(opt[l, cols]) for l in range(p.n_lines)]
-    free = [l for l in range(p.n_lines) if len(idx[l]) > 1]
-    pick = (np.indices([len(idx[l]) for l in free]).reshape(len(free), -1) if free
-            else np.zeros((0, 1), np.int64))
-    n_plans = pick.shape[1]
-    fixed = np.array([l for l in range(p.n_lines) if len(idx[l]) == 1], np.int64)
-    at = np.array([idx[l][0] for l in fixed], np.int64)
-    weight = np.tile(np.bincount(at, weights=p.weight_g[fixed], minlength=len(cols))
-                     .astype(np.int64), (n_plans, 1))
-    count = np.tile(np.bincount(at, minlength=len(cols)), (n_plans, 1))
-    resid = np.full(n_plans, float(r[fixed, cols[at]].sum()))
-    choice = np.empty((p.n_lines, n_plans), np.int64)            # column of each line
-    choice[fixed] = at[:, None]
-    rows = np.arange(n_plans)
-    for j, l in enumerate(free):
-        choice[l] = idx[l][pick[j]]
-        weight[rows, choice[l]] += int(p.weight_g[l])
-        count[rows, choice[l]] += 1
-        resid += r[l, cols[choice[l]]]
-    used = count > 0
-    slabs = np.maximum(1, C.slabs(weight, p.slab_g))
-    rounding = A[cols][None, :] * (slabs - weight / p.slab_g)
-    resid += np.where(used, s[cols][None, :] + rounding, 0.0).sum(axis=1)
-    if max_open is not None:
-        resid = np.where(used.sum(axis=1) <= max_open, resid, _BIG)
+    cols, resid, digits = _residuals(p, A, r, s, opt)
     bound = max(floor, min(target, base + float(resid.min())))
     best: np.ndarray | None = None
-    for m in np.argsort(resid, kind="stable")[:8]:
+    cut = np.partition(resid, 7)[7] if len(resid) > 8 else np.inf
+    few = np.flatnonzero(resid <= cut)             # the 8 least, as a stable sort has them
+    for m in few[np.argsort(resid[few], kind="stable")][:8]:
         if base + resid[m] >= ub:
             break
-        cand = cols[choice[:, m]]
+        cand = cols[digits(int(m))]
         if fits(p, cand) and parcels.total(cand) < ub:
             best, ub = cand, parcels.total(cand)
     return bound, best
+
+
+def _residuals(p: PlanningProblem, A: np.ndarray, r: np.ndarray, s: np.ndarray,
+               opt: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable[[int], np.ndarray]]:
+    """Every plan sending each line ``l`` to a warehouse with ``opt[l]``: the columns
+    used (``cols``), each plan's exact residual (INF-like past ``max_shipments``) and
+    a function from a plan's index to its column per line. Plans are numbered in
+    mixed radix (line 0 the most significant digit) and built a line at a time by
+    broadcasting; a parcel's weight and line count travel packed in one int64."""
+    cols = np.flatnonzero(opt.any(axis=0))
+    n = len(cols)
+    packed = np.zeros((1, n), np.int64)          # weight << _SHIFT | lines, per column
+    resid = np.zeros(1)
+    options = []
+    for l in range(p.n_lines):
+        k = np.flatnonzero(opt[l, cols])
+        options.append(k)
+        add = np.zeros((len(k), n), np.int64)
+        add[np.arange(len(k)), k] = (int(p.weight_g[l]) << _SHIFT) + 1
+        packed = (packed[:, None, :] + add[None]).reshape(-1, n)
+        resid = (resid[:, None] + r[l, cols[k]][None, :]).ravel()
+    used = packed > 0
+    weight = packed >> _SHIFT
+    slabs = np.maximum(1, C.slabs(weight, p.slab_g))
+    rounding = A[cols][None, :] * (slabs - weight / p.slab_g)
+    resid = resid + np.where(used, s[cols][None, :] + rounding, 0.0).sum(axis=1)
+    if p.order.max_shipments is not None:
+        resid = np.where(used.sum(axis=1) <= p.order.max_shipments, resid, _BIG)
+    radix = [len(k) for k in options]
+
+    def digits(m: int) -> np.ndarray:
+        return np.array([k[d] for k, d in zip(options, np.unravel_index(m, radix))], np.int64)
+    return cols, resid, digits
 
 
 def solve_large(problem: PlanningProblem) -> Solution:

@@ -81,16 +81,16 @@ def improve(p: PlanningProblem, parcels: Parcels, assign: np.ndarray,
         if max_open is not None and (count > 0).sum() >= max_open:
             ok &= (count > 0)[None, :] | (count[own] == 1)[:, None]
         move = np.where(ok, move, C.INF)
-        # swap lines i (at own[i]) and j (at own[j])
-        ci, cj = own[:, None], own[None, :]
-        dw = w[None, :] - w[:, None]                          # weight change at ci
-        swap = (parcels.price(weight[ci] + dw, ci) - here[ci]
-                + parcels.price(weight[cj] - dw, cj) - here[cj]
-                + p.line_cost[lines[None, :], ci] - p.line_cost[lines[:, None], ci]
-                + p.line_cost[lines[:, None], cj] - p.line_cost[lines[None, :], cj])
-        dq = q[None, :] - q[:, None]
-        oks = (p.eligible[lines[None, :], ci] & p.eligible[lines[:, None], cj] & (ci != cj)
-               & (units[ci] + dq <= p.capacity[ci]) & (units[cj] - dq <= p.capacity[cj]))
+        # swap lines i (at own[i]) and j (at own[j]): i's parcel changes by
+        # ``half[i, j]`` (j in, i out), j's by ``half[j, i]``
+        ci = own[:, None]
+        lc = p.line_cost[:, own].T                            # lc[i, j]: j's cost at own[i]
+        half = (parcels.price(weight[ci] + (w[None, :] - w[:, None]), ci) - here[ci]
+                + lc - lc.diagonal()[:, None])
+        swap = half + half.T
+        el = p.eligible[:, own].T
+        fit = units[ci] + (q[None, :] - q[:, None]) <= p.capacity[ci]
+        oks = el & el.T & fit & fit.T & (ci != own[None, :])
         swap = np.where(oks, swap, C.INF)
         m, s = np.unravel_index(np.argmin(move), move.shape), np.unravel_index(
             np.argmin(swap), swap.shape)
