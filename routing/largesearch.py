@@ -25,6 +25,9 @@ class Parcels:
     def __init__(self, p: PlanningProblem) -> None:
         self.p = p
         self.base = (p.fixed + p.lateness).astype(np.int64)
+        self.linear = np.where(p.eligible, p.line_cost + p.weight_g[:, None]
+                               * p.additional[None, :] / p.slab_g, _BIG)
+        """(L, C) a line's cost and its weight at the additional-slab rate there."""
 
     def price(self, weight: np.ndarray, cand: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Cost of a parcel of ``weight`` grams from ``cand`` (lines' own costs apart)."""
@@ -124,6 +127,7 @@ def best_sets(p: PlanningProblem, parcels: Parcels, a: np.ndarray, s: np.ndarray
     open warehouse by the linear cost, every set priced exactly."""
     n_lines, n_cand = a.shape
     near = np.argsort(s, kind="stable")[:SET_CANDIDATES]
+    rank = np.argsort(a, axis=1, kind="stable")
     best, best_cost = assign, C.INF
     pairs = tried = False
     for _ in range(n_cand):
@@ -139,7 +143,7 @@ def best_sets(p: PlanningProblem, parcels: Parcels, a: np.ndarray, s: np.ndarray
                 return best
             pairs = tried = True
             continue
-        choice = np.argmin(np.where(S[:, None, :], a[None], a[None] + _BIG), axis=2)  # (N, L)
+        choice = _cheapest_open(a, rank, S)
         cost = parcels.totals(choice)
         k = int(np.argmin(cost))
         if cost[k] >= best_cost:
@@ -149,6 +153,17 @@ def best_sets(p: PlanningProblem, parcels: Parcels, a: np.ndarray, s: np.ndarray
             continue
         best, best_cost, pairs = choice[k], int(cost[k]), False
     return best
+
+
+def _cheapest_open(a: np.ndarray, rank: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """``(N, L)``: each line's cheapest warehouse (by ``a``, ties to the lowest index)
+    among each open set of ``sets`` (N, C) — the first one open in its ``rank`` (``a``'s
+    stable argsort); a line goes to its cheapest anywhere when a set is empty."""
+    choice = rank[np.arange(len(rank))[None, :], np.argmax(sets[:, rank], axis=2)]
+    empty = ~sets.any(axis=1)
+    if empty.any():
+        choice[empty] = np.argmin(a, axis=1)
+    return choice
 
 
 def _one_changes(opened: np.ndarray, near: np.ndarray) -> list[np.ndarray]:
@@ -194,25 +209,17 @@ def _close_one(p: PlanningProblem, parcels: Parcels, assign: np.ndarray,
     opened = np.flatnonzero(count > 0)
     if len(opened) < 2:
         return None
-    now = parcels.total(assign)
-    best: tuple[np.ndarray, int] | None = None
-    for c in opened:
-        others = opened[opened != c]
-        moved = assign.copy()
-        mine = np.flatnonzero(assign == c)
-        price = np.where(p.eligible[np.ix_(mine, others)], p.line_cost[np.ix_(mine, others)]
-                         + p.weight_g[mine, None] * p.additional[others][None, :] / p.slab_g,
-                         _BIG)
-        pick = np.argmin(price, axis=1)
-        if (price[np.arange(len(mine)), pick] >= _BIG).any():
-            continue
-        moved[mine] = others[pick]
-        if not fits(p, moved):
-            continue
-        delta = parcels.total(moved) - now
-        if delta < 0 and (best is None or delta < best[1]):
-            best = (moved, delta)
-    return None if best is None else best[0]
+    lines = np.arange(p.n_lines)
+    price = parcels.linear[:, opened]                 # (L, open): linear cost there
+    at = np.searchsorted(opened, assign)              # each line's own column
+    price[lines, at] = np.inf
+    pick = np.argmin(price, axis=1)                   # cheapest other open warehouse
+    stuck = np.bincount(at, weights=price[lines, pick] >= _BIG, minlength=len(opened)) > 0
+    moved = np.where(at[None, :] == np.arange(len(opened))[:, None],
+                     opened[pick][None, :], assign[None, :])
+    delta = np.where(stuck, C.INF, parcels.totals(moved)) - parcels.total(assign)
+    k = int(np.argmin(delta))
+    return moved[k] if delta[k] < 0 else None
 
 
 def fits(p: PlanningProblem, assign: np.ndarray) -> bool:
