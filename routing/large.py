@@ -46,8 +46,6 @@ MAX_COMBOS = 1 << 15
 TARGET_GAP = 0.01
 """The strengthening aims at least this close (and tries for optimality first)."""
 _BIG = float(1 << 50)
-_SHIFT = 16
-"""Bits for a parcel's line count in the enumeration's packed (weight, lines)."""
 
 
 def linear_costs(p: PlanningProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,33 +181,53 @@ def _strengthen(p: PlanningProblem, parcels: Parcels, A: np.ndarray, a: np.ndarr
 def _residuals(p: PlanningProblem, A: np.ndarray, r: np.ndarray, s: np.ndarray,
                opt: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable[[int], np.ndarray]]:
     """Every plan sending each line ``l`` to a warehouse with ``opt[l]``: the columns
-    used (``cols``), each plan's exact residual (INF-like past ``max_shipments``) and
-    a function from a plan's index to its column per line. Plans are numbered in
-    mixed radix (line 0 the most significant digit) and built a line at a time by
-    broadcasting; a parcel's weight and line count travel packed in one int64."""
+    used (``cols``), each plan's exact residual (``_BIG`` past ``max_shipments``) and
+    a function from a plan's index to its column per line.
+
+    Plans are the cells of a grid with one axis per line that has a choice (line order,
+    so cells are numbered in mixed radix). A parcel's weight depends only on the lines
+    that may go there, so each column's term (``s_c`` + its slab rounding) is computed
+    on the sub-grid of those lines' axes and broadcast-added, as is each line's ``r``.
+    """
     cols = np.flatnonzero(opt.any(axis=0))
     n = len(cols)
-    packed = np.zeros((1, n), np.int64)          # weight << _SHIFT | lines, per column
-    resid = np.zeros(1)
-    options = []
-    for l in range(p.n_lines):
-        k = np.flatnonzero(opt[l, cols])
-        options.append(k)
-        add = np.zeros((len(k), n), np.int64)
-        add[np.arange(len(k)), k] = (int(p.weight_g[l]) << _SHIFT) + 1
-        packed = (packed[:, None, :] + add[None]).reshape(-1, n)
-        resid = (resid[:, None] + r[l, cols[k]][None, :]).ravel()
-    used = packed > 0
-    weight = packed >> _SHIFT
-    slabs = np.maximum(1, C.slabs(weight, p.slab_g))
-    rounding = A[cols][None, :] * (slabs - weight / p.slab_g)
-    resid = resid + np.where(used, s[cols][None, :] + rounding, 0.0).sum(axis=1)
+    options = [np.flatnonzero(opt[l, cols]) for l in range(p.n_lines)]
+    free = [l for l in range(p.n_lines) if len(options[l]) > 1]
+    shape = [len(options[l]) for l in free]
+    fixed = [l for l in range(p.n_lines) if len(options[l]) == 1]
+    at = np.array([options[l][0] for l in fixed], np.int64)
+    weight = np.bincount(at, weights=p.weight_g[fixed], minlength=n).astype(np.int64)
+    count = np.bincount(at, minlength=n)
+    resid = np.full(shape, float(r[fixed, cols[at]].sum()))
+
+    def along(axis: int, values: np.ndarray) -> np.ndarray:
+        return values.reshape([-1 if i == axis else 1 for i in range(len(free))])
+    n_open = np.zeros([1] * len(free), np.int64)
+    for j, l in enumerate(free):
+        resid = resid + along(j, r[l, cols[options[l]]])
+    for c in range(n):
+        w = np.full([1] * len(free), weight[c])
+        k = np.full([1] * len(free), count[c])
+        for j, l in enumerate(free):
+            here = options[l] == c
+            if here.any():
+                w = w + along(j, here * int(p.weight_g[l]))
+                k = k + along(j, here.astype(np.int64))
+        if not k.any():
+            continue
+        slabs = np.maximum(1, C.slabs(w, p.slab_g))
+        resid = resid + np.where(k > 0, s[cols[c]] + A[cols[c]] * (slabs - w / p.slab_g), 0.0)
+        n_open = n_open + (k > 0)
+    resid = resid.ravel()
     if p.order.max_shipments is not None:
-        resid = np.where(used.sum(axis=1) <= p.order.max_shipments, resid, _BIG)
-    radix = [len(k) for k in options]
+        resid = np.where(np.broadcast_to(n_open, shape).ravel() <= p.order.max_shipments,
+                         resid, _BIG)
 
     def digits(m: int) -> np.ndarray:
-        return np.array([k[d] for k, d in zip(options, np.unravel_index(m, radix))], np.int64)
+        pick = [int(options[l][0]) for l in range(p.n_lines)]
+        for l, d in zip(free, np.unravel_index(m, shape) if free else ()):
+            pick[l] = int(options[l][d])
+        return np.array(pick, np.int64)
     return cols, resid, digits
 
 
