@@ -148,24 +148,51 @@ def _strengthen(p: PlanningProblem, parcels: Parcels, A: np.ndarray, a: np.ndarr
                 u: np.ndarray, s: np.ndarray, R: float, floor: float, ub: int
                 ) -> tuple[float, np.ndarray | None]:
     """A stronger bound than ``floor`` by enumerating the plans whose residual is below
-    the target, and the cheapest of them (exactly priced) if it beats ``ub``."""
+    the target, and the cheapest of them (exactly priced) if it beats ``ub``; then the
+    same search among the plans whose every line and parcel has a small residual
+    (without the rounding: a wider neighbourhood, priced for a cheaper plan only)."""
     base = float(u.sum())
     r = np.maximum(0.0, a - u[:, None])
     # a plan sending l to c has a residual of at least r[l, c] + s_c + min(A_c·R, bonus)
     pair = r + (s + np.minimum(A * R, rounding_bonus(s, A, R)))[None, :]
+    bound, opt = _ladder(p, pair, base, ub, floor)
+    best: np.ndarray | None = None
+    if opt is not None:
+        least, best = _search(p, parcels, A, r, s, opt, base, ub)
+        bound = max(floor, min(bound, base + least))
+    _, near = _ladder(p, np.maximum(r, s[None, :]), base, ub, -np.inf)
+    if near is not None and (opt is None or not np.array_equal(near, opt)):
+        _, other = _search(p, parcels, A, r, s, near, base,
+                           ub if best is None else parcels.total(best))
+        best = best if other is None else other
+    return bound, best
+
+
+def _ladder(p: PlanningProblem, pair: np.ndarray, base: float, ub: int, floor: float
+            ) -> tuple[float, np.ndarray | None]:
+    """The first target (``ub``, then 0.5 % and 1 % below) whose plans — every line
+    ``l`` at a ``c`` with ``base + pair[l, c]`` below it — number at most
+    :data:`MAX_COMBOS`: ``(target, opt)`` with ``opt[l, c]`` the allowed pairs. Else
+    ``(bound, None)``: the target when some line has no pair below it (no plan does),
+    or ``floor`` (when the targets fall to it, or all have too many plans)."""
     for target in (ub, ub * (1 - TARGET_GAP / 2), ub * (1 - TARGET_GAP)):
         if target <= floor:
             return floor, None
         opt = p.eligible & (pair < target - base)
         n_opt = opt.sum(axis=1)
         if (n_opt == 0).any():
-            return target, None               # no plan has a residual below the target
+            return target, None
         if float(np.prod(n_opt.astype(float))) <= MAX_COMBOS:
-            break
-    else:
-        return floor, None
+            return target, opt
+    return floor, None
+
+
+def _search(p: PlanningProblem, parcels: Parcels, A: np.ndarray, r: np.ndarray,
+            s: np.ndarray, opt: np.ndarray, base: float, ub: int
+            ) -> tuple[float, np.ndarray | None]:
+    """The least residual of the plans ``opt`` allows, and the cheapest of the eight
+    with the least residuals (exactly priced) if it beats ``ub``."""
     cols, resid, digits = _residuals(p, A, r, s, opt)
-    bound = max(floor, min(target, base + float(resid.min())))
     best: np.ndarray | None = None
     cut = np.partition(resid, 7)[7] if len(resid) > 8 else np.inf
     few = np.flatnonzero(resid <= cut)             # the 8 least, as a stable sort has them
@@ -175,7 +202,7 @@ def _strengthen(p: PlanningProblem, parcels: Parcels, A: np.ndarray, a: np.ndarr
         cand = cols[digits(int(m))]
         if fits(p, cand) and parcels.total(cand) < ub:
             best, ub = cand, parcels.total(cand)
-    return bound, best
+    return float(resid.min()), best
 
 
 def _residuals(p: PlanningProblem, A: np.ndarray, r: np.ndarray, s: np.ndarray,
