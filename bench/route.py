@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from allocator.catalog import demo_catalog
-from routing.availability import demo_stock
+from routing.availability import StockMatrix, demo_stock
 from routing.batch import allocate_batch, fcfs_plan_allocate, greedy_allocate
 from routing.cpsat import solve_cpsat
 from routing.network import demo_network
+from routing.order import Order
 from routing.planner import Router
 from routing.problem import build_problem
 from routing.wave import allocate_wave
@@ -163,18 +164,25 @@ def split_bench(seed: int = 2024) -> dict[str, Any]:
     return out
 
 
-def big_bench(n_orders: int = 20, seed: int = 7, n_warehouses: int = 50) -> dict[str, Any]:
-    """20–50-line orders over 50 warehouses, planned end to end by the router: latency
-    and the proven optimality gap (cost − bound) / cost of each plan."""
+def big_orders(n_orders: int = 20, seed: int = 7, n_warehouses: int = 50
+               ) -> tuple[Router, list[Order], StockMatrix]:
+    """The big-order set: a router over ``n_warehouses``, ``n_orders`` orders of 20–50
+    lines (no promise, no shipment limit) and the stock they are planned on."""
     network = bench_network(n_warehouses, seed=seed)
     catalog = demo_catalog()
     stock = demo_stock(catalog, network, seed=seed)
-    router = Router(network, catalog)
     rng = np.random.default_rng(seed + 1)
+    orders = [random_order(rng, catalog, network, int(rng.integers(20, 51)), constraints=False)
+              for _ in range(n_orders)]
+    return Router(network, catalog), orders, stock
+
+
+def big_bench(n_orders: int = 20, seed: int = 7, n_warehouses: int = 50) -> dict[str, Any]:
+    """20–50-line orders over 50 warehouses, planned end to end by the router: latency
+    and the proven optimality gap (cost − bound) / cost of each plan."""
+    router, orders, stock = big_orders(n_orders, seed, n_warehouses)
     ms, cpu, gaps = [], [], []
-    for _ in range(n_orders):
-        order = random_order(rng, catalog, network, int(rng.integers(20, 51)),
-                             constraints=False)
+    for order in orders:
         t0, c0 = time.perf_counter(), time.thread_time()
         plan = router.plan(order, stock, today=BENCH_DAY)
         plan.to_dict()
