@@ -125,14 +125,15 @@ def subgradient(a: np.ndarray, F: np.ndarray, u: np.ndarray, ub: float, A: np.nd
     u = u.copy()
     scale = 1.0
     seen: dict[bytes, int] = {}
+    AR = A * R
     for _ in range(steps):
         excess = np.maximum(0.0, u[:, None] - a)
         slack = F - excess.sum(axis=0)
         opened = slack < 0
-        g = 1.0 - ((excess > 0) & opened[None, :]).sum(axis=1)
+        g = 1.0 - (excess[:, opened] > 0).sum(axis=1)
         value = float(u.sum() + np.minimum(0.0, slack).sum())
         plain = max(plain, value)
-        best = max(best, value + rounding_bonus(slack, A, R))
+        best = max(best, value + float((np.maximum(0.0, slack) + AR).min()))  # rounding_bonus
         key = (slack <= 1e-6).tobytes()
         seen[key] = seen.get(key, 0) + 1
         norm = float(g @ g)

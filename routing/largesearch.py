@@ -29,12 +29,23 @@ class Parcels:
                                * p.additional[None, :] / p.slab_g, _BIG)
         """(L, C) a line's cost and its weight at the additional-slab rate there."""
 
+        # a parcel's price by slab count, up to twice the order's weight (no move
+        # makes a heavier parcel): one lookup per price instead of the arithmetic
+        self.k_max = 2 * int(C.slabs(int(p.weight_g.sum()), p.slab_g)) + 2
+        ship = C.shipping(p.first[:, None], p.additional[:, None],
+                          np.maximum(np.arange(self.k_max + 1), 1)[None, :])
+        self.table = (self.base[:, None] + ship + C.rto(ship, p.rto_ppm)).ravel()
+        self.rows = np.arange(len(p.cand)) * (self.k_max + 1)
+
     def price(self, weight: np.ndarray, cand: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Cost of a parcel of ``weight`` grams from ``cand`` (lines' own costs apart)."""
         p = self.p
-        ship = C.shipping(p.first[cand], p.additional[cand],
-                          np.maximum(C.slabs(weight, p.slab_g), 1))
-        return self.base[cand] + ship + C.rto(ship, p.rto_ppm)
+        slabs = np.ceil(weight / p.slab_g).astype(np.intp)  # exact: weight < 2**53
+        if slabs.size and slabs.max() > self.k_max:
+            ship = C.shipping(p.first[cand], p.additional[cand],
+                              np.maximum(C.slabs(weight, p.slab_g), 1))
+            return self.base[cand] + ship + C.rto(ship, p.rto_ppm)
+        return self.table[self.rows[cand] + slabs]
 
     def totals(self, assigns: np.ndarray) -> np.ndarray:
         """Exact cost of each row of ``assigns`` (N, L) (INF where capacity is short)."""
