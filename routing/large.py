@@ -11,16 +11,25 @@ into a *linear* part — an uncapacitated facility-location problem with opening
 
 1. **Bound.** The facility-location LP is solved in its dual by dual ascent
    (Erlenkotter 1978): prices ``u_l`` per line, every slack
-   ``s_c = F_c − Σ_l max(0, u_l − a[l, c]) ≥ 0``, and ``LB = Σ u_l``. Every plan then
-   costs at least ``LB + Σ_{c open} (s_c + rounding_c) + Σ_l r[l, σ(l)]`` with
-   ``r = max(0, a − u)`` (the dual's reduced costs).
+   ``s_c = F_c − Σ_l max(0, u_l − a[l, c]) ≥ 0``. Every plan then costs at least
+   ``Σu + Σ_{c open} (s_c + A_c·z_c) + Σ_l r[l, σ(l)]`` with ``r = max(0, a − u)``
+   (the dual's reduced costs) and ``z_c = K_c − weight_c/slab`` the parcel's slab
+   rounding. The LP sees no rounding, but the plan's slab counts are whole numbers
+   adding up to at least the order's weight in slabs, so **Σ z_c ≥ R = ⌈W/slab⌉ −
+   W/slab**, and some open parcel carries it: every plan costs at least
+   ``Σu + min_c (s_c + A_c·R)`` (``A ≥ 0``: rates are never negative). The same cut
+   holds at any prices, so subgradient steps from ``u`` (the Lagrangian
+   ``Σu + Σ min(0, slack) + min_c (max(0, slack_c) + A_c·R)``) may raise it further.
 2. **Plan.** Open the warehouses the dual makes tight, send each line to its cheapest
    open one, then local search on the exact cost (move a line, swap two lines, close
    a parcel). The best neighbour found is the runner-up.
-3. **Strengthening.** Only plans whose residual (the sum in 1.) is below
-   ``target − LB`` can cost less than ``target``; they use few (line, warehouse) pairs,
-   so they are enumerated at once: the bound becomes ``min(target, LB + least
-   residual)`` and the enumerated plans are priced exactly (often one is cheaper).
+3. **Strengthening.** A plan sending line ``l`` to ``c`` has a residual (the sum in
+   1.) of at least ``r[l, c] + s_c + min(A_c·R, min_d (s_d + A_d·R))``; only plans
+   whose residual is below ``target − Σu`` can cost less than ``target``; when they
+   are few they are enumerated at once, with each parcel's exact rounding: the bound
+   becomes ``min(target, Σu + least residual)`` and the least-residual plans are
+   priced exactly (one may be cheaper). The plans whose pairs have small ``r`` and
+   ``s`` alone (no rounding, a wider set) are searched the same way for a cheaper plan.
 
 The result: ``status`` ``optimal`` when the bound meets the cost, else ``feasible``
 with ``bound`` (the plan reports ``gap = (cost − bound) / cost``).
