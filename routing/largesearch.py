@@ -16,6 +16,8 @@ SET_CANDIDATES = 12
 """Warehouses (the smallest dual slacks) the open-set search may add or swap in."""
 PAIR_CANDIDATES = 6
 """Of those, the ones that may replace two open warehouses at once."""
+MAX_SLABS = 4096
+"""Longest per-warehouse price table (slab counts); heavier parcels are priced directly."""
 _BIG = float(1 << 50)
 
 
@@ -31,7 +33,7 @@ class Parcels:
 
         # a parcel's price by slab count, up to twice the order's weight (no move
         # makes a heavier parcel): one lookup per price instead of the arithmetic
-        self.k_max = 2 * int(C.slabs(int(p.weight_g.sum()), p.slab_g)) + 2
+        self.k_max = min(2 * int(C.slabs(int(p.weight_g.sum()), p.slab_g)) + 2, MAX_SLABS)
         ship = C.shipping(p.first[:, None], p.additional[:, None],
                           np.maximum(np.arange(self.k_max + 1), 1)[None, :])
         self.table = (self.base[:, None] + ship + C.rto(ship, p.rto_ppm)).ravel()
@@ -41,7 +43,7 @@ class Parcels:
         """Cost of a parcel of ``weight`` grams from ``cand`` (lines' own costs apart)."""
         p = self.p
         slabs = np.ceil(weight / p.slab_g).astype(np.intp)  # exact: weight < 2**53
-        if slabs.size and slabs.max() > self.k_max:
+        if slabs.size and slabs.max() > self.k_max:          # (never, but stay exact)
             ship = C.shipping(p.first[cand], p.additional[cand],
                               np.maximum(C.slabs(weight, p.slab_g), 1))
             return self.base[cand] + ship + C.rto(ship, p.rto_ppm)

@@ -106,3 +106,27 @@ def test_bench_big_orders_are_within_one_percent():
     problem = router.problem(orders[BENCH_ORDER_AT_126], stock)
     sat = solve_cpsat(problem, runner_up=False, time_limit_s=2.0, workers=1)
     assert sat.cost is not None and sat.cost >= solve_large(problem).bound
+
+
+def test_parcel_price_table_matches_the_cost_model():
+    """Parcels.price reads a per-slab-count table: for any weight (within the table
+    and past it) it equals shipping + RTO + fixed + lateness computed directly."""
+    from routing import cost as C
+    from routing.largesearch import Parcels
+    router, orders, stock = big_orders(3)
+    rng = np.random.default_rng(2)
+    for order in orders:
+        p = router.problem(order, stock)
+        parcels = Parcels(p)
+        heavy = 3 * int(p.weight_g.sum())
+        for weight in (rng.integers(0, heavy // 2, (7, len(p.cand))),
+                       rng.integers(0, heavy, (7, len(p.cand)))):
+            ship = C.shipping(p.first, p.additional, np.maximum(C.slabs(weight, p.slab_g), 1))
+            expect = p.fixed + p.lateness + ship + C.rto(ship, p.rto_ppm)
+            assert (parcels.price(weight) == expect).all()
+            own = rng.integers(0, len(p.cand), 7)     # one weight per row, at ``own``
+            col = weight[:, 0]
+            ship = C.shipping(p.first[own], p.additional[own],
+                              np.maximum(C.slabs(col, p.slab_g), 1))
+            assert (parcels.price(col, own) == p.fixed[own] + p.lateness[own] + ship
+                    + C.rto(ship, p.rto_ppm)).all()
