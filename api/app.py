@@ -175,7 +175,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     metrics = _add_health_and_metrics(app)
     spec.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.hot = HotPath([r for r in checkout.router.routes if isinstance(r, APIRoute)], app,
+    hot_routes = [*checkout.router.routes, *lifecycle.router.routes]  # a buyer's requests
+    app.hot = HotPath([r for r in hot_routes if isinstance(r, APIRoute)], app,
                       fallback=app.fastapi_call,
                       wrap=lambda inner: BodyLimit(Measure(inner, metrics),
                                                    settings.max_body_bytes),
