@@ -220,6 +220,24 @@ class DriftCollector:
         yield units
 
 
+class PlanCacheCollector:
+    """The routed planner's memo of this process: plans reused, computed, and
+    unfillable answers reused (a sold-out SKU's stampede)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Any:
+        services = getattr(self.app.state, "services", None)
+        plans = CounterMetricFamily("allocator_plan_cache", "routed plans by cache result",
+                                    labels=["result"])
+        stats = services.checkout.planner.stats if services else {}
+        for result, key in (("hit", "hits"), ("miss", "misses"),
+                            ("unfillable_hit", "unfillable_hits")):
+            plans.add_metric([result], stats.get(key, 0))
+        yield plans
+
+
 def _add_health_and_metrics(app: FastAPI) -> HttpMetrics:
     """Health, readiness, metrics and problem-type routes; returns the HTTP metrics,
     for routes served outside FastAPI's stack."""
@@ -231,6 +249,7 @@ def _add_health_and_metrics(app: FastAPI) -> HttpMetrics:
                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
 
     registry.register(DriftCollector(app))
+    registry.register(PlanCacheCollector(app))
     http_metrics = HttpMetrics(requests, latency)
     app.add_middleware(Measure, metrics=http_metrics)
 
