@@ -175,7 +175,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     metrics = _add_health_and_metrics(app)
     spec.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.hot = HotPath([r for r in checkout.router.routes if isinstance(r, APIRoute)], app,
+    hot_routes = [*checkout.router.routes, *lifecycle.router.routes]  # a buyer's requests
+    app.hot = HotPath([r for r in hot_routes if isinstance(r, APIRoute)], app,
                       fallback=app.fastapi_call,
                       wrap=lambda inner: BodyLimit(Measure(inner, metrics),
                                                    settings.max_body_bytes),
@@ -219,6 +220,24 @@ class DriftCollector:
         yield units
 
 
+class PlanCacheCollector:
+    """The routed planner's memo of this process: plans reused, computed, and
+    unfillable answers reused (a sold-out SKU's stampede)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Any:
+        services = getattr(self.app.state, "services", None)
+        plans = CounterMetricFamily("allocator_plan_cache", "routed plans by cache result",
+                                    labels=["result"])
+        stats = services.checkout.planner.stats if services else {}
+        for result, key in (("hit", "hits"), ("miss", "misses"),
+                            ("unfillable_hit", "unfillable_hits")):
+            plans.add_metric([result], stats.get(key, 0))
+        yield plans
+
+
 def _add_health_and_metrics(app: FastAPI) -> HttpMetrics:
     """Health, readiness, metrics and problem-type routes; returns the HTTP metrics,
     for routes served outside FastAPI's stack."""
@@ -230,6 +249,7 @@ def _add_health_and_metrics(app: FastAPI) -> HttpMetrics:
                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
 
     registry.register(DriftCollector(app))
+    registry.register(PlanCacheCollector(app))
     http_metrics = HttpMetrics(requests, latency)
     app.add_middleware(Measure, metrics=http_metrics)
 

@@ -30,6 +30,18 @@ class Choice(NamedTuple):
     packed: bytes  # the plan, msgpack
 
 
+class Unfillable(NamedTuple):
+    """An order no plan fills on some availability: its plan JSON and the refusal."""
+
+    plan: dict[str, Any]
+    shortfall: dict[str, Any]
+    message: str
+    reason: str
+
+    def refusal(self) -> InsufficientStock:
+        return InsufficientStock(self.message, reason=self.reason, shortfall=self.shortfall)
+
+
 class RoutedPlanner:
     """Plans orders over ``network``; availability rows come in ``warehouses`` order.
 
@@ -38,7 +50,9 @@ class RoutedPlanner:
     units only matter up to ``qty + stock-health threshold`` (beyond that it is
     eligible and costs no stock-health penalty), so a flash sale's many orders for
     the same SKU and destination plan once while stock is plentiful. Unfillable plans
-    are always computed (their shortfall reports raw availability).
+    are memoised too, by the *raw* availability (their shortfall reports it), so the
+    stampede after a sell-out — every buyer of the SKU refused on the same empty rows —
+    plans each (order, rows) once.
     """
 
     def __init__(self, network: Network, catalog: Catalog, warehouses: Sequence[str],
@@ -54,8 +68,8 @@ class RoutedPlanner:
         self._take = np.array([col[w] for w in network.warehouse_ids], np.int64)
         self.cache_size = cache_size
         self.budget_s = budget_s  # routing work per order, at most
-        self.stats = {"hits": 0, "misses": 0}
-        self._cache: OrderedDict[Any, Choice] = OrderedDict()
+        self.stats = {"hits": 0, "misses": 0, "unfillable_hits": 0}
+        self._cache: OrderedDict[Any, Choice | Unfillable] = OrderedDict()
 
     def skus_to_read(self, order: Order) -> list[str]:
         """The order's SKUs and their substitutes (UnknownSku for a bad id)."""
@@ -81,44 +95,56 @@ class RoutedPlanner:
         the event loop): one or two lines, no substitutes to explore."""
         return len(order.lines) <= 2 and not order.allow_substitutes
 
-    def choose(self, order: Order, rows: Rows) -> "Choice":
+    def choose(self, order: Order, rows: Rows) -> Choice:
         """The lines to hold, the plan JSON and the same msgpack-packed (reservation
         records store it); InsufficientStock with the shortfall when no plan fills the
         order."""
+        out = self._planned(order, rows)
+        if isinstance(out, Unfillable):
+            raise out.refusal()
+        return out
+
+    def quote(self, order: Order, rows: Rows) -> dict[str, Any]:
+        """The plan JSON, filled or not (nothing is held)."""
+        return self._planned(order, rows).plan
+
+    def _planned(self, order: Order, rows: Rows) -> Choice | Unfillable:
         key = self._key(order, rows)
         hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
+        if hit is None:
+            raw = ("raw",) + self._key(order, rows, capped=False)
+            hit = self._cache.get(raw)
+            if hit is not None:
+                self.stats["unfillable_hits"] += 1
+        else:
             self.stats["hits"] += 1
+        if hit is not None:
+            self._cache.move_to_end(key if isinstance(hit, Choice) else raw)
             return hit
         self.stats["misses"] += 1
         plan = self.plan(order, rows)
         as_dict = plan.to_dict()
-        out = Choice(self.lines_of(plan), as_dict, msgpack.packb(as_dict, use_bin_type=True))
+        out: Choice | Unfillable
+        if plan.filled:
+            out = Choice(self.lines_of(plan), as_dict, msgpack.packb(as_dict, use_bin_type=True))
+        else:
+            assert plan.shortfall is not None
+            out, key = Unfillable(as_dict, plan.shortfall.to_dict(), plan.shortfall.message,
+                                  plan.shortfall.reason), raw
         self._cache[key] = out
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return out
 
-    def quote(self, order: Order, rows: Rows) -> dict[str, Any]:
-        """The plan JSON (nothing is held)."""
-        try:
-            return self.choose(order, rows).plan
-        except InsufficientStock:
-            return self.plan(order, rows).to_dict()
-
-    def _key(self, order: Order, rows: Rows) -> tuple[Any, ...]:
+    def _key(self, order: Order, rows: Rows, capped: bool = True) -> tuple[Any, ...]:
+        if not capped:
+            return (order, date.today().toordinal(),
+                    tuple((s, r.tobytes()) for s, r in rows.items()))
         enough = max(line.qty for line in order.lines) + self.network.stock_health_threshold
         return (order, date.today().toordinal(),
                 tuple((s, np.minimum(r, enough).tobytes()) for s, r in rows.items()))
 
     @staticmethod
     def lines_of(plan: Plan) -> list[Line]:
-        """What to hold for a filled plan; InsufficientStock with the shortfall if not."""
-        if not plan.filled:
-            shortfall = plan.shortfall
-            assert shortfall is not None
-            raise InsufficientStock(shortfall.message, reason=shortfall.reason,
-                                    shortfall=shortfall.to_dict())
+        """What to hold for a filled plan."""
         return [(line.sku, s.warehouse, line.qty) for s in plan.shipments for line in s.lines]
-

@@ -140,6 +140,26 @@ def test_insufficient_stock_says_what_is_available(http, ops_http, skus):
     assert body["available"] == 1
 
 
+def plan_cache(http, result):
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith(f'allocator_plan_cache_total{{result="{result}"}}'):
+            return float(line.split()[-1])
+    raise AssertionError(f"no plan cache metric for {result}")
+
+
+def test_a_sold_out_stampede_is_refused_alike_and_sees_units_come_back(http, ops_http, skus):
+    (sku,) = skus.take()
+    restock(ops_http, sku, "WH-DEL", 1)
+    first = assert_problem(reserve(http, sku, 2), 409, "insufficient-stock")
+    reused = plan_cache(http, "unfillable_hit")
+    for _ in range(5):  # the same order on the same rows: the same refusal, not replanned
+        again = assert_problem(reserve(http, sku, 2), 409, "insufficient-stock")
+        assert again["shortfall"] == first["shortfall"]
+    assert plan_cache(http, "unfillable_hit") >= reused + 5
+    restock(ops_http, sku, "WH-DEL", 1)  # a unit back: planned again on what there is
+    assert reserve(http, sku, 2).status_code == 201
+
+
 def test_reserve_needs_an_idempotency_key(http, skus):
     (sku,) = skus.take()
     r = http.post("/v1/reservations", json={"lines": [{"sku": sku, "qty": 1}],

@@ -44,12 +44,30 @@ def test_memoised_plans_equal_fresh_ones_and_are_reused(planner):
     assert planner.choose(order(sku, dest="560001"), plenty)[1] != plan
 
 
-def test_unfillable_orders_are_never_memoised(planner):
+def test_unfillable_orders_are_memoised_by_their_raw_availability(planner):
+    """A sold-out SKU's stampede plans once; any change of the rows (even one that does
+    not fill the order) plans again, so the shortfall always reports what there is."""
     sku = planner.catalog.sku_ids[1]
     n = len(planner.catalog.warehouse_ids)
     empty = rows(planner, sku, [0] * n)
-    for _ in range(2):
-        with pytest.raises(InsufficientStock):
-            planner.choose(order(sku), empty)
-    assert planner.quote(order(sku), empty)["status"] == "unfillable"
-    assert planner.choose(order(sku), rows(planner, sku, [3] * n))[0][0][0] == sku
+    with pytest.raises(InsufficientStock) as first:
+        planner.choose(order(sku, qty=2), empty)
+    before = dict(planner.stats)
+    with pytest.raises(InsufficientStock) as again:
+        planner.choose(order(sku, qty=2), empty)
+    assert planner.stats["unfillable_hits"] == before["unfillable_hits"] + 1
+    assert planner.stats["misses"] == before["misses"]
+    assert (again.value.message, again.value.details) == (first.value.message,
+                                                          first.value.details)
+    fresh = planner.plan(order(sku, qty=2), empty).to_dict()
+    quoted = planner.quote(order(sku, qty=2), empty)
+    assert quoted == fresh | {"elapsed_ms": quoted["elapsed_ms"]}
+    assert planner.stats["unfillable_hits"] == before["unfillable_hits"] + 2
+
+    one = rows(planner, sku, [1] + [0] * (n - 1))  # one unit back: still short, replanned
+    with pytest.raises(InsufficientStock) as short:
+        planner.choose(order(sku, qty=2), one)
+    assert planner.stats["misses"] == before["misses"] + 1
+    assert short.value.details != first.value.details
+    assert planner.choose(order(sku), one)[0][0][0] == sku  # a 1-unit order fills
+    assert planner.choose(order(sku, qty=2), rows(planner, sku, [3] * n))[0][0][0] == sku
