@@ -22,6 +22,8 @@ from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
 
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
+NO_PLAN_IN_BUDGET = "no_plan_found"
+"""A shortfall reason that says nothing about the stock (the routing budget ran out)."""
 
 
 class Choice(NamedTuple):
@@ -52,7 +54,7 @@ class RoutedPlanner:
     the same SKU and destination plan once while stock is plentiful. Unfillable plans
     are memoised too, by the *raw* availability (their shortfall reports it), so the
     stampede after a sell-out — every buyer of the SKU refused on the same empty rows —
-    plans each (order, rows) once.
+    plans each (order, rows) once; a refusal because the routing budget ran out is not.
     """
 
     def __init__(self, network: Network, catalog: Catalog, warehouses: Sequence[str],
@@ -131,6 +133,8 @@ class RoutedPlanner:
             assert plan.shortfall is not None
             out, key = Unfillable(as_dict, plan.shortfall.to_dict(), plan.shortfall.message,
                                   plan.shortfall.reason), raw
+            if plan.shortfall.reason == NO_PLAN_IN_BUDGET:
+                return out  # the budget ran out, not the stock: the next try may fill it
         self._cache[key] = out
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -71,3 +71,15 @@ def test_unfillable_orders_are_memoised_by_their_raw_availability(planner):
     assert short.value.details != first.value.details
     assert planner.choose(order(sku), one)[0][0][0] == sku  # a 1-unit order fills
     assert planner.choose(order(sku, qty=2), rows(planner, sku, [3] * n))[0][0][0] == sku
+
+
+def test_a_refusal_for_lack_of_routing_time_is_not_memoised():
+    catalog = demo_catalog(50)
+    hurried = RoutedPlanner(demo_network(), catalog, catalog.warehouse_ids, budget_s=0.0)
+    sku = catalog.sku_ids[2]
+    empty = rows(hurried, sku, [0] * len(catalog.warehouse_ids))
+    for _ in range(2):
+        with pytest.raises(InsufficientStock) as refused:
+            hurried.choose(order(sku), empty)
+        assert refused.value.details["reason"] == "no_plan_found"
+    assert hurried.stats["misses"] == 2 and hurried.stats["unfillable_hits"] == 0
