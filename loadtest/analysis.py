@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtest.cpu import stage_cpu
 from loadtest.meter import Meter
 from loadtest.shape import settle_s
 from loadtest.verdict import (SearchPlan, Slo, StageResult, capacity, generator_warning,
@@ -141,6 +142,9 @@ def analyse(meter: Meter, slo: Slo, *, rps_per_buyer: float, multiple: float,
         warnings.append(warn)
     busy = machine_busy(samples, results)
     fields["stage_machine_cpu_pct"] = busy
+    fields["stage_cpu_cores"], fields["stage_cpu_us_per_request"] = stage_cpu(
+        list(samples), {r.label: r.window for r in results},
+        {r.label: r.achieved_rps for r in results})
     hot = {k: v for k, v in busy.items() if v >= 90}
     if hot and shared_machine:
         warnings.append("this machine's cores were saturated at " + ", ".join(

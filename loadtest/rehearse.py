@@ -82,11 +82,15 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         import psutil
 
+        from loadtest.cpu import PartCpu
+
+        parts = PartCpu()
         psutil.cpu_percent()  # the first call only starts the count
         while not self.stop_event.is_set():
             try:
                 self.samples.append(dict(self.poll(), t=time.time(),
-                                         machine_cpu_pct=psutil.cpu_percent()))
+                                         machine_cpu_pct=psutil.cpu_percent(),
+                                         cpu_s=parts.read()))
             except Exception:  # noqa: BLE001 - a missed sample is fine
                 pass
             self.stop_event.wait(self.every_s)

@@ -237,6 +237,10 @@ def stage_lines(s: dict[str, Any]) -> list[str]:
                    f"{r['sent_rps']:g}), achieved {r['achieved_rps']:g} ({ratio}), p99 "
                    f"{r['p99_ms']} ms, errors {100 * r['error_rate']:.2f} % [{cpu}]: "
                    + ("held" if r["held"] else "MISSED (" + "; ".join(r["reasons"]) + ")"))
+        per_request = (s.get("stage_cpu_us_per_request") or {}).get(r["label"])
+        if per_request:
+            out.append(f"  {'':>9} CPU µs per request: " + ", ".join(
+                f"{k} {v:g}" for k, v in sorted(per_request.items(), key=lambda kv: -kv[1])))
     if s.get("mode") == "find-capacity":
         cap = s.get("capacity_rps")
         out.append(f"  capacity  {cap if cap is not None else 'none'} req/s"
