@@ -15,7 +15,7 @@ PARTS = ("api", "shards", "redis", "ray", "generator", "runner")
 
 def part_of(cmdline: str) -> str:
     """The part of the system a process of the rehearsal belongs to, by command line."""
-    if "ShardActor" in cmdline or "HotShard" in cmdline:
+    if "ShardActor" in cmdline:  # base shards and hot-SKU actors alike
         return "shards"
     if "locust" in cmdline:
         return "generator"

@@ -125,6 +125,10 @@ class ShortLine:
         return out
 
 
+NO_PLAN_FOUND = "no_plan_found"
+"""The shortfall reason when the search stopped (time, budget) without a plan or a proof."""
+
+
 @dataclass
 class Shortfall:
     """Why an order cannot be planned, and what could be done instead."""
@@ -135,6 +139,12 @@ class Shortfall:
     min_shipments_needed: int | None = None
     ship_now: "Plan | None" = None
     backorder: list[OrderLine] = field(default_factory=list)
+
+    @property
+    def about_stock(self) -> bool:
+        """Whether the refusal is the stock's doing; not when the search stopped before
+        finding a plan or proving there is none (planning again may fill the order)."""
+        return self.reason != NO_PLAN_FOUND
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"reason": self.reason, "message": self.message,

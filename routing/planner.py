@@ -18,7 +18,7 @@ from routing.fastpath import MAX_LINES, solve_fast
 from routing.large import solve_large
 from routing.network import Network
 from routing.order import Order, OrderLine
-from routing.plan import Plan, ShortLine, Shortfall, build_plan
+from routing.plan import NO_PLAN_FOUND, Plan, ShortLine, Shortfall, build_plan
 from routing.problem import PlanningProblem, Solution, build_problem
 from routing.shortfall import partial_qty, short_lines
 from routing.splits import fits as fits_split_dp
@@ -130,7 +130,7 @@ class Router:
         if sol.found:
             return build_plan(problem, sol, order, today)
         if not explore:
-            return self._unfillable(problem, sol, Shortfall("no_plan_found", ""))
+            return self._unfillable(problem, sol, Shortfall(NO_PLAN_FOUND, ""))
         return self._shortfall(problem, sol, avail, capacity_left, today, solver)
 
     def _unfillable(self, problem: PlanningProblem, sol: Solution, shortfall: Shortfall) -> Plan:
@@ -142,7 +142,7 @@ class Router:
         order = problem.order
         if self._deadline is not None and self._left_s() <= 0:
             return self._unfillable(problem, sol, Shortfall(
-                "no_plan_found", "no plan found within this order's routing budget"))
+                NO_PLAN_FOUND, "no plan found within this order's routing budget"))
         short = short_lines(problem, self.catalog, avail)
         again = lambda o: self._plan(o, avail, capacity_left, today, solver, explore=False)  # noqa: E731
 
@@ -170,7 +170,7 @@ class Router:
             return self._unfillable(problem, sol, shortfall)
         if sol.status == "unknown":
             return self._unfillable(problem, sol, Shortfall(
-                "no_plan_found", f"no plan found within {self.time_limit_s}s"))
+                NO_PLAN_FOUND, f"no plan found within {self.time_limit_s}s"))
         if order.max_shipments is not None:
             most = len(problem.cand) if problem.split else len(order.lines)
             for k in range(order.max_shipments + 1, most + 1):

@@ -22,8 +22,6 @@ from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
 
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
-NO_PLAN_IN_BUDGET = "no_plan_found"
-"""A shortfall reason that says nothing about the stock (the routing budget ran out)."""
 
 
 class Choice(NamedTuple):
@@ -111,42 +109,50 @@ class RoutedPlanner:
         return self._planned(order, rows).plan
 
     def _planned(self, order: Order, rows: Rows) -> Choice | Unfillable:
-        key = self._key(order, rows)
-        hit = self._cache.get(key)
-        if hit is None:
-            raw = ("raw",) + self._key(order, rows, capped=False)
-            hit = self._cache.get(raw)
-            if hit is not None:
-                self.stats["unfillable_hits"] += 1
-        else:
-            self.stats["hits"] += 1
+        """The memoised answer: a plan under the capped key, a refusal under the raw one
+        (read only when no plan is memoised; the two kinds of key never meet)."""
+        capped = self._key(order, rows, capped=True)
+        hit = self._recall(capped, "hits")
         if hit is not None:
-            self._cache.move_to_end(key if isinstance(hit, Choice) else raw)
+            return hit
+        raw = self._key(order, rows, capped=False)
+        hit = self._recall(raw, "unfillable_hits")
+        if hit is not None:
             return hit
         self.stats["misses"] += 1
         plan = self.plan(order, rows)
         as_dict = plan.to_dict()
-        out: Choice | Unfillable
         if plan.filled:
-            out = Choice(self.lines_of(plan), as_dict, msgpack.packb(as_dict, use_bin_type=True))
-        else:
-            assert plan.shortfall is not None
-            out, key = Unfillable(as_dict, plan.shortfall.to_dict(), plan.shortfall.message,
-                                  plan.shortfall.reason), raw
-            if plan.shortfall.reason == NO_PLAN_IN_BUDGET:
-                return out  # the budget ran out, not the stock: the next try may fill it
-        self._cache[key] = out
+            chosen = Choice(self.lines_of(plan), as_dict, msgpack.packb(as_dict, use_bin_type=True))
+            self._remember(capped, chosen)
+            return chosen
+        short = plan.shortfall
+        assert short is not None
+        refused = Unfillable(as_dict, short.to_dict(), short.message, short.reason)
+        if short.about_stock:  # not when the routing budget ran out: the next try may fill it
+            self._remember(raw, refused)
+        return refused
+
+    def _recall(self, key: tuple[Any, ...], stat: str) -> Choice | Unfillable | None:
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            self.stats[stat] += 1
+        return hit
+
+    def _remember(self, key: tuple[Any, ...], answer: Choice | Unfillable) -> None:
+        self._cache[key] = answer
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return out
 
-    def _key(self, order: Order, rows: Rows, capped: bool = True) -> tuple[Any, ...]:
-        if not capped:
-            return (order, date.today().toordinal(),
-                    tuple((s, r.tobytes()) for s, r in rows.items()))
-        enough = max(line.qty for line in order.lines) + self.network.stock_health_threshold
-        return (order, date.today().toordinal(),
-                tuple((s, np.minimum(r, enough).tobytes()) for s, r in rows.items()))
+    def _key(self, order: Order, rows: Rows, capped: bool) -> tuple[Any, ...]:
+        """Plans are keyed by the rows capped at what the cost model can tell apart,
+        refusals by the raw rows; the first element keeps the two kinds apart."""
+        cap = (max(line.qty for line in order.lines) + self.network.stock_health_threshold
+               if capped else None)
+        return (capped, order, date.today().toordinal(),
+                tuple((s, (r if cap is None else np.minimum(r, cap)).tobytes())
+                      for s, r in rows.items()))
 
     @staticmethod
     def lines_of(plan: Plan) -> list[Line]:
