@@ -134,7 +134,6 @@ def subgradient(a: np.ndarray, F: np.ndarray, u: np.ndarray, ub: float, A: np.nd
     u = u.copy()
     scale = 1.0
     seen: dict[bytes, int] = {}
-    AR = A * R
     for _ in range(steps):
         excess = np.maximum(0.0, u[:, None] - a)
         slack = F - excess.sum(axis=0)
@@ -142,7 +141,7 @@ def subgradient(a: np.ndarray, F: np.ndarray, u: np.ndarray, ub: float, A: np.nd
         g = 1.0 - (excess[:, opened] > 0).sum(axis=1)
         value = float(u.sum() + np.minimum(0.0, slack).sum())
         plain = max(plain, value)
-        best = max(best, value + float((np.maximum(0.0, slack) + AR).min()))  # rounding_bonus
+        best = max(best, value + rounding_bonus(slack, A, R))
         key = (slack <= 1e-6).tobytes()
         seen[key] = seen.get(key, 0) + 1
         norm = float(g @ g)
