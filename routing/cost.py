@@ -69,18 +69,33 @@ class CostBreakdown:
                 self.stock_health)
 
     def __add__(self, other: "CostBreakdown") -> "CostBreakdown":
-        return CostBreakdown(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
+        return CostBreakdown(self.handling + other.handling, self.shipping + other.shipping,
+                             self.fixed + other.fixed, self.rto + other.rto,
+                             self.lateness + other.lateness,
+                             self.stock_health + other.stock_health)
 
     def __sub__(self, other: "CostBreakdown") -> "CostBreakdown":
-        return CostBreakdown(*(a - b for a, b in zip(self.as_tuple(), other.as_tuple())))
+        return CostBreakdown(self.handling - other.handling, self.shipping - other.shipping,
+                             self.fixed - other.fixed, self.rto - other.rto,
+                             self.lateness - other.lateness,
+                             self.stock_health - other.stock_health)
+
+    def rupees(self) -> dict[str, float]:
+        """Rupees (2 decimals) per component, in :data:`COMPONENTS` order."""
+        return {"handling": inr(self.handling), "shipping": inr(self.shipping),
+                "fixed": inr(self.fixed), "rto": inr(self.rto),
+                "lateness": inr(self.lateness), "stock_health": inr(self.stock_health)}
 
     def to_dict(self) -> dict[str, Any]:
-        """Rupees (2 decimals) per component, plus the exact ``total_paise``."""
-        out: dict[str, Any] = {k: inr(v) for k, v in zip(COMPONENTS, self.as_tuple())}
-        out["total"] = inr(self.total)
-        out["total_paise"] = self.total
+        """:meth:`rupees`, then the total in rupees and the exact ``total_paise``."""
+        out: dict[str, Any] = self.rupees()
+        total = self.total
+        out["total"] = inr(total)
+        out["total_paise"] = total
         return out
 
 
 def inr(paise: int) -> float:
-    return round(int(paise) / 100, 2)
+    """Paise as rupees, to 2 decimals: ``paise / 100`` already is (the nearest double to
+    an exact 2-decimal value is what ``round(…, 2)`` would return; tested)."""
+    return int(paise) / 100

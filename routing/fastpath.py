@@ -102,15 +102,12 @@ def _distinct(wh: np.ndarray) -> np.ndarray:
     return (s[:, 1:] != s[:, :-1]).all(axis=1)
 
 
-_ONE_LINE = np.ones((1, 1), np.int64)
-
-
 def _solve_one_line(problem: PlanningProblem) -> Solution:
     """The one-line case (most checkout orders): a single block, so the plan and the
     runner-up are the two cheapest candidates (ties to the lower index, as below)."""
     if problem.eligible.shape[1] == 0:
         return Solution("fastpath", "infeasible")
-    cost = problem.block_costs(_ONE_LINE)[0]
+    cost = problem.block_costs()[0]
     best = np.argsort(cost, kind="stable")[:2]
     if cost[best[0]] >= INF:
         return Solution("fastpath", "infeasible")

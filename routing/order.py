@@ -54,6 +54,7 @@ class Order:
                 raise InvalidRequest(f"SKU {line.sku!r} appears on more than one line; "
                                      "merge the lines", sku=line.sku)
             seen.add(line.sku)
+        object.__setattr__(self, "_skus", tuple(line.sku for line in self.lines))
         if not isinstance(self.destination, str) or not self.destination:
             raise InvalidRequest("destination must be a pincode string")
         if self.promise_days is not None and (not _is_int(self.promise_days)
@@ -69,7 +70,8 @@ class Order:
 
     @property
     def skus(self) -> tuple[str, ...]:
-        return tuple(line.sku for line in self.lines)
+        """The lines' SKUs, in order (computed once, with the validation)."""
+        return self._skus  # type: ignore[attr-defined, no-any-return]
 
     def with_lines(self, lines: tuple[OrderLine, ...]) -> "Order":
         """The same order with other lines (used for substitutes and backorders)."""

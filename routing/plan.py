@@ -86,8 +86,7 @@ class RunnerUp:
                            "eta_days": s.eta_days} for s in self.shipments],
             "cost": self.cost.to_dict(),
             "extra_cost": inr(self.extra.total),
-            "extra_by_component": {k: v for k, v in self.extra.to_dict().items()
-                                   if k not in ("total", "total_paise")},
+            "extra_by_component": self.extra.rupees(),
             "changes": [dict(c) for c in self.changes],
             "why": self.why(),
         }
@@ -237,22 +236,21 @@ class Plan:
 def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tuple[Shipment, ...]:
     """Group a units allocation ``(L, C)`` into parcels, sorted by warehouse id."""
     net = problem.network
+    t = problem.scalars
+    promise = problem.order.promise_days
     out = []
-    unit_weight = problem.unit_weight.tolist()
-    a = np.asarray(alloc, np.int64)
-    for c in np.flatnonzero(a.sum(axis=0)).tolist():
-        col = a[:, c].tolist()                       # exact Python ints from here on
-        w = int(problem.cand[c])
+    for c, col in enumerate(np.asarray(alloc, np.int64).T.tolist()):   # exact Python ints
+        if not sum(col):
+            continue
+        w = t.cand[c]
         wh = net.warehouses[w]
-        weight = sum(x * g for x, g in zip(col, unit_weight))
-        eta = int(problem.eta[c])
-        promise = problem.order.promise_days
+        weight = sum(x * g for x, g in zip(col, t.unit_weight))
+        eta = t.eta[c]
         out.append(Shipment(
             warehouse=wh.id, warehouse_name=wh.name,
             lines=tuple(OrderLine(problem.skus[l], x) for l, x in enumerate(col) if x),
             weight_g=weight, slabs=-(-weight // problem.slab_g),
-            zone=net.zones[int(net.zone[problem.dest, w])].name,
-            distance_km=float(net.distance_km[problem.dest, w]),
+            zone=net.zones[t.zone[w]].name, distance_km=t.distance_km[w],
             eta_days=eta, eta_date=today + timedelta(days=eta),
             late_days=0 if promise is None else max(0, eta - promise),
             cost=problem.part_cost(col, c),
@@ -261,8 +259,10 @@ def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tu
 
 
 def _total(shipments: tuple[Shipment, ...]) -> CostBreakdown:
-    total = CostBreakdown()
-    for s in shipments:
+    if not shipments:
+        return CostBreakdown()
+    total = shipments[0].cost
+    for s in shipments[1:]:
         total = total + s.cost
     return total
 
@@ -279,14 +279,14 @@ def tie_key(problem: PlanningProblem, alloc: np.ndarray) -> tuple[Any, ...]:
 def changes(problem: PlanningProblem, best: np.ndarray, other: np.ndarray) -> tuple[dict[str, Any], ...]:
     """Per line whose parts differ: ``{"sku", "from": {wh: qty}, "to": {wh: qty}}``."""
     ids = problem.network.warehouse_ids
-    out = []
-    for l, sku in enumerate(problem.skus):
-        if np.array_equal(best[l], other[l]):
-            continue
-        def parts(row: np.ndarray) -> dict[str, int]:
-            return {ids[int(problem.cand[c])]: int(row[c]) for c in np.flatnonzero(row)}
-        out.append({"sku": sku, "from": parts(best[l]), "to": parts(other[l])})
-    return tuple(out)
+    cand = problem.scalars.cand
+
+    def parts(row: list[int]) -> dict[str, int]:
+        return {ids[cand[c]]: x for c, x in enumerate(row) if x}
+
+    return tuple({"sku": sku, "from": parts(b), "to": parts(o)}
+                 for sku, b, o in zip(problem.skus, np.asarray(best, np.int64).tolist(),
+                                      np.asarray(other, np.int64).tolist()) if b != o)
 
 
 def build_plan(problem: PlanningProblem, solution: Solution, order: Order, today: date) -> Plan:

@@ -9,7 +9,8 @@ this; :class:`Solution` is what they return.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from functools import cached_property, lru_cache
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -22,6 +23,27 @@ from routing.network_parts import Destination
 from routing.order import Order
 
 UNLIMITED = np.int64(1 << 40)
+
+
+class Scalars(NamedTuple):
+    """A problem's arrays as Python lists, for pricing a few parcels one by one (cheaper
+    than indexing numpy element by element)."""
+
+    cand: list[int]            # (C,) network index of each candidate
+    eta: list[int]             # (C,)
+    first: list[int]           # (C,)
+    additional: list[int]      # (C,)
+    fixed: list[int]           # (C,)
+    lateness: list[int]        # (C,)
+    qty: list[int]             # (L,)
+    unit_weight: list[int]     # (L,)
+    avail_rows: list[list[int]]  # (L, W) units of each line at each network warehouse
+    avail_at: list[list[int]]  # (W, L) the same, by warehouse
+    eta_all: list[int]         # (W,) transit days to the destination
+    capacity_all: list[int]    # (W,)
+    handling: list[int]        # (W,) per unit
+    zone: list[int]            # (W,) zone of each warehouse for the destination
+    distance_km: list[float]   # (W,)
 
 
 @dataclass
@@ -58,6 +80,18 @@ class PlanningProblem:
     def __post_init__(self) -> None:
         self.line_cost = self.handling + self.health
 
+    @cached_property
+    def scalars(self) -> Scalars:
+        """The arrays parcels are priced from, as Python lists (built on first use)."""
+        net = self.network
+        return Scalars(
+            self.cand.tolist(), self.eta.tolist(), self.first.tolist(),
+            self.additional.tolist(), self.fixed.tolist(), self.lateness.tolist(),
+            self.qty.tolist(), self.unit_weight.tolist(), self.avail.tolist(),
+            self.avail.T.tolist(), self.eta_all.tolist(), self.capacity_all.tolist(),
+            net.handling_paise.tolist(),
+            net.zone[self.dest].tolist(), net.distance_km[self.dest].tolist())
+
     @property
     def n_lines(self) -> int:
         return len(self.skus)
@@ -82,16 +116,17 @@ class PlanningProblem:
 
     def part_cost(self, units: np.ndarray, c: int) -> CostBreakdown:
         """Cost of one parcel from candidate ``c`` carrying ``units[l]`` of each line."""
-        u = np.asarray(units, np.int64).tolist()      # exact Python ints: a few lines
-        slab = C.slabs(sum(x * g for x, g in zip(u, self.unit_weight.tolist())), self.slab_g)
-        ship = int(C.shipping(int(self.first[c]), int(self.additional[c]), slab))
-        w = int(self.cand[c])
+        u = [int(x) for x in units]                   # exact Python ints: a few lines
+        t = self.scalars
+        slab = C.slabs(sum(x * g for x, g in zip(u, t.unit_weight)), self.slab_g)
+        ship = C.shipping(t.first[c], t.additional[c], slab)
+        w = t.cand[c]
         thr = self.network.stock_health_threshold
-        drained = sum(max(0, x - max(0, a - thr)) for x, a in zip(u, self.avail[:, w].tolist()))
+        drained = sum(max(0, x - max(0, a - thr)) for x, a in zip(u, t.avail_at[w]))
         return CostBreakdown(
-            handling=sum(u) * int(self.network.handling_paise[w]),
-            shipping=ship, fixed=int(self.fixed[c]), rto=int(C.rto(ship, self.rto_ppm)),
-            lateness=int(self.lateness[c]),
+            handling=sum(u) * t.handling[w],
+            shipping=ship, fixed=t.fixed[c], rto=C.rto(ship, self.rto_ppm),
+            lateness=t.lateness[c],
             stock_health=drained * self.health_paise)
 
     def alloc_of(self, assignment: Sequence[int]) -> np.ndarray:
@@ -140,21 +175,34 @@ class PlanningProblem:
                 return False
         return True
 
-    def block_costs(self, masks: np.ndarray) -> np.ndarray:
+    def block_costs(self, masks: np.ndarray | None = None) -> np.ndarray:
         """Cost of shipping each block of lines from each candidate, ``(n_blocks, C)``.
 
-        ``masks`` is a 0/1 int64 matrix ``(n_blocks, L)``; infeasible pairs cost
+        ``masks`` is a 0/1 int64 matrix ``(n_blocks, L)`` (``None``: each line a block of
+        its own, the identity, without the products); infeasible pairs cost
         :data:`routing.cost.INF`.
         """
-        weight = masks @ self.weight_g
-        units = masks @ self.qty
-        ship = C.shipping(self.first[None, :], self.additional[None, :],
-                          C.slabs(weight, self.slab_g)[:, None])
-        total = (ship + C.rto(ship, self.rto_ppm) + (self.fixed + self.lateness)[None, :]
-                 + masks @ self.line_cost)
-        ok = (masks @ (~self.eligible).astype(np.int64) == 0) & (
-            units[:, None] <= self.capacity[None, :])
-        return np.where(ok, total, C.INF)
+        if masks is None:
+            weight, units, line_cost, ok = self.weight_g, self.qty, self.line_cost, self.eligible
+        else:
+            weight, units, line_cost = masks @ self.weight_g, masks @ self.qty, masks @ self.line_cost
+            ok = masks @ (~self.eligible).astype(np.int64) == 0
+        ship = C.shipping(self.first, self.additional, C.slabs(weight, self.slab_g)[:, None])
+        total = ship + C.rto(ship, self.rto_ppm) + (self.fixed + self.lateness) + line_cost
+        return np.where(ok & (units[:, None] <= self.capacity), total, C.INF)
+
+
+def capacity_all(capacity: np.ndarray) -> np.ndarray:
+    """Units each warehouse can still ship, :data:`UNLIMITED` for ``-1`` (no limit)."""
+    return np.where(capacity < 0, UNLIMITED, capacity)
+
+
+@lru_cache(maxsize=8)
+def _capacity_all(network: Network) -> np.ndarray:
+    """:func:`capacity_all` of the network's daily capacity (read-only, shared)."""
+    out = capacity_all(network.capacity)
+    out.flags.writeable = False
+    return out
 
 
 def block_masks(n: int) -> np.ndarray:
@@ -222,30 +270,35 @@ def build_problem(
         split = network.splits_for(order)
     dest = network.destination_index(order.destination)
     skus = order.skus
-    qty = np.fromiter((line.qty for line in order.lines), np.int64, len(skus))
-    unit_w = np.fromiter((catalog.sku(s).unit_weight_g for s in skus), np.int64, len(skus))
+    qty = np.array([line.qty for line in order.lines], np.int64)
+    unit_w = np.array([catalog.sku(s).unit_weight_g for s in skus], np.int64)
     avail = np.asarray(availability.rows(skus), dtype=np.int64)
     if avail.shape != (len(skus), network.n_warehouses):
         raise ValueError(f"availability rows have shape {avail.shape}, expected "
                          f"{(len(skus), network.n_warehouses)}")
-    cap = network.capacity if capacity_left is None else np.asarray(capacity_left, np.int64)
-    cap_all = np.where(cap < 0, UNLIMITED, cap)
+    cap_all = (_capacity_all(network) if capacity_left is None
+               else capacity_all(np.asarray(capacity_left, np.int64)))
     eta_all = network.transit_days[dest]
 
-    on_time = (np.ones(network.n_warehouses, bool) if not order.hard_promise
-               else eta_all <= order.promise_days)
-    ok = (avail >= qty[:, None]) & (cap_all[None, :] >= qty[:, None]) & on_time[None, :]
-    most = np.where(on_time[None, :], np.minimum(np.minimum(avail, cap_all[None, :]),
-                                                 qty[:, None]), 0)
-    cand = np.flatnonzero((most > 0).any(axis=0) if split else ok.any(axis=0))
-    a = avail[:, cand]
-    health_units = C.drained_units(a, qty[:, None], network.stock_health_threshold)
+    q = qty[:, None]
+    ok = (avail >= q) & (cap_all >= q)              # (L, W): line l ships whole from w
+    on_time = eta_all <= order.promise_days if order.hard_promise else None
+    if on_time is not None:
+        ok &= on_time
+    if split:                                       # (L, W): most units w can send of l
+        most = np.minimum(np.minimum(avail, cap_all), q)
+        if on_time is not None:
+            most = np.where(on_time, most, 0)
+        cand = np.logical_or.reduce(most > 0, axis=0).nonzero()[0]
+    else:
+        cand = np.logical_or.reduce(ok, axis=0).nonzero()[0]
+    eligible = ok[:, cand]
+    health_units = C.drained_units(avail[:, cand], q, network.stock_health_threshold)
     eta = eta_all[cand]
     return PlanningProblem(
         network=network, order=order, dest=dest, skus=skus, qty=qty,
         weight_g=unit_w * qty, avail=avail, eta_all=eta_all, capacity_all=cap_all,
-        cand=cand, eligible=ok[:, cand],
-        handling=qty[:, None] * network.handling_paise[cand][None, :],
+        cand=cand, eligible=eligible, handling=q * network.handling_paise[cand],
         health=(health_units * network.stock_health_paise if include_stock_health
                 else np.zeros_like(health_units)),
         first=network.first_paise[dest, cand], additional=network.additional_paise[dest, cand],
@@ -253,6 +306,6 @@ def build_problem(
         lateness=C.late_days(eta, order.promise_days) * network.lateness_paise_per_day,
         eta=eta, capacity=cap_all[cand],
         rto_ppm=int(network.rto_ppm[dest]), slab_g=network.slab_g,
-        split=bool(split), units_max=most[:, cand] if split else np.where(ok, qty[:, None], 0)[:, cand],
+        split=bool(split), units_max=most[:, cand] if split else np.where(eligible, q, 0),
         unit_weight=unit_w, health_paise=network.stock_health_paise if include_stock_health else 0,
     )

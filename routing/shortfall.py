@@ -12,22 +12,32 @@ from routing.plan import ShortLine
 from routing.problem import PlanningProblem
 
 
-def line_filters(problem: PlanningProblem, avail: np.ndarray, qty: int) -> tuple[np.ndarray, ...]:
-    """Masks over network warehouses: (has stock, also meets a hard promise, also has capacity)."""
-    order = problem.order
-    in_stock = avail >= qty
-    on_time = in_stock & (problem.eta_all <= order.promise_days) if order.hard_promise else in_stock
-    return in_stock, on_time, on_time & (problem.capacity_all >= qty)
+def line_filters(problem: PlanningProblem, avail: list[int], qty: int
+                 ) -> tuple[list[bool], list[bool], list[bool]]:
+    """Per network warehouse: (has stock, also meets a hard promise, also has capacity).
+
+    Lists rather than arrays: one line over a few warehouses is cheaper in Python."""
+    t = problem.scalars
+    in_stock = [a >= qty for a in avail]
+    on_time = ([s and e <= problem.order.promise_days for s, e in zip(in_stock, t.eta_all)]
+               if problem.order.hard_promise else in_stock)
+    return in_stock, on_time, [o and c >= qty for o, c in zip(on_time, t.capacity_all)]
 
 
-def usable_units(problem: PlanningProblem, row: np.ndarray) -> np.ndarray:
+def usable_units(problem: PlanningProblem, row: list[int]) -> list[int]:
     """Units of one SKU each network warehouse can send this order: on time (under a
     hard promise) and within its capacity left today; 0 elsewhere."""
-    order = problem.order
-    units = np.minimum(row, problem.capacity_all)
-    if order.hard_promise:
-        units = np.where(problem.eta_all <= order.promise_days, units, 0)
+    t = problem.scalars
+    units = [min(a, c) for a, c in zip(row, t.capacity_all)]
+    if problem.order.hard_promise:
+        return _on_time(problem, units)
     return units
+
+
+def _on_time(problem: PlanningProblem, units: list[int]) -> list[int]:
+    """``units`` where the warehouse meets the order's (hard) promise, 0 elsewhere."""
+    promise = problem.order.promise_days
+    return [u if e <= promise else 0 for u, e in zip(units, problem.scalars.eta_all)]
 
 
 def short_lines(problem: PlanningProblem, catalog: Catalog, availability: Availability
@@ -40,34 +50,33 @@ def short_lines(problem: PlanningProblem, catalog: Catalog, availability: Availa
     capacity left); ``split_would_fill`` says whether the usable units of all
     warehouses together cover the line."""
     net = problem.network
+    t = problem.scalars
     out = []
-    for l, sku in enumerate(problem.skus):
-        qty = int(problem.qty[l])
-        row = problem.avail[l]
+    for sku, qty, row in zip(problem.skus, t.qty, t.avail_rows):
         usable = usable_units(problem, row)
         if problem.split:
-            if usable.sum() >= qty:
+            if sum(usable) >= qty:
                 continue
-            on_time_units = row if not problem.order.hard_promise else \
-                np.where(problem.eta_all <= problem.order.promise_days, row, 0)
-            reason = ("out_of_stock" if row.sum() < qty else
-                      "promise" if on_time_units.sum() < qty else "capacity")
-            in_stock = row > 0
+            on_time_units = _on_time(problem, row) if problem.order.hard_promise else row
+            reason = ("out_of_stock" if sum(row) < qty else
+                      "promise" if sum(on_time_units) < qty else "capacity")
+            in_stock = [a > 0 for a in row]
         else:
             in_stock, on_time, ok = line_filters(problem, row, qty)
-            if ok.any():
+            if any(ok):
                 continue
-            reason = "out_of_stock" if not in_stock.any() else "promise" if not on_time.any() \
+            reason = "out_of_stock" if not any(in_stock) else "promise" if not any(on_time) \
                 else "capacity"
-        best = int(np.argmax(usable))
+        most = max(usable)
+        best = usable.index(most)          # the first of the largest, as argmax
         out.append(ShortLine(
             sku=sku, qty=qty, reason=reason,
-            best_warehouse=net.warehouse_ids[best] if usable[best] > 0 else None,
-            best_available=int(usable[best]), total_available=int(row.sum()),
-            earliest_eta_days=(int(problem.eta_all[in_stock].min())
-                               if reason == "promise" and in_stock.any() else None),
+            best_warehouse=net.warehouse_ids[best] if most > 0 else None,
+            best_available=most, total_available=sum(row),
+            earliest_eta_days=(min(e for e, s in zip(t.eta_all, in_stock) if s)
+                               if reason == "promise" and any(in_stock) else None),
             substitutes=fillable_substitutes(problem, catalog, availability, sku, qty),
-            split_would_fill=not problem.split and int(usable.sum()) >= qty,
+            split_would_fill=not problem.split and sum(usable) >= qty,
         ))
     return out
 
@@ -78,21 +87,22 @@ def fillable_substitutes(problem: PlanningProblem, catalog: Catalog, availabilit
     subs = [s for s in catalog.sku(sku).substitutes if s not in problem.skus]
     if not subs:
         return []
-    rows = availability.rows(subs)
+    rows = np.asarray(availability.rows(subs), np.int64).tolist()
     out = []
     for sub, row in zip(subs, rows):
         ok = line_filters(problem, row, qty)[2]
-        if ok.any():
-            best = int(np.argmax(np.where(ok, row, -1)))
+        if any(ok):
+            shown = [a if k else -1 for a, k in zip(row, ok)]
+            best = shown.index(max(shown))
             out.append({"sku": sub, "name": catalog.sku(sub).name,
                         "best_warehouse": problem.network.warehouse_ids[best],
-                        "best_available": int(row[best])})
+                        "best_available": row[best]})
     return out
 
 
 def partial_qty(problem: PlanningProblem, line: int) -> int:
     """Most units of a short line that could ship now (for the backorder option): from
     one warehouse, or with split lines from all of them."""
-    usable = usable_units(problem, problem.avail[line])
-    return int(min(usable.sum() if problem.split else usable.max(initial=0),
-                   problem.qty[line]))
+    t = problem.scalars
+    usable = usable_units(problem, t.avail_rows[line])
+    return min(sum(usable) if problem.split else max([0, *usable]), t.qty[line])

@@ -66,6 +66,8 @@ class RoutedPlanner:
         self.router = router or Router(network, catalog)
         col = {w: j for j, w in enumerate(warehouses)}
         self._take = np.array([col[w] for w in network.warehouse_ids], np.int64)
+        # rows already in network order (the usual layout) are used as they are
+        self._same_order = list(warehouses) == list(network.warehouse_ids)
         self.cache_size = cache_size
         self.budget_s = budget_s  # routing work per order, at most
         self.stats = {"hits": 0, "misses": 0, "unfillable_hits": 0}
@@ -80,14 +82,15 @@ class RoutedPlanner:
                 out[sub] = None
         return list(out)
 
-    def plan(self, order: Order, rows: Rows) -> Plan:
+    def plan(self, order: Order, rows: Rows, today: date | None = None) -> Plan:
         """The plan on these availability rows (nothing is held)."""
         self.network.destination_index(order.destination)  # UnknownDestination first
-        stock = StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
-        return self.router.plan(order, stock, budget_s=self.budget_s)
+        return self.router.plan(order, self.stock(rows), budget_s=self.budget_s, today=today)
 
     def stock(self, rows: Rows) -> StockMap:
         """Availability rows (layout order) as stock over the network's warehouses."""
+        if self._same_order:
+            return StockMap(rows, len(self._take))
         return StockMap({s: r[self._take] for s, r in rows.items()}, len(self._take))
 
     def is_quick(self, order: Order) -> bool:
@@ -111,16 +114,17 @@ class RoutedPlanner:
     def _planned(self, order: Order, rows: Rows) -> Choice | Unfillable:
         """The memoised answer: a plan under the capped key, a refusal under the raw one
         (read only when no plan is memoised; the two kinds of key never meet)."""
-        capped = self._key(order, rows, capped=True)
+        today = date.today()
+        capped = self._key(order, rows, today, capped=True)
         hit = self._recall(capped, "hits")
         if hit is not None:
             return hit
-        raw = self._key(order, rows, capped=False)
+        raw = self._key(order, rows, today, capped=False)
         hit = self._recall(raw, "unfillable_hits")
         if hit is not None:
             return hit
         self.stats["misses"] += 1
-        plan = self.plan(order, rows)
+        plan = self.plan(order, rows, today)
         as_dict = plan.to_dict()
         if plan.filled:
             chosen = Choice(self.lines_of(plan), as_dict, msgpack.packb(as_dict, use_bin_type=True))
@@ -145,12 +149,12 @@ class RoutedPlanner:
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    def _key(self, order: Order, rows: Rows, capped: bool) -> tuple[Any, ...]:
+    def _key(self, order: Order, rows: Rows, today: date, capped: bool) -> tuple[Any, ...]:
         """Plans are keyed by the rows capped at what the cost model can tell apart,
         refusals by the raw rows; the first element keeps the two kinds apart."""
         cap = (max(line.qty for line in order.lines) + self.network.stock_health_threshold
                if capped else None)
-        return (capped, order, date.today().toordinal(),
+        return (capped, order, today.toordinal(),
                 tuple((s, (r if cap is None else np.minimum(r, cap)).tobytes())
                       for s, r in rows.items()))
 
