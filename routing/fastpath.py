@@ -30,6 +30,8 @@ from routing.cost import INF
 from routing.problem import PlanningProblem, Solution, block_masks
 
 MAX_LINES = 6
+SORT_ALL = 64
+"""Up to this many rows, the two cheapest are found by a stable sort (ties to the first)."""
 
 
 @dataclass(frozen=True)
@@ -150,20 +152,30 @@ def solve_fast(problem: PlanningProblem) -> Solution:
     live = allowed & (lb < INF)
     if not live.any():
         return Solution("fastpath", "infeasible")
-    exact = live & _distinct(top_wh[t.part_blocks, 0])   # favourites distinct: ub = lb
-    ub = np.sort(lb[exact])
-    if len(ub) < 2:
-        ub = np.sort(_greedy_upper_bounds(t.part_blocks, top_cost, top_wh)[live])
-    bound = ub[1] if len(ub) >= 2 and ub[1] < INF else INF - 1
-    parts = np.flatnonzero(live & (lb <= bound))
+    if len(t.row_blocks) <= SORT_ALL:
+        # few rows (two lines): pricing them all costs less than bounding; the rows
+        # bounding drops cost more than the second best, so the top two are the same
+        parts = np.flatnonzero(live)
+    else:
+        exact = live & _distinct(top_wh[t.part_blocks, 0])   # favourites distinct: ub = lb
+        ub = np.sort(lb[exact])
+        if len(ub) < 2:
+            ub = np.sort(_greedy_upper_bounds(t.part_blocks, top_cost, top_wh)[live])
+        bound = ub[1] if len(ub) >= 2 and ub[1] < INF else INF - 1
+        parts = np.flatnonzero(live & (lb <= bound))
 
-    counts = t.row_count[parts]
-    offsets = np.repeat(t.row_start[parts] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    rows = offsets + np.arange(counts.sum())
-    blk, rk = t.row_blocks[rows], t.row_ranks[rows]
+    if len(parts) == len(t.part_k):
+        blk, rk = t.row_blocks, t.row_ranks
+    else:
+        counts = t.row_count[parts]
+        offsets = np.repeat(t.row_start[parts] - np.concatenate([[0], np.cumsum(counts)[:-1]]),
+                            counts)
+        rows = offsets + np.arange(counts.sum())
+        blk, rk = t.row_blocks[rows], t.row_ranks[rows]
     total = top_cost[blk, rk].sum(axis=1)
     total[~_distinct(top_wh[blk, rk]) | (total >= INF)] = INF
-    best2 = np.argsort(total, kind="stable")[:2] if len(total) <= 64 else _two_smallest(total)
+    best2 = (np.argsort(total, kind="stable")[:2] if len(total) <= SORT_ALL
+             else _two_smallest(total))
     if total[best2[0]] >= INF:
         return Solution("fastpath", "infeasible")
 

@@ -114,12 +114,14 @@ class Order:
                                "destination": self.destination}
         if self.id:
             out["id"] = self.id
-        for key in ("promise_days", "max_shipments"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        for key in ("hard_promise", "allow_substitutes"):
-            if getattr(self, key):
-                out[key] = True
+        if self.promise_days is not None:
+            out["promise_days"] = self.promise_days
+        if self.max_shipments is not None:
+            out["max_shipments"] = self.max_shipments
+        if self.hard_promise:
+            out["hard_promise"] = True
+        if self.allow_substitutes:
+            out["allow_substitutes"] = True
         if self.split_lines is not None:
             out["split_lines"] = self.split_lines
         return out

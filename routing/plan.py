@@ -61,8 +61,11 @@ class RunnerUp:
     chosen_parcels: int = 0
 
     def why(self) -> str:
-        deltas = sorted(zip(COMPONENTS, self.extra.as_tuple()), key=lambda t: -abs(t[1]))
-        parts = [f"{name} {'+' if d > 0 else '−'}₹{abs(d) / 100:.2f}" for name, d in deltas if d]
+        total = self.extra.total
+        deltas = [(name, d) for name, d in zip(COMPONENTS, self.extra.as_tuple()) if d]
+        deltas.sort(key=lambda t: -abs(t[1]))
+        parts = ", ".join(f"{name} {'+' if d > 0 else '−'}₹{abs(d) / 100:.2f}"
+                          for name, d in deltas)
         n = len(self.shipments)
         where = " + ".join(s.warehouse for s in self.shipments)
         moves = "; ".join(f"{c['sku']} from {_parts(c['to'])} instead of {_parts(c['from'])}"
@@ -72,12 +75,12 @@ class RunnerUp:
             parcels += f", against {self.chosen_parcels}"
         head = f"next best ships {moves} ({parcels})" if moves else \
             f"next best ships from {parcels}"
-        if self.extra.total == 0:
+        tail = f": {parts}" if parts else ""
+        if total == 0:
             return (f"{head} and costs the same; the chosen plan wins the tie-break "
                     "(fewer parcels, then earlier ETA, then warehouses listed first in the "
-                    "network)" + (f": {', '.join(parts)}" if parts else ""))
-        return (f"{head} and costs ₹{self.extra.total / 100:.2f} more"
-                + (f": {', '.join(parts)}" if parts else ""))
+                    "network)" + tail)
+        return f"{head} and costs ₹{total / 100:.2f} more{tail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -207,7 +210,10 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         d = self.destination
-        out: dict[str, Any] = {
+        ships = self.shipments
+        eta_date = max((s.eta_date for s in ships), default=None)
+        gap = self.gap
+        return {
             "status": self.status,
             "order": self.order.to_dict(),
             "destination": {"pincode": d.pincode, "city": d.city, "state": d.state,
@@ -215,22 +221,19 @@ class Plan:
             "solver": self.solver,
             "solver_status": self.solver_status,
             "currency": "INR",
-            "shipments": [s.to_dict() for s in self.shipments],
+            "shipments": [s.to_dict() for s in ships],
             "cost": None if self.cost is None else self.cost.to_dict(),
-            "eta_days": self.eta_days,
-            "eta_date": max((s.eta_date for s in self.shipments), default=None),
+            "eta_days": max((s.eta_days for s in ships), default=None),
+            "eta_date": None if eta_date is None else eta_date.isoformat(),
             "runner_up": None if self.runner_up is None else self.runner_up.to_dict(),
             "substitutions": self.substitutions,
             "split_lines": self.split_lines,
-            "splits": self.splits(),
+            "splits": self.splits() if len(ships) > 1 else [],   # one parcel: nothing split
             "shortfall": None if self.shortfall is None else self.shortfall.to_dict(),
             "bound": None if self.bound is None else inr(self.bound),
-            "gap": None if self.gap is None else round(self.gap, 6),
+            "gap": None if gap is None else round(gap, 6),
             "elapsed_ms": round(self.elapsed_ms, 3),
         }
-        if out["eta_date"] is not None:
-            out["eta_date"] = out["eta_date"].isoformat()
-        return out
 
 
 def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tuple[Shipment, ...]:
