@@ -205,6 +205,20 @@ def _capacity_all(network: Network) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=8)
+def _by_destination(network: Network) -> np.ndarray:
+    """``(D, 5, W)``: per destination, the warehouses' first-slab and additional-slab
+    price, fixed cost, handling per unit and transit days — one gather per order
+    (read-only, shared)."""
+    n_dest, n_wh = network.first_paise.shape
+    out = np.empty((n_dest, 5, n_wh), np.int64)
+    out[:, 0], out[:, 1] = network.first_paise, network.additional_paise
+    out[:, 2], out[:, 3] = network.fixed_paise, network.handling_paise
+    out[:, 4] = network.transit_days
+    out.flags.writeable = False
+    return out
+
+
 def block_masks(n: int) -> np.ndarray:
     """0/1 membership matrix ``(2**n - 1, n)``: row ``b`` is the block with bitmask ``b + 1``."""
     bits = np.arange(1, 1 << n)[:, None] >> np.arange(n)[None, :]
@@ -294,15 +308,14 @@ def build_problem(
         cand = np.logical_or.reduce(ok, axis=0).nonzero()[0]
     eligible = ok[:, cand]
     health_units = C.drained_units(avail[:, cand], q, network.stock_health_threshold)
-    eta = eta_all[cand]
+    first, additional, fixed, handling, eta = _by_destination(network)[dest][:, cand]
     return PlanningProblem(
         network=network, order=order, dest=dest, skus=skus, qty=qty,
         weight_g=unit_w * qty, avail=avail, eta_all=eta_all, capacity_all=cap_all,
-        cand=cand, eligible=eligible, handling=q * network.handling_paise[cand],
+        cand=cand, eligible=eligible, handling=q * handling,
         health=(health_units * network.stock_health_paise if include_stock_health
                 else np.zeros_like(health_units)),
-        first=network.first_paise[dest, cand], additional=network.additional_paise[dest, cand],
-        fixed=network.fixed_paise[cand],
+        first=first, additional=additional, fixed=fixed,
         lateness=C.late_days(eta, order.promise_days) * network.lateness_paise_per_day,
         eta=eta, capacity=cap_all[cand],
         rto_ppm=int(network.rto_ppm[dest]), slab_g=network.slab_g,

@@ -53,28 +53,31 @@ def short_lines(problem: PlanningProblem, catalog: Catalog, availability: Availa
     t = problem.scalars
     out = []
     for sku, qty, row in zip(problem.skus, t.qty, t.avail_rows):
-        usable = usable_units(problem, row)
+        usable = usable_units(problem, row) if any(row) else row   # none anywhere: zeros
+        earliest = None
         if problem.split:
             if sum(usable) >= qty:
                 continue
             on_time_units = _on_time(problem, row) if problem.order.hard_promise else row
             reason = ("out_of_stock" if sum(row) < qty else
                       "promise" if sum(on_time_units) < qty else "capacity")
-            in_stock = [a > 0 for a in row]
+            if reason == "promise":
+                earliest = min(e for e, a in zip(t.eta_all, row) if a > 0)
+        elif max(row) < qty:               # no warehouse holds the line whole
+            reason = "out_of_stock"
         else:
             in_stock, on_time, ok = line_filters(problem, row, qty)
             if any(ok):
                 continue
-            reason = "out_of_stock" if not any(in_stock) else "promise" if not any(on_time) \
-                else "capacity"
+            reason = "promise" if not any(on_time) else "capacity"
+            if reason == "promise":
+                earliest = min(e for e, s in zip(t.eta_all, in_stock) if s)
         most = max(usable)
         best = usable.index(most)          # the first of the largest, as argmax
         out.append(ShortLine(
             sku=sku, qty=qty, reason=reason,
             best_warehouse=net.warehouse_ids[best] if most > 0 else None,
-            best_available=most, total_available=sum(row),
-            earliest_eta_days=(min(e for e, s in zip(t.eta_all, in_stock) if s)
-                               if reason == "promise" and any(in_stock) else None),
+            best_available=most, total_available=sum(row), earliest_eta_days=earliest,
             substitutes=fillable_substitutes(problem, catalog, availability, sku, qty),
             split_would_fill=not problem.split and sum(usable) >= qty,
         ))
@@ -90,6 +93,8 @@ def fillable_substitutes(problem: PlanningProblem, catalog: Catalog, availabilit
     rows = np.asarray(availability.rows(subs), np.int64).tolist()
     out = []
     for sub, row in zip(subs, rows):
+        if max(row) < qty:                 # held whole nowhere
+            continue
         ok = line_filters(problem, row, qty)[2]
         if any(ok):
             shown = [a if k else -1 for a, k in zip(row, ok)]
@@ -104,5 +109,8 @@ def partial_qty(problem: PlanningProblem, line: int) -> int:
     """Most units of a short line that could ship now (for the backorder option): from
     one warehouse, or with split lines from all of them."""
     t = problem.scalars
-    usable = usable_units(problem, t.avail_rows[line])
+    row = t.avail_rows[line]
+    if not any(row):
+        return 0
+    usable = usable_units(problem, row)
     return min(sum(usable) if problem.split else max([0, *usable]), t.qty[line])

@@ -132,7 +132,7 @@ class RoutedPlanner:
             return chosen
         short = plan.shortfall
         assert short is not None
-        refused = Unfillable(as_dict, short.to_dict(), short.message, short.reason)
+        refused = Unfillable(as_dict, as_dict["shortfall"], short.message, short.reason)
         if short.about_stock:  # not when the routing budget ran out: the next try may fill it
             self._remember(raw, refused)
         return refused
