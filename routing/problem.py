@@ -9,7 +9,7 @@ this; :class:`Solution` is what they return.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -76,21 +76,26 @@ class PlanningProblem:
     unit_weight: np.ndarray = field(default=None)  # type: ignore[assignment]  # (L,)
     health_paise: int = 0      # stock-health penalty per drained unit (0: not priced)
     line_cost: np.ndarray = field(init=False)  # (L, C) handling + health
+    _scalars: Scalars | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.line_cost = self.handling + self.health
 
-    @cached_property
+    @property
     def scalars(self) -> Scalars:
-        """The arrays parcels are priced from, as Python lists (built on first use)."""
+        """The arrays parcels are priced and short lines explained from, as Python lists
+        (built on first use)."""
+        if self._scalars is not None:
+            return self._scalars
         net = self.network
-        return Scalars(
+        self._scalars = Scalars(
             self.cand.tolist(), self.eta.tolist(), self.first.tolist(),
             self.additional.tolist(), self.fixed.tolist(), self.lateness.tolist(),
             self.qty.tolist(), self.unit_weight.tolist(), self.avail.tolist(),
             self.avail.T.tolist(), self.eta_all.tolist(), self.capacity_all.tolist(),
             net.handling_paise.tolist(),
             net.zone[self.dest].tolist(), net.distance_km[self.dest].tolist())
+        return self._scalars
 
     @property
     def n_lines(self) -> int:
@@ -299,26 +304,50 @@ def build_problem(
     on_time = eta_all <= order.promise_days if order.hard_promise else None
     if on_time is not None:
         ok &= on_time
-    if split:                                       # (L, W): most units w can send of l
+    most = None                                     # (L, W): most units w can send of l
+    if split:
         most = np.minimum(np.minimum(avail, cap_all), q)
         if on_time is not None:
             most = np.where(on_time, most, 0)
         cand = np.logical_or.reduce(most > 0, axis=0).nonzero()[0]
     else:
         cand = np.logical_or.reduce(ok, axis=0).nonzero()[0]
-    eligible = ok[:, cand]
-    health_units = C.drained_units(avail[:, cand], q, network.stock_health_threshold)
-    first, additional, fixed, handling, eta = _by_destination(network)[dest][:, cand]
     return PlanningProblem(
         network=network, order=order, dest=dest, skus=skus, qty=qty,
-        weight_g=unit_w * qty, avail=avail, eta_all=eta_all, capacity_all=cap_all,
-        cand=cand, eligible=eligible, handling=q * handling,
-        health=(health_units * network.stock_health_paise if include_stock_health
-                else np.zeros_like(health_units)),
-        first=first, additional=additional, fixed=fixed,
-        lateness=C.late_days(eta, order.promise_days) * network.lateness_paise_per_day,
-        eta=eta, capacity=cap_all[cand],
-        rto_ppm=int(network.rto_ppm[dest]), slab_g=network.slab_g,
-        split=bool(split), units_max=most[:, cand] if split else np.where(eligible, q, 0),
+        weight_g=unit_w * qty, avail=avail, eta_all=eta_all, capacity_all=cap_all, cand=cand,
+        rto_ppm=int(network.rto_ppm[dest]), slab_g=network.slab_g, split=bool(split),
         unit_weight=unit_w, health_paise=network.stock_health_paise if include_stock_health else 0,
+        **(_per_candidate(network, order, dest, avail, q, ok, most, cap_all, cand,
+                          include_stock_health)
+           if len(cand) else _no_candidates(len(skus))),
     )
+
+
+def _per_candidate(network: Network, order: Order, dest: int, avail: np.ndarray,
+                   q: np.ndarray, ok: np.ndarray, most: np.ndarray | None, cap_all: np.ndarray,
+                   cand: np.ndarray, include_stock_health: bool) -> dict[str, np.ndarray]:
+    """The problem's arrays over candidates, ``(L, C)`` and ``(C,)``; ``q`` is the
+    quantities as a column, ``most`` the units each warehouse can send of each line for
+    split orders (``None``: whole lines)."""
+    eligible = ok[:, cand]
+    health = C.drained_units(avail[:, cand], q, network.stock_health_threshold)
+    first, additional, fixed, handling, eta = _by_destination(network)[dest][:, cand]
+    return {
+        "eligible": eligible, "handling": q * handling,
+        "health": (health * network.stock_health_paise if include_stock_health
+                   else np.zeros_like(health)),
+        "first": first, "additional": additional, "fixed": fixed,
+        "lateness": C.late_days(eta, order.promise_days) * network.lateness_paise_per_day,
+        "eta": eta, "capacity": cap_all[cand],
+        "units_max": np.where(eligible, q, 0) if most is None else most[:, cand],
+    }
+
+
+@lru_cache(maxsize=None)
+def _no_candidates(n_lines: int) -> dict[str, np.ndarray]:
+    """:func:`_per_candidate` when no warehouse can serve any line: every array is
+    empty (shared: an empty array holds nothing to change)."""
+    by_line, by_cand = np.zeros((n_lines, 0), np.int64), np.zeros(0, np.int64)
+    return {"eligible": np.zeros((n_lines, 0), bool), "handling": by_line, "health": by_line,
+            "first": by_cand, "additional": by_cand, "fixed": by_cand, "lateness": by_cand,
+            "eta": by_cand, "capacity": by_cand, "units_max": by_line}
