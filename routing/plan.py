@@ -241,24 +241,26 @@ def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tu
     net = problem.network
     t = problem.scalars
     promise = problem.order.promise_days
+    rows = np.asarray(alloc, np.int64).tolist()         # exact Python ints from here on
     out = []
-    for c, col in enumerate(np.asarray(alloc, np.int64).T.tolist()):   # exact Python ints
-        if not sum(col):
-            continue
+    for c in sorted({c for row in rows for c, x in enumerate(row) if x}):
+        col = [row[c] for row in rows]
         w = t.cand[c]
         wh = net.warehouses[w]
         weight = sum(x * g for x, g in zip(col, t.unit_weight))
         eta = t.eta[c]
         out.append(Shipment(
             warehouse=wh.id, warehouse_name=wh.name,
-            lines=tuple(OrderLine(problem.skus[l], x) for l, x in enumerate(col) if x),
+            lines=tuple(OrderLine(sku, x) for sku, x in zip(problem.skus, col) if x),
             weight_g=weight, slabs=-(-weight // problem.slab_g),
             zone=net.zones[t.zone[w]].name, distance_km=t.distance_km[w],
             eta_days=eta, eta_date=today + timedelta(days=eta),
             late_days=0 if promise is None else max(0, eta - promise),
             cost=problem.part_cost(col, c),
         ))
-    return tuple(sorted(out, key=lambda s: s.warehouse))
+    if len(out) > 1:
+        out.sort(key=lambda s: s.warehouse)
+    return tuple(out)
 
 
 def _total(shipments: tuple[Shipment, ...]) -> CostBreakdown:

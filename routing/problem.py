@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import mul
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -123,15 +124,14 @@ class PlanningProblem:
         """Cost of one parcel from candidate ``c`` carrying ``units[l]`` of each line."""
         u = [int(x) for x in units]                   # exact Python ints: a few lines
         t = self.scalars
-        slab = C.slabs(sum(x * g for x, g in zip(u, t.unit_weight)), self.slab_g)
+        slab = C.slabs(sum(map(mul, u, t.unit_weight)), self.slab_g)
         ship = C.shipping(t.first[c], t.additional[c], slab)
         w = t.cand[c]
         thr = self.network.stock_health_threshold
-        drained = sum(max(0, x - max(0, a - thr)) for x, a in zip(u, t.avail_at[w]))
+        drained = sum([max(0, x - max(0, a - thr)) for x, a in zip(u, t.avail_at[w])])
         return CostBreakdown(
-            handling=sum(u) * t.handling[w],
-            shipping=ship, fixed=t.fixed[c], rto=C.rto(ship, self.rto_ppm),
-            lateness=t.lateness[c],
+            handling=sum(u) * t.handling[w], shipping=ship, fixed=t.fixed[c],
+            rto=C.rto(ship, self.rto_ppm), lateness=t.lateness[c],
             stock_health=drained * self.health_paise)
 
     def alloc_of(self, assignment: Sequence[int]) -> np.ndarray:
