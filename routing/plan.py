@@ -253,7 +253,7 @@ def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tu
             warehouse=wh.id, warehouse_name=wh.name,
             lines=tuple(OrderLine(sku, x) for sku, x in zip(problem.skus, col) if x),
             weight_g=weight, slabs=-(-weight // problem.slab_g),
-            zone=net.zones[t.zone[w]].name, distance_km=t.distance_km[w],
+            zone=t.zone[w], distance_km=t.distance_km[w],
             eta_days=eta, eta_date=today + timedelta(days=eta),
             late_days=0 if promise is None else max(0, eta - promise),
             cost=problem.part_cost(col, c),

@@ -39,11 +39,10 @@ class Scalars(NamedTuple):
     qty: list[int]             # (L,)
     unit_weight: list[int]     # (L,)
     avail_rows: list[list[int]]  # (L, W) units of each line at each network warehouse
-    avail_at: list[list[int]]  # (W, L) the same, by warehouse
     eta_all: list[int]         # (W,) transit days to the destination
     capacity_all: list[int]    # (W,)
     handling: list[int]        # (W,) per unit
-    zone: list[int]            # (W,) zone of each warehouse for the destination
+    zone: list[str]            # (W,) zone name of each warehouse for the destination
     distance_km: list[float]   # (W,)
 
 
@@ -93,9 +92,7 @@ class PlanningProblem:
             self.cand.tolist(), self.eta.tolist(), self.first.tolist(),
             self.additional.tolist(), self.fixed.tolist(), self.lateness.tolist(),
             self.qty.tolist(), self.unit_weight.tolist(), self.avail.tolist(),
-            self.avail.T.tolist(), self.eta_all.tolist(), self.capacity_all.tolist(),
-            net.handling_paise.tolist(),
-            net.zone[self.dest].tolist(), net.distance_km[self.dest].tolist())
+            self.eta_all.tolist(), self.capacity_all.tolist(), *_sites(net, self.dest))
         return self._scalars
 
     @property
@@ -128,7 +125,7 @@ class PlanningProblem:
         ship = C.shipping(t.first[c], t.additional[c], slab)
         w = t.cand[c]
         thr = self.network.stock_health_threshold
-        drained = sum([max(0, x - max(0, a - thr)) for x, a in zip(u, t.avail_at[w])])
+        drained = sum([max(0, x - max(0, row[w] - thr)) for x, row in zip(u, t.avail_rows)])
         return CostBreakdown(
             handling=sum(u) * t.handling[w], shipping=ship, fixed=t.fixed[c],
             rto=C.rto(ship, self.rto_ppm), lateness=t.lateness[c],
@@ -208,6 +205,20 @@ def _capacity_all(network: Network) -> np.ndarray:
     out = capacity_all(network.capacity)
     out.flags.writeable = False
     return out
+
+
+def _sites(network: Network, dest: int) -> tuple[list[int], list[str], list[float]]:
+    """Handling per unit, zone name and distance of each warehouse for ``dest``, as
+    Python values (shared, read-only)."""
+    return _site_lists(network)[dest]
+
+
+@lru_cache(maxsize=8)
+def _site_lists(network: Network) -> list[tuple[list[int], list[str], list[float]]]:
+    handling = network.handling_paise.tolist()
+    names = [z.name for z in network.zones]
+    return [(handling, [names[z] for z in zones], dist)
+            for zones, dist in zip(network.zone.tolist(), network.distance_km.tolist())]
 
 
 @lru_cache(maxsize=8)
