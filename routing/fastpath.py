@@ -109,15 +109,13 @@ def _solve_one_line(problem: PlanningProblem) -> Solution:
     runner-up are the two cheapest candidates (ties to the lower index, as below)."""
     if problem.eligible.shape[1] == 0:
         return Solution("fastpath", "infeasible")
-    cost = problem.block_costs()[0].tolist()    # a dozen candidates: plain Python is cheaper
-    best = cost.index(min(cost))
-    if cost[best] >= INF:
+    cost = problem.block_costs()[0]
+    best = np.argsort(cost, kind="stable")[:2]
+    if cost[best[0]] >= INF:
         return Solution("fastpath", "infeasible")
-    sol = Solution("fastpath", "optimal", np.array([best], np.intp), cost[best])
-    if len(cost) > 1:
-        second = min((c for c in range(len(cost)) if c != best), key=cost.__getitem__)
-        if cost[second] < INF:
-            sol.runner_up, sol.runner_up_cost = np.array([second], np.intp), cost[second]
+    sol = Solution("fastpath", "optimal", best[:1].copy(), int(cost[best[0]]))
+    if len(best) > 1 and cost[best[1]] < INF:
+        sol.runner_up, sol.runner_up_cost = best[1:2].copy(), int(cost[best[1]])
     return sol
 
 

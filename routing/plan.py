@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -243,7 +244,7 @@ def shipments_of(problem: PlanningProblem, alloc: np.ndarray, today: date) -> tu
     promise = problem.order.promise_days
     rows = np.asarray(alloc, np.int64).tolist()         # exact Python ints from here on
     out = []
-    for c in sorted({c for row in rows for c, x in enumerate(row) if x}):
+    for c in sorted({c for row in rows for c in compress(range(len(row)), row)}):
         col = [row[c] for row in rows]
         w = t.cand[c]
         wh = net.warehouses[w]
@@ -287,7 +288,7 @@ def changes(problem: PlanningProblem, best: np.ndarray, other: np.ndarray) -> tu
     cand = problem.scalars.cand
 
     def parts(row: list[int]) -> dict[str, int]:
-        return {ids[cand[c]]: x for c, x in enumerate(row) if x}
+        return {ids[cand[c]]: row[c] for c in compress(range(len(row)), row)}
 
     return tuple({"sku": sku, "from": parts(b), "to": parts(o)}
                  for sku, b, o in zip(problem.skus, np.asarray(best, np.int64).tolist(),
