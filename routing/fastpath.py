@@ -10,7 +10,9 @@ warehouse. The fast path
    block's ``k + 1`` cheapest warehouses (exchange argument, docs/ROUTING.md), so
    the best plan and the runner-up are never lost;
 3. bounds each partition below by the sum of its blocks' cheapest prices and
-   skips partitions that cannot beat the second-best plan already known;
+   skips partitions that cannot beat the second-best plan already known (only for
+   tables of more than :data:`SORT_ALL` rows: two lines make 11 rows, cheaper to
+   price all than to bound);
 4. enumerates the surviving (partition, warehouse-rank) rows from precomputed
    index tables and takes the two cheapest rows whose warehouses are distinct.
 
