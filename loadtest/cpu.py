@@ -43,13 +43,24 @@ class PartCpu:
         except psutil.Error:
             return
 
+    def _part(self, p: psutil.Process) -> str:
+        """By command line; a process whose own says nothing (a uvicorn or Locust
+        worker started by ``multiprocessing``) takes its parent's part."""
+        if p.pid == self.root.pid:
+            return "runner"
+        part = part_of(" ".join(p.cmdline()))
+        if part == "runner":
+            parent = p.parent()
+            if parent is not None and parent.pid != self.root.pid:
+                return self._part(parent)
+        return part
+
     def read(self) -> dict[str, float]:
         for p in self._procs():
             try:
                 with p.oneshot():
                     key = (p.pid, p.create_time())  # a reused pid is another process
-                    part = self.seen[key][0] if key in self.seen else (
-                        "runner" if p.pid == self.root.pid else part_of(" ".join(p.cmdline())))
+                    part = self.seen[key][0] if key in self.seen else self._part(p)
                     t = p.cpu_times()
                     self.seen[key] = (part, t.user + t.system)
             except psutil.Error:

@@ -14,6 +14,10 @@
 * :class:`ThrottledUser`: a client whose key has a tiny rate limit; it reads
   inventory too fast and gets ``429`` + ``Retry-After``.
 
+Buyers and ops send on :class:`loadtest.http1.Http1`, one keep-alive connection each,
+and report every request to Locust's ``request`` event (statistics, the meter) as
+FastHttpUser's client would; it costs the generator about half the CPU per request.
+
 Outcomes that the audit needs (each commit the client was told succeeded, each
 restock and sync applied, each expected refusal) are appended as JSON lines to
 ``events-<pid>.jsonl`` in the record directory. Expected refusals (409 sold out,
@@ -31,54 +35,22 @@ import random
 import time
 import uuid
 from bisect import bisect
-from pathlib import Path
 from typing import Any
 
 from locust import FastHttpUser, between, constant, events, task
+from locust.exception import CatchResponseError
 
+from loadtest.answers import classify, parsed, problem_code
+from loadtest.http1 import Answer, Http1
 from loadtest.meter import Meter
 from loadtest.params import Params
+from loadtest.recorder import Recorder
 
 P = Params.load()
 METER = Meter()  # this process's seconds (see loadtest.locustfile for its shipping)
 _key_counter = itertools.count()
 _GOLDEN = (math.sqrt(5) - 1) / 2
-
-
-class Recorder:
-    """Append-only JSON lines, one file per process (Locust workers fork); with
-    ``forward`` (a worker on another machine) kept in memory until the next stats
-    report carries them to the master."""
-
-    def __init__(self, directory: str, forward: bool = False) -> None:
-        self.directory = Path(directory)
-        self.forward = forward
-        self.pending: list[dict[str, Any]] = []
-        self.pid = -1
-        self.fh: Any = None
-
-    def take(self) -> list[dict[str, Any]]:
-        """The forwarded events since the last call."""
-        out, self.pending = self.pending, []
-        return out
-
-    def write(self, **event: Any) -> None:
-        if self.forward:
-            event["ts"] = round(time.time(), 3)
-            self.pending.append(event)
-            return
-        if self.pid != os.getpid():
-            self.pid = os.getpid()
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self.fh = open(self.directory / f"events-{self.pid}.jsonl", "a", buffering=1)
-        event["ts"] = round(time.time(), 3)
-        self.fh.write(json.dumps(event, separators=(",", ":")) + "\n")
-
-    def close(self) -> None:
-        if self.fh is not None and self.pid == os.getpid():
-            self.fh.flush()
-            self.fh.close()
-            self.fh = None
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 REC = Recorder(P.record_dir, forward=P.forward_events)
@@ -107,43 +79,12 @@ class SkuPicker:
 PICKER = SkuPicker(P.sale_skus or ["PHONE-0000"], P.hot_skus, P.zipf_s, P.hot_share)
 
 
-def retry_after(resp: Any) -> float | None:
-    value = resp.headers.get("Retry-After") if resp.headers else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def classify(resp: Any, expected: set[int]) -> tuple[str, float | None]:
-    """``ok`` (2xx), ``expected`` (a documented refusal), ``backoff`` (429/503 with
-    Retry-After) or ``fail``; with the Retry-After seconds for a backoff."""
-    code = resp.status_code or 0
-    if 200 <= code < 300:
-        return "ok", None
-    if code in (429, 503):
-        ra = retry_after(resp)
-        return ("backoff", ra) if ra is not None else ("fail", None)
-    if code in expected:
-        return "expected", None
-    return "fail", None
-
-
-def parsed(resp: Any) -> Any:
-    """The JSON body. ``json.loads`` on the bytes: Locust's ``resp.json()`` decodes
-    through ``resp.text``, which runs charset detection on every ``application/json``
-    answer (no charset parameter) — a large share of the generator's CPU."""
-    return json.loads(resp.content)
-
-
-def problem_code(resp: Any) -> str:
-    try:
-        return str(parsed(resp).get("code", ""))
-    except Exception:  # noqa: BLE001 - not JSON
-        return ""
-
-
 class _Base(FastHttpUser):
+    """Buyers and ops send their requests on :class:`loadtest.http1.Http1` (one
+    keep-alive connection each, a fraction of FastHttpUser's client's CPU) and report
+    them to Locust's ``request`` event as FastHttpUser does; ``self.client`` (Locust's
+    own) stays for the throttled reader."""
+
     abstract = True
     network_timeout = 30.0
     connection_timeout = 10.0
@@ -151,29 +92,55 @@ class _Base(FastHttpUser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.client.client.cookiejar = None  # the API sets no cookies: skip the jar
+        self.wire = Http1(self.host, timeout=self.network_timeout,
+                          connect_timeout=self.connection_timeout)
+        self.idem_prefix = uuid.uuid4().hex[:16]  # this user's Idempotency-Keys
+        self.idem_count = itertools.count()
+
+    def on_stop(self) -> None:
+        self.wire.close()
+
+    def idem(self, kind: str) -> str:
+        """A new Idempotency-Key (unique across the rehearsal's processes)."""
+        return f"{kind}-{self.idem_prefix}-{next(self.idem_count)}"
 
     def _call(self, method: str, path: str, name: str, key: str, *,
               expected: set[int] = frozenset(), skus: list[str] | None = None,
-              paced: bool = False, **kw: Any) -> tuple[str, Any]:
+              paced: bool = False, json: Any = None,
+              headers: dict[str, str] | None = None) -> tuple[str, Any]:
         """One request; records expected refusals and backs off on Retry-After (a
         ``paced`` buyer does not: its next request keeps its schedule)."""
         if paced:
             self._pace()
-        headers = {"Authorization": f"Bearer {key}", **kw.pop("headers", {})}
-        with self.client.request(method, path, name=name, headers=headers,
-                                 catch_response=True, **kw) as resp:
-            kind, ra = classify(resp, set(expected))
-            if kind == "fail":
-                resp.failure(f"HTTP {resp.status_code} {problem_code(resp) or resp.error}")
-                REC.write(e="fail", name=name, code=resp.status_code or 0)
-            else:
-                resp.success()
-                if kind != "ok":
-                    REC.write(e="status", name=name, code=resp.status_code,
-                              problem=problem_code(resp), skus=skus)
-            if kind == "backoff" and not paced:
-                time.sleep(min(ra or 1.0, 2.0))  # gevent-patched: yields
-            return kind, resp
+        head = {"Authorization": f"Bearer {key}"}
+        if headers:
+            head.update(headers)
+        body = None
+        if json is not None:
+            body = _dumps(json).encode()
+            head["Content-Type"] = "application/json"
+        start = time.time()
+        t0 = time.perf_counter()
+        error: Exception | None = None
+        try:
+            resp = self.wire.request(method, path, body, head)
+        except Exception as exc:  # noqa: BLE001 - a transport failure is a result here
+            resp, error = Answer(0, {}, b""), exc
+        elapsed_ms = (time.perf_counter() - t0) * 1e3
+        kind, ra = ("fail", None) if error else classify(resp, expected)
+        if kind == "fail":
+            error = error or CatchResponseError(f"HTTP {resp.status_code} {problem_code(resp)}")
+            REC.write(e="fail", name=name, code=resp.status_code or 0)
+        elif kind != "ok":
+            REC.write(e="status", name=name, code=resp.status_code,
+                      problem=problem_code(resp), skus=skus)
+        self.environment.events.request.fire(
+            request_type=method, name=name, response_time=elapsed_ms,
+            response_length=len(resp.content), response=resp, context={},
+            exception=error, start_time=start, url=path)
+        if kind == "backoff" and not paced:
+            time.sleep(min(ra or 1.0, 2.0))  # gevent-patched: yields
+        return kind, resp
 
     def _pace(self) -> None:
         """Wait for this buyer's next slot; count it as sent. The slots of all buyers
@@ -231,7 +198,7 @@ class FlashSaleUser(_Base):
         kind, resp = self._call("POST", "/v1/reservations", "reserve", self.key, json=body,
                                 expected={409, 423}, skus=[x["sku"] for x in order["lines"]],
                                 paced=True,
-                                headers={"Idempotency-Key": f"rh-{uuid.uuid4().hex}"})
+                                headers={"Idempotency-Key": self.idem("rh")})
         if kind != "ok":
             return
         res = parsed(resp)
@@ -257,7 +224,7 @@ class FlashSaleUser(_Base):
                           for i, (s, w, q) in enumerate(lines)]}
         kind, resp = self._call("PATCH", f"/v1/reservations/{rid}", "amend", self.key,
                                 json=body, expected={409, 410}, skus=[first[0]], paced=True,
-                                headers={"Idempotency-Key": f"am-{uuid.uuid4().hex}"})
+                                headers={"Idempotency-Key": self.idem("am")})
         if kind != "ok":
             return lines  # refused (no stock, expired): the reservation is as it was
         return [[x["sku"], x["warehouse"], x["qty"]] for x in parsed(resp)["lines"] if x["qty"]]
@@ -266,7 +233,7 @@ class FlashSaleUser(_Base):
         """Cancel one unit of the last line of a committed order."""
         sku, wh, _ = lines[-1]
         body = {"lines": [{"sku": sku, "warehouse": wh, "qty": 1}]}
-        idem = {"Idempotency-Key": f"cl-{uuid.uuid4().hex}"}
+        idem = {"Idempotency-Key": self.idem("cl")}
         for _ in range(3):  # repeatable with the same key
             kind, resp = self._call("POST", f"/v1/reservations/{rid}/lines/cancel",
                                     "cancel_lines", self.key, json=body, headers=idem,
@@ -332,7 +299,7 @@ class OpsUser(_Base):
         if not P.warehouses:
             return
         sku, wh, qty = PICKER.pick(self.rng), self.rng.choice(P.warehouses), self.rng.randint(1, 5)
-        idem = f"rh-restock-{uuid.uuid4().hex}"
+        idem = self.idem("rh-restock")
         body = {"movements": [{"type": "restock", "sku": sku, "warehouse": wh, "qty": qty}]}
         for _ in range(5):  # the same Idempotency-Key: applied once however often sent
             kind, resp = self._call("POST", "/v1/inventory/movements", "restock", self.key,

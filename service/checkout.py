@@ -205,8 +205,12 @@ class Checkout(Lifecycle, Fencing, Transitions):
         fresh = False
         last: AllocatorError | None = None
         for attempt in range(self.settings.max_reroutes + 1):
+            rows = await self._rows(skus, fresh)
+            if not fresh and self.planner.surely_short(order, rows):
+                fresh = True  # short on the view: plan once, on the shards' rows
+                rows = await self._rows(skus, fresh=True)
             try:
-                choice = await self._choose(order, await self._rows(skus, fresh), req.kits)
+                choice = await self._choose(order, rows, req.kits)
             except InsufficientStock:
                 if fresh:
                     raise

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from loadtest.cpu import PARTS, PartCpu, part_of, stage_cpu
 
 
@@ -52,3 +54,28 @@ def test_stage_cpu_gives_cores_and_microseconds_per_request():
     assert "5x" not in cores  # one sample in the window: nothing to measure
     assert cores["8x"] == {"api": 0.5, "generator": 0.4, "shards": 0.033} and \
         "8x" not in per_request  # nothing answered: no per-request figure
+
+
+def test_a_worker_process_takes_its_parent_s_part(tmp_path):
+    """uvicorn --workers N starts its workers through multiprocessing: their command
+    lines name neither uvicorn nor the app, yet they are the API."""
+    script = ("import multiprocessing as mp, time\n"
+              "def work():\n    t = time.process_time()\n"
+              "    while time.process_time() - t < 0.3: pass\n    time.sleep(5)\n"
+              "if __name__ == '__main__':\n"
+              "    mp.set_start_method('spawn')\n    w = mp.Process(target=work)\n"
+              "    w.start(); w.join()\n")
+    main = tmp_path / "uvicorn_like.py"  # "uvicorn" in the parent's command line only
+    main.write_text(script)
+    parts = PartCpu()
+    before = parts.read()
+    parent = subprocess.Popen([sys.executable, str(main)])
+    try:
+        deadline = time.time() + 20
+        while parts.read()["api"] - before["api"] < 0.25 and time.time() < deadline:
+            time.sleep(0.1)
+        assert parts.read()["api"] - before["api"] >= 0.25
+    finally:
+        parent.kill()
+        for child in psutil.Process().children(recursive=True):
+            child.kill()

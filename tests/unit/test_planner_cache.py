@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allocator.catalog import demo_catalog
 from allocator.errors import InsufficientStock
@@ -83,3 +85,24 @@ def test_a_refusal_for_lack_of_routing_time_is_not_memoised():
             hurried.choose(order(sku), empty)
         assert refused.value.details["reason"] == "no_plan_found"
     assert hurried.stats["misses"] == 2 and hurried.stats["unfillable_hits"] == 0
+
+
+@given(data=st.data())
+@settings(max_examples=150, deadline=None)
+def test_surely_short_only_when_no_plan_fills(planner, data):
+    """The reserve path skips planning on its view when ``surely_short`` says so (it
+    reads the shards' rows first): it must never say so of an order a plan fills."""
+    skus = planner.catalog.sku_ids[:4]
+    n = len(planner.catalog.warehouse_ids)
+    picked = data.draw(st.lists(st.sampled_from(skus), min_size=1, max_size=3, unique=True))
+    lines = [{"sku": s, "qty": data.draw(st.integers(1, 4))} for s in picked]
+    o = Order.from_dict({"lines": lines, "destination": "110001",
+                         "split_lines": data.draw(st.booleans()),
+                         "allow_substitutes": data.draw(st.booleans())})
+    avail = {s: np.asarray(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
+                           np.int64) for s in planner.skus_to_read(o)}
+    short = planner.surely_short(o, avail)
+    if short:
+        assert not planner.plan(o, avail).filled
+    if not o.allow_substitutes and any(avail[x["sku"]].sum() < x["qty"] for x in lines):
+        assert short  # and it does say so when a SKU is short in all
