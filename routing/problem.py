@@ -27,8 +27,9 @@ UNLIMITED = np.int64(1 << 40)
 
 
 class Scalars(NamedTuple):
-    """A problem's arrays as Python lists, for pricing a few parcels one by one (cheaper
-    than indexing numpy element by element)."""
+    """A problem's arrays as Python lists, for pricing a few parcels and explaining short
+    lines one by one: over a dozen warehouses plain Python is cheaper than numpy's
+    per-call overhead, and numpy's element-by-element indexing. Read-only."""
 
     cand: list[int]            # (C,) network index of each candidate
     eta: list[int]             # (C,)
@@ -187,7 +188,8 @@ class PlanningProblem:
         if masks is None:
             weight, units, line_cost, ok = self.weight_g, self.qty, self.line_cost, self.eligible
         else:
-            weight, units, line_cost = masks @ self.weight_g, masks @ self.qty, masks @ self.line_cost
+            weight, units = masks @ self.weight_g, masks @ self.qty
+            line_cost = masks @ self.line_cost
             ok = masks @ (~self.eligible).astype(np.int64) == 0
         ship = C.shipping(self.first, self.additional, C.slabs(weight, self.slab_g)[:, None])
         total = ship + C.rto(ship, self.rto_ppm) + (self.fixed + self.lateness) + line_cost
@@ -215,6 +217,7 @@ def _sites(network: Network, dest: int) -> tuple[list[int], list[str], list[floa
 
 @lru_cache(maxsize=8)
 def _site_lists(network: Network) -> list[tuple[list[int], list[str], list[float]]]:
+    """:func:`_sites` of every destination, built once per network."""
     handling = network.handling_paise.tolist()
     names = [z.name for z in network.zones]
     return [(handling, [names[z] for z in zones], dist)
