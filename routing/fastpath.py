@@ -138,8 +138,8 @@ def solve_fast(problem: PlanningProblem) -> Solution:
     if ncand > m:
         idx = np.argpartition(cost, m - 1, axis=1)[:, :m]
     else:
-        idx = np.pad(np.broadcast_to(np.arange(ncand), (nb, ncand)), ((0, 0), (0, m - ncand)),
-                     constant_values=-1)
+        idx = np.full((nb, m), -1, np.intp)                  # every candidate, then padding
+        idx[:, :ncand] = np.arange(ncand)
     vals = np.where(idx >= 0, cost[r, np.maximum(idx, 0)], INF)
     order = np.argsort(vals, axis=1, kind="stable")
     idx, vals = idx[r, order], vals[r, order]
@@ -182,11 +182,14 @@ def solve_fast(problem: PlanningProblem) -> Solution:
         return Solution("fastpath", "infeasible")
 
     def assignment(row: int) -> np.ndarray:
-        out = np.empty(n, np.int64)
-        for b, k in zip(blk[row], rk[row]):
-            if b < nb:
-                out[t.masks[b] == 1] = idx[b, k]
-        return out
+        out = [0] * n
+        for b, k in zip(blk[row].tolist(), rk[row].tolist()):
+            if b < nb:                                       # block b is the bitmask b + 1
+                w = int(idx[b, k])
+                for l in range(n):
+                    if (b + 1) >> l & 1:
+                        out[l] = w
+        return np.array(out, np.int64)
 
     sol = Solution("fastpath", "optimal", assignment(best2[0]), int(total[best2[0]]))
     if len(best2) > 1 and total[best2[1]] < INF:
