@@ -99,7 +99,8 @@ def add_rehearse_command(sub: Any) -> None:
                    help="SKUs on sale (the first of the catalog)")
     p.add_argument("--hot", type=pos_i, default=3, help="hot SKUs of the sale")
     p.add_argument("--no-kill-switch", action="store_true", help="skip the kill-switch phase")
-    p.add_argument("--api-workers", type=pos_i, default=1, help="uvicorn workers (local stack)")
+    p.add_argument("--api-workers", type=pos_i, default=None,
+                   help="uvicorn workers of the local stack (default: one per core, at most 4)")
     p.add_argument("--checkout-key", action="append", default=[],
                    help="--host: a checkout key (repeat for several)")
     p.add_argument("--ops-key", default="", help="--host: an ops+read key")
@@ -121,7 +122,7 @@ def _shortest_hold(duration_s: float, multiple: float) -> float:
 
 def options_from_args(args: argparse.Namespace) -> Any:
     """RehearsalOptions from the parsed flags (ValueError on a bad combination)."""
-    from loadtest.options import RehearsalOptions
+    from loadtest.options import RehearsalOptions, default_api_workers
 
     if args.capacity_factor <= 1:
         raise ValueError("--capacity-factor must be > 1")
@@ -160,7 +161,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
         find_capacity=args.find_capacity, capacity_start_rps=args.capacity_start_rps or 0.0,
         capacity_factor=args.capacity_factor, capacity_max_rps=args.capacity_max_rps or 0.0,
         step_s=args.step_duration, ttl_s=args.ttl, skus=args.skus, hot=args.hot,
-        kill_switch=not args.no_kill_switch, api_workers=args.api_workers,
+        kill_switch=not args.no_kill_switch,
+        api_workers=args.api_workers or default_api_workers(),
         checkout_keys=args.checkout_key, ops_key=args.ops_key, admin_key=args.admin_key,
         throttled_key=args.throttled_key,
         log=(lambda m: print(m, file=sys.stderr, flush=True)))

@@ -3,6 +3,7 @@ the capacity search, the sale's stock, where the stack runs."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,7 +37,7 @@ class RehearsalOptions:
     kill_switch: bool = True
     throttled: bool = True
     shards: int = 2
-    api_workers: int = 1
+    api_workers: int = field(default_factory=lambda: default_api_workers())
     # --host mode: the keys to use (none generated there)
     checkout_keys: list[str] = field(default_factory=list)
     ops_key: str = ""
@@ -61,3 +62,10 @@ class RehearsalOptions:
 
     def distributed(self) -> bool:
         return self.expect_workers > 0 or self.processes > 1
+
+
+def default_api_workers() -> int:
+    """uvicorn workers of the local stack: one per core, at most 4. One API process is
+    single-threaded; on two cores a second one takes the CPU the generator, the shards
+    and Redis leave (docs/REHEARSAL.md)."""
+    return max(1, min(4, os.cpu_count() or 1))
