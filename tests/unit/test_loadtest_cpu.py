@@ -75,7 +75,8 @@ def test_a_worker_process_takes_its_parent_s_part(tmp_path):
         while parts.read()["api"] - before["api"] < 0.25 and time.time() < deadline:
             time.sleep(0.1)
         assert parts.read()["api"] - before["api"] >= 0.25
-    finally:
-        parent.kill()
-        for child in psutil.Process().children(recursive=True):
+    finally:  # only this test's processes: the session's Ray and Redis are children too
+        for child in psutil.Process(parent.pid).children(recursive=True):
             child.kill()
+        parent.kill()
+        parent.wait()
