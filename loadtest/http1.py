@@ -63,8 +63,7 @@ class Http1:
         self.host = url.hostname
         self.port = url.port or (443 if self.tls else 80)
         self.prefix = url.path.rstrip("/")
-        default_port = self.port == (443 if self.tls else 80)
-        self.host_header = url.netloc if not default_port else self.host
+        self.host_header = url.netloc.rpartition("@")[2]  # as written, [IPv6] and port kept
         self.timeout, self.connect_timeout = timeout, connect_timeout
         self.sock: socket.socket | None = None
         self.buf = b""

@@ -169,3 +169,5 @@ def test_not_http_and_bad_urls():
         Http1("ftp://example.com")
     assert Http1("https://api.example.com/base/").prefix == "/base"
     assert Http1("https://api.example.com").port == 443
+    v6 = Http1("http://u:p@[::1]:8080/")
+    assert (v6.host, v6.port, v6.host_header) == ("::1", 8080, "[::1]:8080")
