@@ -9,8 +9,9 @@ JSON body. This client writes the request in one ``sendall`` and parses the answ
 with ``bytes`` operations (status line, the headers it is asked for, the body), on
 gevent's cooperative sockets (Locust patches ``socket``).
 
-A request sent on a reused connection that the server had closed (idle keep-alive
-timeout) is sent once more on a fresh one when not a byte of the answer came back;
+A request sent on a reused connection that failed (the server closed it after its
+keep-alive timeout, or died) is sent once more on a fresh one when not a byte of the
+answer came back;
 the rehearsal's buyer requests are all repeatable (an ``Idempotency-Key`` or a state
 transition that answers the same twice).
 """
