@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Mapping
 
 from allocator.config import LIMITS
@@ -54,7 +55,6 @@ class Order:
                 raise InvalidRequest(f"SKU {line.sku!r} appears on more than one line; "
                                      "merge the lines", sku=line.sku)
             seen.add(line.sku)
-        object.__setattr__(self, "_skus", tuple(line.sku for line in self.lines))
         if not isinstance(self.destination, str) or not self.destination:
             raise InvalidRequest("destination must be a pincode string")
         if self.promise_days is not None and (not _is_int(self.promise_days)
@@ -68,10 +68,10 @@ class Order:
         if self.split_lines is not None and not isinstance(self.split_lines, bool):
             raise InvalidRequest(f"split_lines must be true, false or null, got {self.split_lines!r}")
 
-    @property
+    @cached_property
     def skus(self) -> tuple[str, ...]:
-        """The lines' SKUs, in order (computed once, with the validation)."""
-        return self._skus  # type: ignore[attr-defined, no-any-return]
+        """The lines' SKUs, in order (computed once: planning asks often)."""
+        return tuple(line.sku for line in self.lines)
 
     def with_lines(self, lines: tuple[OrderLine, ...]) -> "Order":
         """The same order with other lines (used for substitutes and backorders)."""
