@@ -200,14 +200,22 @@ class AllocatorApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-class DriftCollector:
-    """Reconciliation totals of this process as counters: cells and units by cause."""
+class _AppCollector:
+    """A Prometheus collector reading this process's services (None before start-up)."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
 
+    @property
+    def services(self) -> Any:
+        return getattr(self.app.state, "services", None)
+
+
+class DriftCollector(_AppCollector):
+    """Reconciliation totals of this process as counters: cells and units by cause."""
+
     def collect(self) -> Any:
-        services = getattr(self.app.state, "services", None)
+        services = self.services
         cells = CounterMetricFamily("allocator_drift_cells", "cells reconciled, by cause",
                                     labels=["cause"])
         units = CounterMetricFamily("allocator_drift_units",
@@ -220,15 +228,12 @@ class DriftCollector:
         yield units
 
 
-class PlanCacheCollector:
+class PlanCacheCollector(_AppCollector):
     """The routed planner's memo of this process: plans reused, computed, and
     unfillable answers reused (a sold-out SKU's stampede)."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-
     def collect(self) -> Any:
-        services = getattr(self.app.state, "services", None)
+        services = self.services
         plans = CounterMetricFamily("allocator_plan_cache", "routed plans by cache result",
                                     labels=["result"])
         stats = services.checkout.planner.stats if services else {}
