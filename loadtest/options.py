@@ -11,6 +11,13 @@ from typing import Callable
 from loadtest.verdict import SearchPlan, Slo
 
 
+def default_api_workers() -> int:
+    """uvicorn workers of the local stack: one per core, at most 4. One API process is
+    single-threaded; on two cores a second one takes the CPU the generator, the shards
+    and Redis leave (docs/REHEARSAL.md)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 @dataclass
 class RehearsalOptions:
     multiple: float = 8.0
@@ -37,7 +44,7 @@ class RehearsalOptions:
     kill_switch: bool = True
     throttled: bool = True
     shards: int = 2
-    api_workers: int = field(default_factory=lambda: default_api_workers())
+    api_workers: int = field(default_factory=default_api_workers)
     # --host mode: the keys to use (none generated there)
     checkout_keys: list[str] = field(default_factory=list)
     ops_key: str = ""
@@ -62,10 +69,3 @@ class RehearsalOptions:
 
     def distributed(self) -> bool:
         return self.expect_workers > 0 or self.processes > 1
-
-
-def default_api_workers() -> int:
-    """uvicorn workers of the local stack: one per core, at most 4. One API process is
-    single-threaded; on two cores a second one takes the CPU the generator, the shards
-    and Redis leave (docs/REHEARSAL.md)."""
-    return max(1, min(4, os.cpu_count() or 1))
