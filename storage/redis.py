@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,7 +50,7 @@ class EmbeddedRedis:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tag = hashlib.blake2b(str(self.data_dir).encode(), digest_size=6).hexdigest()
-        run_dir = Path(tempfile.gettempdir()) / f"allocator-redis-{tag}"
+        self.run_dir = run_dir = Path(tempfile.gettempdir()) / f"allocator-redis-{tag}"
         run_dir.mkdir(exist_ok=True)
         self.socket = str(run_dir / "redis.sock")
         self.url = f"unix://{self.socket}"
@@ -104,7 +105,8 @@ class EmbeddedRedis:
         return self._proc.pid
 
     def stop(self) -> None:
-        """Save and stop the server (idempotent)."""
+        """Save and stop the server, then remove its run directory (config, socket,
+        log; the data stays in ``data_dir``). Idempotent."""
         if self._stopping.is_set():
             return
         self._stopping.set()
@@ -116,6 +118,8 @@ class EmbeddedRedis:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._proc.kill()
+            self._proc.wait()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 try:  # loaded here, not in the forked child (no imports between fork and exec)

@@ -78,3 +78,20 @@ def test_an_outage_is_storage_unavailable_for_every_caller(tmp_path):
                                        return_exceptions=True)
         assert all(isinstance(r, StorageUnavailable) for r in results), results
     run(url, go)
+
+
+def test_a_stopped_embedded_server_leaves_its_data_and_no_run_directory(tmp_path):
+    import redis as redis_py
+
+    from storage.redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "data")
+    redis_py.Redis(unix_socket_path=server.socket).set("k", "v")
+    assert server.run_dir.is_dir()
+    server.stop()
+    assert not server.run_dir.exists()  # config, socket and log go with the server
+    again = EmbeddedRedis(tmp_path / "data")  # the data stays: it comes back from its AOF
+    try:
+        assert redis_py.Redis(unix_socket_path=again.socket).get("k") == b"v"
+    finally:
+        again.stop()
