@@ -81,17 +81,21 @@ class Checkout(Lifecycle, Fencing, Transitions):
     # ------------------------------------------------------------------- route
     async def route(self, order: Order) -> dict[str, Any]:
         """The plan on current availability (nothing is held), as JSON. The view may be
-        a few ms old; an order it cannot fill is planned again on fresh rows. Bundle
-        lines are planned as their components (see :mod:`service.bundles`)."""
+        a few ms old; an order it cannot fill is planned again on fresh rows (and one
+        it is surely short for is planned once, on them). Bundle lines are planned as
+        their components (see :mod:`service.bundles`)."""
         order, kits = await self.bundles.expand_order(order)
         skus = self.planner.skus_to_read(order)
         rows = await self._rows(skus)
+        fresh = self.planner.surely_short(order, rows)
+        if fresh:  # short on the view: plan once, on the shards' rows
+            rows = await self._rows(skus, fresh=True)
         if kits:  # a kit from one warehouse, if one can make it
             plan = await self._off_loop(order, self.planner.quote, whole_kit_rows(kits, rows))
             if plan["status"] == "planned":
                 return plan
         plan = await self._off_loop(order, self.planner.quote, rows)
-        if plan["status"] != "planned":
+        if plan["status"] != "planned" and not fresh:
             plan = await self._off_loop(order, self.planner.quote,
                                         await self._rows(skus, fresh=True))
         return plan

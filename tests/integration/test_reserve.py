@@ -167,3 +167,40 @@ def test_a_split_line_is_held_in_parts_all_or_nothing(cluster, client, svc, skus
     # only the rival's part is held: this order's other part was given back
     assert held_at(cluster, client, b) == {rival_part[1]: rival_part[2]}
     assert_audit_clean(cluster)
+
+
+
+def _view_shows_none(client, sku):
+    """This client's view of ``sku`` says 0 everywhere, as a view behind its shard does
+    after units came back (expired or released holds); the shard is unchanged."""
+    shard = client.owner(sku)
+    client._view[shard][client._rows[shard][sku]] = 0
+
+
+@pytest.mark.parametrize("action", ["route", "reserve"])
+def test_an_order_short_on_the_view_is_planned_once_on_fresh_rows(client, svc, skus, action):
+    from service.orders import Caller, HoldRequest
+
+    (sku,) = skus.take()
+    restock(client, sku, "WH-DEL", 3)
+    checkout = svc.checkout
+    svc.run(checkout.route(order((sku, 1))))  # the view has the SKU's rows now
+    before = dict(checkout.planner.stats)
+    wanted = order((sku, 2), dest="560001")
+
+    async def on_a_stale_view():
+        _view_shows_none(checkout.client, sku)  # nothing awaited before the view is read
+        if action == "route":
+            return await checkout.route(wanted)
+        return await checkout.reserve(HoldRequest(order=wanted), Caller("k1"), "stale-view",
+                                      "fp")
+
+    out = svc.run(on_a_stale_view())
+    if action == "route":
+        assert out["status"] == "planned"
+        assert out["shipments"][0]["warehouse"] == "WH-DEL"
+    else:
+        assert out.error is None and out.value.lines == [(sku, "WH-DEL", 2)]
+    # one plan, on the shards' rows (a miss: a new destination); none on the stale view
+    assert checkout.planner.stats["misses"] == before["misses"] + 1
+    assert checkout.planner.stats["unfillable_hits"] == before["unfillable_hits"]
