@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (admin, bundles, channels, checkout, events, exchanges, inventory, lifecycle,
@@ -243,6 +243,23 @@ class PlanCacheCollector(_AppCollector):
         yield plans
 
 
+class WaitsCollector(_AppCollector):
+    """Where this process's checkout requests waited outside it: a shard op's answer,
+    a fresh read of rows, the first answer stored in Redis (:mod:`service.waits`)."""
+
+    def collect(self) -> Any:
+        services = self.services
+        family = HistogramMetricFamily(
+            "allocator_checkout_wait_seconds",
+            "time a request waited on a shard (op, fresh rows) or Redis (settle), by step",
+            labels=["step"])
+        waits = services.checkout.waits if services else None
+        for step in (waits.steps if waits else ()):
+            buckets, total = waits.histogram(step)
+            family.add_metric([step], buckets, total)
+        yield family
+
+
 def _add_health_and_metrics(app: FastAPI) -> HttpMetrics:
     """Health, readiness, metrics and problem-type routes; returns the HTTP metrics,
     for routes served outside FastAPI's stack."""
@@ -255,6 +272,7 @@ def _add_health_and_metrics(app: FastAPI) -> HttpMetrics:
 
     registry.register(DriftCollector(app))
     registry.register(PlanCacheCollector(app))
+    registry.register(WaitsCollector(app))
     http_metrics = HttpMetrics(requests, latency)
     app.add_middleware(Measure, metrics=http_metrics)
 

@@ -42,6 +42,7 @@ from service.orders import STORED_ERRORS, Caller, CheckoutSettings, HoldRequest,
 from service.reservation import Line, Reservation
 from service.review import ReviewRules, Reviews
 from service.transitions import Transitions
+from service.waits import FRESH_ROWS, SETTLE, SHARD_OP, Waits
 from storage.fence import Fences
 from storage.records import Records, pack, unpack
 
@@ -75,6 +76,7 @@ class Checkout(Lifecycle, Fencing, Transitions):
         self.fences = Fences(records.redis, records.keys, self.settings.fence_ttl_ms,
                              records.record_ttl_s)
         self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.waits = Waits()  # where requests wait on shards and Redis (/metrics)
         self._routing = ThreadPoolExecutor(self.settings.routing_threads,
                                            thread_name_prefix="routing")
 
@@ -121,7 +123,23 @@ class Checkout(Lifecycle, Fencing, Transitions):
 
     async def _rows(self, skus: Sequence[str], fresh: bool = False) -> dict[str, Any]:
         rows = None if fresh else self.client.availability(skus)
-        return await self.client.fresh(skus) if rows is None else rows
+        if rows is not None:
+            return rows
+        t0 = time.perf_counter()
+        try:
+            return await self.client.fresh(skus)
+        finally:
+            self.waits.observe(FRESH_ROWS, time.perf_counter() - t0)
+
+    async def settle(self, owner: str, key: str, answer: dict[str, Any],
+                     records: Sequence[tuple[str, bytes]] = ()) -> dict[str, Any] | None:
+        """:meth:`Records.settle <storage.records.Records.settle>`, timed: store
+        ``answer`` as the first to (owner, key) unless there is one (returned)."""
+        t0 = time.perf_counter()
+        try:
+            return await self.records.settle(owner, key, answer, records)
+        finally:
+            self.waits.observe(SETTLE, time.perf_counter() - t0)
 
     # ----------------------------------------------------------------- reserve
     async def reserve(self, req: HoldRequest, caller: Caller, key: str, fingerprint: str
@@ -147,7 +165,7 @@ class Checkout(Lifecycle, Fencing, Transitions):
             answer = {"fp": fingerprint, "error": [exc.code, exc.message, exc.details]}
             records = []
         try:
-            first = await self.records.settle(caller.name, key, answer, records)
+            first = await self.settle(caller.name, key, answer, records)
         except AllocatorError:
             if taken is not None:  # not durable: give the units back, answer 503
                 await self.undo(taken.reservation, "unsettled")
@@ -290,7 +308,9 @@ class Checkout(Lifecycle, Fencing, Transitions):
         able to see that (see :meth:`_give_back_late`)."""
         if not futs:
             return []
+        t0 = time.perf_counter()
         _, pending = await asyncio.wait(futs, timeout=self.settings.op_timeout_s)
+        self.waits.observe(SHARD_OP, time.perf_counter() - t0)
         if pending:
             raise Unavailable("the shards did not answer in time", retry_after_s=1.0)
         return [f.result() for f in futs]

@@ -81,7 +81,7 @@ class Exchanges:
                 await self._unclaim(rid, fields, ex.qty, claimed)
                 raise
             answer = {"fp": fingerprint, "error": [exc.code, exc.message, exc.details]}
-            first = await co.records.settle(owner, key, answer, [])
+            first = await co.settle(owner, key, answer)
             if first is None:
                 await self._unclaim(rid, fields, ex.qty, claimed)
             return co.replay(first, fingerprint) if first else co.outcome_of(answer)
@@ -90,8 +90,8 @@ class Exchanges:
         packed = pack(unpack(taken.packed) | {"exchange_of": link})
         answer = {"fp": fingerprint, "record": packed}
         try:
-            first = await co.records.settle(owner, key, answer,
-                                            [(co.records.record_key(new_id), packed)])
+            first = await co.settle(owner, key, answer,
+                                    [(co.records.record_key(new_id), packed)])
         except AllocatorError:  # not durable: give everything back, answer 503
             await co.undo(new, "unsettled")
             await self._unclaim(rid, fields, ex.qty, claimed)

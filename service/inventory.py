@@ -142,7 +142,7 @@ class Inventory:
                                 "illegal_transition", "invalid_request", "hold_expired"):
                 raise
             answer = {"fp": fingerprint, "error": [exc.code, exc.message, exc.details]}
-        first = await self.checkout.records.settle(owner, key, answer)
+        first = await self.checkout.settle(owner, key, answer)
         if first is not None:
             return self.checkout.replay(first, fingerprint)
         if "error" in answer:

@@ -92,7 +92,7 @@ class Lifecycle:
                        ) -> Outcome:
         """Store ``res`` as the first answer to (owner, key), or give the one stored."""
         answer = {"fp": fingerprint, "record": res.answer()}
-        first = await self.records.settle(owner, key, answer, [])
+        first = await self.settle(owner, key, answer)
         self._keep(owner, key, first or answer)
         return self.replay(first, fingerprint) if first else Outcome(res)
 

@@ -147,6 +147,29 @@ def plan_cache(http, result):
     raise AssertionError(f"no plan cache metric for {result}")
 
 
+def waits_count(http, step):
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith(f'allocator_checkout_wait_seconds_count{{step="{step}"}}'):
+            return float(line.split()[-1])
+    raise AssertionError(f"no checkout wait metric for {step}")
+
+
+def test_metrics_show_where_checkout_waited(http, ops_http, skus):
+    (sku,) = skus.take()
+    restock(ops_http, sku, "WH-DEL", 2)
+    before = {s: waits_count(http, s) for s in ("shard_op", "settle", "fresh_rows")}
+    r = reserve(http, sku, 1)
+    assert r.status_code == 201
+    assert http.post(f"/v1/reservations/{r.json()['id']}/commit").status_code == 200
+    assert_problem(reserve(http, sku, 5), 409, "insufficient-stock")  # short: fresh rows
+    after = {s: waits_count(http, s) for s in before}
+    assert after["shard_op"] >= before["shard_op"] + 2  # the hold, the commit
+    assert after["settle"] >= before["settle"] + 2  # both reserves' first answers
+    assert after["fresh_rows"] >= before["fresh_rows"] + 1
+    text = http.get("/metrics").text
+    assert 'allocator_checkout_wait_seconds_bucket{le="+Inf",step="shard_op"}' in text
+
+
 def test_a_sold_out_stampede_is_refused_alike_and_sees_units_come_back(http, ops_http, skus):
     (sku,) = skus.take()
     restock(ops_http, sku, "WH-DEL", 1)
