@@ -24,6 +24,7 @@ its primary (plus the usual grace on the other shards).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -64,10 +65,9 @@ class Lifecycle:
                     fingerprint: str) -> Outcome:
         """Make the pending reservation's lines ``change.lines``: units added are held
         first, then the primary decides, then units taken off are released."""
-        first = await self._first_answer(caller.name, key)
+        first, res = await self._answered_or_current(rid, caller.name, key)
         if first is not None:
             return self.replay(first, fingerprint)
-        res = await self.current(await self.reservation(rid, caller.name))
         if res.kits or not all(self.bundles.is_sku(s) for s, _, _ in change.lines):
             change, kits = await self._kit_amendment(res, change)
             return await self._amend(res, caller, change, key, fingerprint, kits)
@@ -87,6 +87,28 @@ class Lifecycle:
 
     async def _first_answer(self, owner: str, key: str) -> dict[str, Any] | None:
         return self.cached_answer(owner, key) or await self.records.answer(owner, key)
+
+    async def _answered_or_current(self, rid: str, owner: str, key: str
+                                   ) -> tuple[dict[str, Any], None] | tuple[None, Reservation]:
+        """The first answer to (owner, key) if there is one; else the reservation at its
+        current version. Redis's answer and the shards' state are read together (one
+        round trip, not two); the answer wins, whatever the read of the reservation
+        found (a replay answers even if the reservation has gone)."""
+        cached = self.cached_answer(owner, key)
+        if cached is not None:
+            return cached, None
+        first, res = await asyncio.gather(self.records.answer(owner, key),
+                                          self._current_of(rid, owner), return_exceptions=True)
+        if isinstance(first, BaseException):
+            raise first
+        if first is not None:
+            return first, None
+        if isinstance(res, BaseException):
+            raise res
+        return None, res
+
+    async def _current_of(self, rid: str, owner: str) -> Reservation:
+        return await self.current(await self.reservation(rid, owner))
 
     async def _settled(self, owner: str, key: str, fingerprint: str, res: Reservation
                        ) -> Outcome:
@@ -220,10 +242,9 @@ class Lifecycle:
                          fingerprint: str, caller: Caller) -> Outcome:
         """Take units off lines: a pending reservation is amended (units released), a
         committed one has them cancelled under its fence (see :mod:`service.fencing`)."""
-        first = await self._first_answer(owner, key)
+        first, res = await self._answered_or_current(rid, owner, key)
         if first is not None:
             return self.replay(first, fingerprint)
-        res = await self.current(await self.reservation(rid, owner))
         if res.state == State.PENDING:
             return await self._amend(res, caller, self._without(res, self._kit_wants(
                 res, lines)), key, fingerprint)

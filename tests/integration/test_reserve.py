@@ -204,3 +204,36 @@ def test_an_order_short_on_the_view_is_planned_once_on_fresh_rows(client, svc, s
     # one plan, on the shards' rows (a miss: a new destination); none on the stale view
     assert checkout.planner.stats["misses"] == before["misses"] + 1
     assert checkout.planner.stats["unfillable_hits"] == before["unfillable_hits"]
+
+
+def test_an_amend_replayed_from_another_process_answers_first_even_after_release(
+        client, svc, skus):
+    """An amend's first answer is looked up in Redis together with the reservation's
+    state; the stored answer wins, whatever that read finds."""
+    from service.lifecycle import Amendment
+    from service.orders import Caller
+
+    (sku,) = skus.take()
+    restock(client, sku, "WH-DEL", 5)
+    res = svc.reserve(order((sku, 1)), key="amend-me", owner="k1")
+    checkout = svc.checkout
+    change = Amendment(((sku, "WH-DEL", 2),))
+    first = svc.run(checkout.amend(res.id, Caller("k1"), change, "amend-1", "fp-a"))
+    assert first.error is None and first.value.lines == [(sku, "WH-DEL", 2)]
+    svc.release(res.id, owner="k1")
+    checkout._answers.clear()  # another API process: only Redis has the answer
+    again = svc.run(checkout.amend(res.id, Caller("k1"), change, "amend-1", "fp-a"))
+    assert again.replayed and again.value.lines == first.value.lines
+    assert again.value.version == first.value.version
+    # the record gone (retention) yet the answer kept: the answer still wins
+
+    async def forget_record():
+        await checkout.records.redis.run("DEL", checkout.records.record_key(res.id))
+
+    svc.run(forget_record())
+    checkout.records._cache.clear()
+    checkout._answers.clear()
+    late = svc.run(checkout.amend(res.id, Caller("k1"), change, "amend-1", "fp-a"))
+    assert late.replayed and late.value.lines == first.value.lines
+    with pytest.raises(UnknownHold):  # no answer, no reservation: unknown
+        svc.run(checkout.amend(res.id + "0", Caller("k1"), change, "amend-2", "fp-b"))
