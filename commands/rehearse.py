@@ -29,6 +29,17 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _seconds(text: str) -> float:
+    """A duration in seconds, ≥ 0 (finite)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -79,6 +90,9 @@ def add_rehearse_command(sub: Any) -> None:
                    help="--find-capacity: stop stepping here (default 3x multiple x peak)")
     p.add_argument("--step-duration", type=pos_f, default=10.0,
                    help="--find-capacity: seconds each step holds (default 10)")
+    p.add_argument("--capacity-warmup", type=_seconds, default=10.0,
+                   help="--find-capacity: seconds of load at half the first step's rate "
+                   "before it, not judged (default 10; 0: none)")
     p.add_argument("--host", help="a deployed API (e.g. https://alloc.example.com); "
                    "default: start Ray, Redis and the API here")
     p.add_argument("--out", type=Path, help="report folder (default reports/rehearsal-<time>)")
@@ -160,7 +174,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
         slo_p99_ms=args.slo_p99_ms, max_error_rate=args.max_error_rate,
         find_capacity=args.find_capacity, capacity_start_rps=args.capacity_start_rps or 0.0,
         capacity_factor=args.capacity_factor, capacity_max_rps=args.capacity_max_rps or 0.0,
-        step_s=args.step_duration, ttl_s=args.ttl, skus=args.skus, hot=args.hot,
+        step_s=args.step_duration, warmup_s=args.capacity_warmup, ttl_s=args.ttl, skus=args.skus, hot=args.hot,
         kill_switch=not args.no_kill_switch,
         api_workers=args.api_workers or default_api_workers(),
         checkout_keys=args.checkout_key, ops_key=args.ops_key, admin_key=args.admin_key,

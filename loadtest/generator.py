@@ -32,7 +32,7 @@ def load_seconds(opts: "RehearsalOptions") -> float:
     plan = opts.plan()
     ups = math.ceil(math.log(plan.max_rps / plan.start_rps) / math.log(plan.factor)) + 1
     downs = math.ceil(math.log(plan.start_rps / plan.min_rps) / math.log(plan.factor))
-    return (ups + downs + plan.max_refinements) * (opts.step_s + 8) + 20
+    return (ups + downs + plan.max_refinements) * (opts.step_s + 8) + opts.warmup_s + 20
 
 
 def locust_env(params_path: Path) -> dict[str, str]:

@@ -128,9 +128,10 @@ class RehearsalShape(LoadTestShape):
 
 
 class CapacityShape(LoadTestShape):
-    """``--find-capacity``: steps of offered load chosen by
-    :func:`loadtest.verdict.next_step`, each judged as soon as it ends (with the
-    workers' reports: a few seconds later in distributed mode)."""
+    """``--find-capacity``: a warm-up (``warmup_s`` at half the first step's rate, not
+    judged: a stack that just started is not measured cold), then steps of offered
+    load chosen by :func:`loadtest.verdict.next_step`, each judged as soon as it ends
+    (with the workers' reports: a few seconds later in distributed mode)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,6 +143,18 @@ class CapacityShape(LoadTestShape):
         self.step: dict[str, Any] | None = None
         self.users = 0
         self.done_at: float | None = None
+        self.warm_until: float | None = None
+
+    def _start_warmup(self) -> None:
+        users = buyers_for(self.plan.start_rps / 2, _p.rps_per_buyer)
+        now = time.time()
+        self.warm_until = now + _p.warmup_s
+        METER.phases.append({"label": "warm-up", "level": "", "start": now,
+                             "offered_rps": round(users * _p.rps_per_buyer, 2),
+                             "users": users, "multiple": 0.0})
+        METER.t0 = now
+        self.spawn = max(1.0, users / RAMP_S, float(self.fixed))
+        self.users = users
 
     def _start_step(self, rate: float, t: float) -> None:
         users = buyers_for(rate, _p.rps_per_buyer)
@@ -166,7 +179,10 @@ class CapacityShape(LoadTestShape):
                 return 0, max(1.0, self.users / 2.0)
             return None
         if self.step is None:
-            self._start_step(self.plan.start_rps, t)
+            if _p.warmup_s > 0 and self.warm_until is None:
+                self._start_warmup()
+            elif self.warm_until is None or time.time() >= self.warm_until:
+                self._start_step(self.plan.start_rps, t)
         elif time.time() >= self.step["measure_to"] + (4.0 if _state["role"] == "master" else 0.5):
             w = METER.window(self.step["measure_from"], self.step["measure_to"])
             res = judge(self.step["label"], self.step["offered_rps"], w, self.slo)

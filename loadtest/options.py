@@ -36,6 +36,7 @@ class RehearsalOptions:
     capacity_factor: float = 1.25
     capacity_max_rps: float = 0.0  # 0: 3x the required rate (multiple x peak)
     step_s: float = 10.0
+    warmup_s: float = 10.0  # --find-capacity: unjudged load before the first step
     skus: int = 200  # sale SKUs (the first of the catalog), hottest first
     hot: int = 3
     hot_stock: int = 40  # units per warehouse of each hot SKU (they sell out)

@@ -51,6 +51,7 @@ class Params:
     capacity_factor: float = 1.25
     capacity_max_rps: float = 100_000.0
     step_s: float = 10.0
+    warmup_s: float = 0.0  # before the first step: half its rate, not judged
     flush_s: float = 0.0  # zero users at the end: the workers' last reports arrive
 
     def to_json(self) -> str:

@@ -180,9 +180,9 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
     env = locust_env(params_path)
     if opts.find_capacity:
         plan = opts.plan()
-        log(f"searching the capacity against {host}: from {plan.start_rps:g} req/s, x"
-            f"{plan.factor:g} a step of {opts.step_s:g} s, until a step misses the SLO "
-            f"(p99 {opts.slo_p99_ms:g} ms) …")
+        log(f"searching the capacity against {host}: after {opts.warmup_s:g} s of warm-up, "
+            f"from {plan.start_rps:g} req/s, x{plan.factor:g} a step of {opts.step_s:g} s, "
+            f"until a step misses the SLO (p99 {opts.slo_p99_ms:g} ms) …")
     else:
         log(f"running Locust for {opts.duration_s:g} s: up to {opts.multiple:g}x the peak of "
             f"{opts.peak_rps:g} req/s ({max(s.users for s in stages)} buyers, "

@@ -73,7 +73,7 @@ def load_params(opts: "RehearsalOptions") -> dict[str, Any]:
     return dict(rps_per_buyer=opts.rps_per_buyer, slo_p99_ms=opts.slo_p99_ms,
                 max_error_rate=opts.max_error_rate, find_capacity=opts.find_capacity,
                 capacity_start_rps=plan.start_rps, capacity_factor=plan.factor,
-                capacity_max_rps=plan.max_rps, step_s=opts.step_s,
+                capacity_max_rps=plan.max_rps, step_s=opts.step_s, warmup_s=opts.warmup_s,
                 flush_s=5.0 if opts.distributed() else 0.0)
 
 

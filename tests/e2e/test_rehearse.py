@@ -88,12 +88,16 @@ def test_missed_slo_fails_with_its_reasons_although_the_audit_is_clean(tmp_path)
     fails and says why, the exit code is 1, and the books still balance."""
     proc, s = rehearse("--find-capacity", "--slo-p99-ms", "0.5", "--peak-rps", "20",
                        "--capacity-factor", "4", "--step-duration", "4", "--ttl", "5",
-                       "--out", str(tmp_path / "cap"))
+                       "--capacity-warmup", "3", "--out", str(tmp_path / "cap"))
     assert proc.returncode == 1 and s["verdict"] == "fail"
     assert s["mode"] == "find-capacity" and s["capacity_rps"] is None
     assert s["reasons"] and s["reasons"][-1].startswith("no step held its offered load")
     steps = s["capacity_steps"]
     assert [st["planned_rps"] for st in steps] == [20.0, 5.0, 1.25]  # down by the factor
+    phases = json.loads((tmp_path / "cap" / "meter.json").read_text())["phases"]
+    warm, first = phases[0], phases[1]  # a warm-up at half the first step's rate, unjudged
+    assert warm["label"] == "warm-up" and warm["offered_rps"] == 10.0
+    assert first["label"] == "step 1" and 2.5 <= first["start"] - warm["start"] <= 5
     assert all(not st["held"] and st["reasons"] for st in steps)
     assert any("> SLO 0.5 ms" in r for st in steps for r in st["reasons"])
     assert s["audit_ok"] and s["oversold"] == 0 and s["lost_units"] == 0
