@@ -32,6 +32,21 @@ def _columns(builder: BatchBuilder) -> dict[str, np.ndarray]:
     return builder.build(0).to_columns()
 
 
+def await_actors(actors: list[Any], timeout_s: float = 60.0, pause_s: float = 0.2
+                 ) -> list[Any]:
+    """Wait until every actor answers a ping; their answers. An actor Ray is restarting
+    (its process died) is waited for, up to ``timeout_s``; one that is dead for good
+    raises at once. (A directory starting while a shard restarts must wait for it.)"""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return ray.get([a.ping.remote() for a in actors])
+        except ray.exceptions.ActorUnavailableError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(pause_s)
+
+
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class Directory:
     def __init__(self, n_shards: int, redis_url: str, shard_config: dict[str, Any],
@@ -68,7 +83,7 @@ class Directory:
             self.pinned, self.seeded, self.moves = [], False, 0
         self._save()
         self.actors = {name: self._actor(name) for name in self.layout.shards}
-        ray.get([a.ping.remote() for a in self.actors.values()])
+        await_actors(list(self.actors.values()))
         for sku in list(self.layout.hot):  # finish a move a crash may have cut short
             self._drain(sku)
         self._save()

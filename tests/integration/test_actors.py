@@ -186,3 +186,32 @@ def test_an_op_its_shard_cannot_place_fails_instead_of_looping(client, skus):
     with pytest.raises(AllocatorError, match="lacks"):
         fut.result(10)
     restock(client, sku, "WH-DEL", 1)  # the shard's queue still flows
+
+
+@ray.remote(max_restarts=-1, num_cpus=0)
+class _Pinged:
+    def ping(self) -> int:
+        import os
+        return os.getpid()
+
+
+def test_await_actors_waits_for_a_restart_and_fails_fast_on_a_dead_actor(cluster):
+    """A directory starting while a shard restarts waits for it (ActorUnavailableError
+    is retried); an actor dead for good fails at once, not after the timeout."""
+    from actors.directory import await_actors
+
+    restarting = _Pinged.remote()
+    first = ray.get(restarting.ping.remote())
+    ray.kill(restarting, no_restart=False)  # Ray starts it again in a new process
+    deadline = time.monotonic() + 60
+    while await_actors([restarting], timeout_s=60) == [first]:  # never "unavailable"
+        assert time.monotonic() < deadline, "the actor did not come back"
+        time.sleep(0.01)
+
+    dead = _Pinged.remote()
+    ray.get(dead.ping.remote())
+    ray.kill(dead, no_restart=True)
+    t0 = time.monotonic()
+    with pytest.raises(ray.exceptions.RayActorError):
+        await_actors([dead], timeout_s=60)
+    assert time.monotonic() - t0 < 10
