@@ -30,6 +30,9 @@ def test_reserve_holds_the_cheapest_plan(cluster, client, routed, skus):
     (sku,) = skus.take()
     restock(client, sku, "WH-DEL", 5)
     restock(client, sku, "WH-BLR", 5)
+    # the service's view now, not a background refresh that fell between the restocks
+    # (one showing DEL's units alone plans DEL with no runner-up)
+    routed.run(routed.checkout.client.fresh([sku]))
     res = routed.reserve(order((sku, 2)), key="near-delhi", owner="k1")
     assert res.state.value == "pending"
     assert res.lines == [(sku, "WH-DEL", 2)]
