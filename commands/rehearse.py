@@ -184,7 +184,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
 
 def _rehearse(args: argparse.Namespace) -> int:
     from loadtest.generator import parse_master, run_worker
-    from loadtest.rehearse import rehearse
+    from loadtest.rehearse import UnreachableTarget, rehearse
     from loadtest.report import render
 
     try:
@@ -195,7 +195,11 @@ def _rehearse(args: argparse.Namespace) -> int:
         args._parser.error(str(exc))
     if args.worker:
         return run_worker(opts, args.worker)
-    summary = rehearse(opts)
+    try:
+        summary = rehearse(opts)
+    except UnreachableTarget as exc:
+        print(f"allocator rehearse: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(summary))
     else:

@@ -51,6 +51,22 @@ def start_local_stack(opts: RehearsalOptions, stock: dict[str, list[int]],
                       shards=opts.shards, api_workers=opts.api_workers, log=opts.log)
 
 
+class UnreachableTarget(Exception):
+    """The API under test could not be read before the load began (its address, or
+    the key that reads its inventory)."""
+
+
+def unreachable(exc: httpx.HTTPError, host: str) -> UnreachableTarget:
+    """What to tell the user when the first read of ``host`` failed."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        code = exc.response.status_code
+        if code in (401, 403):
+            return UnreachableTarget(f"{host} refused the read key (HTTP {code}): give "
+                                     "--ops-key or --admin-key, a key that may read inventory")
+        return UnreachableTarget(f"{host} answered HTTP {code} to GET {exc.request.url.path}")
+    return UnreachableTarget(f"cannot reach {host}: {exc or type(exc).__name__}")
+
+
 def snapshot(client: httpx.Client, skus: list[str]) -> dict[tuple[str, str], dict[str, int]]:
     inv = {}
     for sku in skus:
@@ -137,7 +153,10 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
 
     client = httpx.Client(base_url=host, timeout=30,
                           headers={"Authorization": f"Bearer {read_key}"})
-    before = snapshot(client, sale + ops_skus)
+    try:
+        before = snapshot(client, sale + ops_skus)
+    except httpx.HTTPError as exc:
+        raise unreachable(exc, host) from exc
 
     if stack is not None:
         poll = stack.totals
