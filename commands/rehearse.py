@@ -29,25 +29,21 @@ def _positive(kind: type) -> Any:
     return parse
 
 
-def _seconds(text: str) -> float:
-    """A duration in seconds, ≥ 0 (finite)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
-    return value
+def _float_in(low: float, high: float, expected: str) -> Any:
+    """An argparse type: a float with ``low <= value < high``, else ``expected``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value < high:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text}")
+        return value
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"a fraction in [0, 1) (0.001 = 0.1 %), got {text}")
-    return value
+_seconds = _float_in(0, float("inf"), "must be a number of seconds >= 0")
+_fraction = _float_in(0, 1, "a fraction in [0, 1) (0.001 = 0.1 %)")
 
 
 def default_rps_per_buyer(slo_p99_ms: float) -> float:
