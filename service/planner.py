@@ -97,14 +97,11 @@ class RoutedPlanner:
     def surely_short(order: Order, rows: Rows) -> bool:
         """Whether no plan can fill ``order`` on ``rows``, by a test much cheaper than
         planning: some SKU has fewer units in all warehouses together than the order
-        asks for. Only a sufficient condition (False does not mean fillable); never
-        True for an order that may take substitutes."""
+        asks for (an order has one line per SKU). Only a sufficient condition (False
+        does not mean fillable); never True for an order that may take substitutes."""
         if order.allow_substitutes:
             return False
-        wanted: dict[str, int] = {}
-        for line in order.lines:
-            wanted[line.sku] = wanted.get(line.sku, 0) + line.qty
-        return any(int(rows[sku].sum()) < qty for sku, qty in wanted.items())
+        return any(int(rows[line.sku].sum()) < line.qty for line in order.lines)
 
     def is_quick(self, order: Order) -> bool:
         """Whether planning ``order`` takes well under a millisecond (so it may run on
