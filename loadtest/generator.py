@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loadtest.shape import stop_timeout_s
+
 if TYPE_CHECKING:
     from loadtest.options import RehearsalOptions
 
@@ -59,10 +61,9 @@ def locust_cmd(opts: "RehearsalOptions", host: str, out: Path) -> list[str]:
 
 
 def stop_timeout(opts: "RehearsalOptions") -> str:
-    """Seconds a stopping buyer gets to finish its order on its schedule (three slots)
-    with room for slow answers: a buyer killed while its commit is in flight would
+    """Locust's ``--stop-timeout``: a buyer killed while its commit is in flight would
     leave a commit nobody was told about, and the audit would fail."""
-    return f"{max(30.0, 3.0 / opts.rps_per_buyer + 10.0):g}"
+    return f"{stop_timeout_s(opts.rps_per_buyer):g}"
 
 
 def parse_master(value: str) -> tuple[str, int]:

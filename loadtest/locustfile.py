@@ -21,7 +21,7 @@ from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.params import Params
-from loadtest.shape import build_stages, buyers_for, settle_s, stage_at
+from loadtest.shape import build_stages, buyers_for, may_end, settle_s, stage_at, stop_timeout_s
 from loadtest.users import METER, REC, FlashSaleUser  # noqa: F401
 from loadtest.verdict import SearchPlan, Slo, judge, next_step
 
@@ -97,6 +97,13 @@ def _fixed_users() -> int:
     return max(0, _p.ops_users) + (max(0, _p.throttled_users) if _p.throttled_key else 0)
 
 
+def _may_end(shape: LoadTestShape, t: float, load_end: float,
+             flush_s: float = _p.flush_s) -> bool:
+    """Whether the run may stop: see :func:`loadtest.shape.may_end`."""
+    return may_end(t, load_end, flush_s, shape.get_current_user_count(),
+                   stop_timeout_s(_p.rps_per_buyer))
+
+
 class RehearsalShape(LoadTestShape):
     """baseline → 1× → 5× → N× the peak, ramps and holds, then drain (loadtest.shape);
     each stage change is logged in the meter's phases."""
@@ -112,8 +119,8 @@ class RehearsalShape(LoadTestShape):
         t = self.get_run_time()
         s = stage_at(self.stages, t)
         if s is None:
-            if t < _p.duration_s + _p.flush_s:
-                return 0, 1.0
+            if not _may_end(self, t, _p.duration_s):
+                return 0, self.stages[-1].spawn_rate  # the drain's: one ramp-down
             return None
         if s.label != self.current:
             self.current = s.label
@@ -175,7 +182,7 @@ class CapacityShape(LoadTestShape):
     def tick(self):  # type: ignore[override]
         t = self.get_run_time()
         if self.done_at is not None:
-            if t < self.done_at + max(2.0, _p.flush_s):
+            if not _may_end(self, t, self.done_at, max(2.0, _p.flush_s)):
                 return 0, max(1.0, self.users / 2.0)
             return None
         if self.step is None:

@@ -82,3 +82,21 @@ def settle_s(hold_s: float, rps_per_buyer: float) -> float:
 def buyers_for(rps: float, rps_per_buyer: float) -> int:
     """Buyers that offer ``rps`` at ``rps_per_buyer`` each (at least one)."""
     return max(1, round(rps / rps_per_buyer))
+
+
+def stop_timeout_s(rps_per_buyer: float) -> float:
+    """Seconds a stopping buyer gets to finish its order on its schedule (three slots)
+    with room for slow answers (Locust's ``--stop-timeout``)."""
+    return max(30.0, 3.0 / rps_per_buyer + 10.0)
+
+
+def may_end(t: float, load_end: float, flush_s: float, users_left: int,
+            stop_timeout: float) -> bool:
+    """Whether a run whose load ended at ``load_end`` (run time) may stop at ``t``:
+    ``flush_s`` after (the workers' last reports), once every user has stopped on its
+    own, or at the latest ``stop_timeout`` after. A user still in a request when Locust
+    quits leaves a change the server made and no event records (a commit, a restock, a
+    sync), and the audit would find units it cannot explain."""
+    if t < load_end + flush_s:
+        return False
+    return users_left == 0 or t >= load_end + stop_timeout

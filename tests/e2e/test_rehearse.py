@@ -100,7 +100,8 @@ def test_missed_slo_fails_with_its_reasons_although_the_audit_is_clean(tmp_path)
     assert first["label"] == "step 1" and 2.5 <= first["start"] - warm["start"] <= 5
     assert all(not st["held"] and st["reasons"] for st in steps)
     assert any("> SLO 0.5 ms" in r for st in steps for r in st["reasons"])
-    assert s["audit_ok"] and s["oversold"] == 0 and s["lost_units"] == 0
+    assert s["audit_ok"], s["audit"]
+    assert s["oversold"] == 0 and s["lost_units"] == 0
     assert s["leaked_holds"] == 0 and s["slo_p99_ms"] == 0.5
     assert s["generator_cpu_cores"] >= 0 and "generator_saturated" in s
     assert (tmp_path / "cap" / "chart.png").read_bytes()[:4] == b"\x89PNG"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loadtest.audit import audit_rehearsal, outcome_counts, stock_cells
-from loadtest.shape import build_stages, burst_window, levels, stage_at
+from loadtest.shape import build_stages, burst_window, levels, may_end, stage_at, stop_timeout_s
 
 A, B = ("PHONE-0000", "WH-DEL"), ("EARB-0000", "WH-BLR")
 OPS = ("LAMP-0100", "WH-DEL")
@@ -122,6 +124,25 @@ def test_shape_visits_every_level_then_drains(multiple):
     on, off = burst_window(stages)
     assert stage_at(stages, on).users == round(multiple * 10) and on < off
     assert all(a.end_s == b.start_s for a, b in zip(stages, stages[1:]))
+
+
+@given(t=st.floats(0, 200), flush=st.floats(0, 10), users=st.integers(0, 100),
+       timeout=st.floats(1, 60))
+def test_a_run_ends_only_once_no_user_can_be_mid_request(t, flush, users, timeout):
+    """The load ended at 50 s: the run never stops before the flush, never while a user
+    is left (it may be in a request the audit would then miss) unless the stop
+    timeout has passed, and always once both are behind it."""
+    ends = may_end(t, 50.0, flush, users, timeout)
+    if t < 50 + flush:
+        assert not ends
+    elif users and t < 50 + timeout:
+        assert not ends
+    else:
+        assert ends
+
+
+def test_stop_timeout_leaves_a_buyer_three_slots():
+    assert stop_timeout_s(2.0) == 30.0 and stop_timeout_s(0.05) == 70.0
 
 
 def test_cancelled_units_of_a_commit_count_against_it():
