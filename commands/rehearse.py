@@ -111,6 +111,8 @@ def add_rehearse_command(sub: Any) -> None:
     p.add_argument("--no-kill-switch", action="store_true", help="skip the kill-switch phase")
     p.add_argument("--api-workers", type=pos_i, default=None,
                    help="uvicorn workers of the local stack (default: one per core, at most 4)")
+    p.add_argument("--shards", type=pos_i, default=None,
+                   help="shard actors of the local stack (default 2)")
     p.add_argument("--checkout-key", action="append", default=[],
                    help="--host: a checkout key (repeat for several)")
     p.add_argument("--ops-key", default="", help="--host: an ops+read key")
@@ -147,6 +149,9 @@ def options_from_args(args: argparse.Namespace) -> Any:
     if args.expect_workers and args.processes > 1:
         raise ValueError("--processes is for a machine that generates load: with "
                          "--expect-workers give it to each --worker instead")
+    if args.host and args.shards:
+        raise ValueError("--shards sizes the local stack: a deployed cluster (--host) "
+                         "has the shards it was started with")
     if args.hot > args.skus:
         raise ValueError("--hot cannot exceed --skus")
     rps_per_buyer = args.rps_per_buyer or default_rps_per_buyer(args.slo_p99_ms)
@@ -173,7 +178,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
         step_s=args.step_duration, warmup_s=args.capacity_warmup, ttl_s=args.ttl,
         skus=args.skus, hot=args.hot,
         kill_switch=not args.no_kill_switch,
-        api_workers=args.api_workers or default_api_workers(),
+        shards=args.shards or RehearsalOptions.shards, api_workers=args.api_workers or default_api_workers(),
         checkout_keys=args.checkout_key, ops_key=args.ops_key, admin_key=args.admin_key,
         throttled_key=args.throttled_key,
         log=(lambda m: print(m, file=sys.stderr, flush=True)))

@@ -222,6 +222,7 @@ def test_cli_sizes_the_buyers_from_the_peak_and_the_slo():
     opts = options_from_args(_args("--find-capacity", "--peak-rps", "100", "--multiple", "4"))
     plan = opts.plan()
     assert (plan.start_rps, plan.max_rps) == (100.0, 1200.0) and opts.find_capacity
+    assert opts.shards == 2 and options_from_args(_args("--shards", "1")).shards == 1
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -246,6 +247,7 @@ def test_cli_refuses_bad_flags_with_a_clear_error(argv, message, capsys):
     (["--duration", "20"], "--duration 20 is too short: each hold needs 2 s to be measured "
                            "after its buyers settle (give 22 s or more)"),
     (["--find-capacity", "--step-duration", "2"], "--step-duration must be at least 4 s"),
+    (["--host", "http://alloc.example", "--shards", "4"], "--shards sizes the local stack"),
 ])
 def test_cli_refuses_bad_combinations(argv, message, capsys):
     from commands.main import main
