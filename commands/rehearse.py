@@ -178,7 +178,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
         step_s=args.step_duration, warmup_s=args.capacity_warmup, ttl_s=args.ttl,
         skus=args.skus, hot=args.hot,
         kill_switch=not args.no_kill_switch,
-        shards=args.shards or RehearsalOptions.shards, api_workers=args.api_workers or default_api_workers(),
+        shards=args.shards or RehearsalOptions.shards,
+        api_workers=args.api_workers or default_api_workers(),
         checkout_keys=args.checkout_key, ops_key=args.ops_key, admin_key=args.admin_key,
         throttled_key=args.throttled_key,
         log=(lambda m: print(m, file=sys.stderr, flush=True)))
