@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import compress
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -62,26 +62,8 @@ class RunnerUp:
     chosen_parcels: int = 0
 
     def why(self) -> str:
-        total = self.extra.total
-        deltas = [(name, d) for name, d in zip(COMPONENTS, self.extra.as_tuple()) if d]
-        deltas.sort(key=lambda t: -abs(t[1]))
-        parts = ", ".join(f"{name} {'+' if d > 0 else '−'}₹{abs(d) / 100:.2f}"
-                          for name, d in deltas)
-        n = len(self.shipments)
-        where = " + ".join(s.warehouse for s in self.shipments)
-        moves = "; ".join(f"{c['sku']} from {_parts(c['to'])} instead of {_parts(c['from'])}"
-                          for c in self.changes)
-        parcels = f"{n} parcel{'s' if n > 1 else ''}: {where}"
-        if self.chosen_parcels and self.chosen_parcels != n:
-            parcels += f", against {self.chosen_parcels}"
-        head = f"next best ships {moves} ({parcels})" if moves else \
-            f"next best ships from {parcels}"
-        tail = f": {parts}" if parts else ""
-        if total == 0:
-            return (f"{head} and costs the same; the chosen plan wins the tie-break "
-                    "(fewer parcels, then earlier ETA, then warehouses listed first in the "
-                    "network)" + tail)
-        return f"{head} and costs ₹{total / 100:.2f} more{tail}"
+        return runner_up_why(self.extra, [s.warehouse for s in self.shipments], self.changes,
+                             self.chosen_parcels)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +76,32 @@ class RunnerUp:
             "changes": [dict(c) for c in self.changes],
             "why": self.why(),
         }
+
+
+def runner_up_why(extra: CostBreakdown, warehouses: Sequence[str],
+                  changes: Sequence[dict[str, Any]], chosen_parcels: int) -> str:
+    """The runner-up's ``why``: what it ships differently (``changes``, from its parcels
+    at ``warehouses``) and what that costs more (``extra``, per component)."""
+    total = extra.total
+    deltas = [(name, d) for name, d in zip(COMPONENTS, extra.as_tuple()) if d]
+    deltas.sort(key=lambda t: -abs(t[1]))
+    parts = ", ".join(f"{name} {'+' if d > 0 else '−'}₹{abs(d) / 100:.2f}"
+                      for name, d in deltas)
+    n = len(warehouses)
+    where = " + ".join(warehouses)
+    moves = "; ".join(f"{c['sku']} from {_parts(c['to'])} instead of {_parts(c['from'])}"
+                      for c in changes)
+    parcels = f"{n} parcel{'s' if n > 1 else ''}: {where}"
+    if chosen_parcels and chosen_parcels != n:
+        parcels += f", against {chosen_parcels}"
+    head = f"next best ships {moves} ({parcels})" if moves else \
+        f"next best ships from {parcels}"
+    tail = f": {parts}" if parts else ""
+    if total == 0:
+        return (f"{head} and costs the same; the chosen plan wins the tie-break "
+                "(fewer parcels, then earlier ETA, then warehouses listed first in the "
+                "network)" + tail)
+    return f"{head} and costs ₹{total / 100:.2f} more{tail}"
 
 
 def _parts(where: dict[str, int]) -> str:

@@ -20,6 +20,7 @@ from allocator.catalog import Catalog
 from allocator.errors import CatalogError, InsufficientStock
 from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
+from routing.oneline import OneLinePlanner
 
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
 
@@ -64,6 +65,8 @@ class RoutedPlanner:
         self.network = network
         self.catalog = catalog
         self.router = router or Router(network, catalog)
+        # one-line orders straight to JSON, when the router would take its fast path
+        self.one_line = OneLinePlanner(network, catalog) if self.router.fast_max_lines else None
         col = {w: j for j, w in enumerate(warehouses)}
         self._take = np.array([col[w] for w in network.warehouse_ids], np.int64)
         # rows already in network order (the usual layout) are used as they are
@@ -134,6 +137,14 @@ class RoutedPlanner:
         if hit is not None:
             return hit
         self.stats["misses"] += 1
+        if self.one_line is not None and self.one_line.applies(order):
+            sku, qty = order.lines[0].sku, order.lines[0].qty
+            quick = self.one_line.plan(order, self._row(rows, sku), today)
+            if quick is not None:   # else unfillable: the router explains the shortfall
+                chosen = Choice([(sku, quick["shipments"][0]["warehouse"], qty)], quick,
+                                msgpack.packb(quick, use_bin_type=True))
+                self._remember(capped, chosen)
+                return chosen
         plan = self.plan(order, rows, today)
         as_dict = plan.to_dict()
         if plan.filled:
@@ -146,6 +157,13 @@ class RoutedPlanner:
         if short.about_stock:  # not when the routing budget ran out: the next try may fill it
             self._remember(raw, refused)
         return refused
+
+    def _row(self, rows: Rows, sku: str) -> list[int]:
+        """One SKU's available units per network warehouse (none: zeros)."""
+        row = rows.get(sku)
+        if row is None:
+            return [0] * len(self._take)
+        return (row if self._same_order else row[self._take]).tolist()
 
     def _recall(self, key: tuple[Any, ...], stat: str) -> Choice | Unfillable | None:
         hit = self._cache.get(key)

@@ -1,0 +1,183 @@
+"""One-line orders (most checkout orders) planned straight to the plan JSON.
+
+For an order of one whole line the fast path's answer is simple: price the line at
+every warehouse that can ship it, take the two cheapest (ties to the warehouse listed
+first, then :func:`routing.plan.tie_key` between those two), and explain the
+difference. :class:`Router` gets there through arrays, a :class:`~routing.plan.Plan`
+and its ``to_dict`` — about 250 µs, most of it building objects for one parcel.
+:class:`OneLinePlanner` prices the dozen warehouses in plain Python from per-destination
+lists built once, and writes the same JSON directly (about a fifth of that).
+
+It answers only what it answers exactly like the router (``tests/unit/
+test_oneline.py`` checks the two are equal, field by field, on random orders, stock
+and networks): one line, no substitutes, a line that cannot split (split off, or one
+unit), the network's own daily capacity, and at least one warehouse that can ship it.
+Anything else — a shortfall to explain, substitutes to explore — is ``None``: plan it
+with the router.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any, NamedTuple, Sequence
+
+from allocator.catalog import Catalog
+from routing.cost import CostBreakdown, inr, rto
+from routing.network import Network
+from routing.order import Order
+from routing.plan import runner_up_why
+
+
+class _Site(NamedTuple):
+    """What pricing a parcel to one destination needs, per warehouse (network order)."""
+
+    first: list[int]
+    additional: list[int]
+    eta: list[int]
+    zone: list[str]
+    distance_km: list[float]
+    rto_ppm: int
+    destination: tuple[str, str, str, float]  # pincode, city, state, rto_rate
+
+
+class OneLinePlanner:
+    """Plans one-line whole-line orders over ``network`` as the router would, as JSON."""
+
+    def __init__(self, network: Network, catalog: Catalog) -> None:
+        self.network = network
+        self.catalog = catalog
+        self.ids = list(network.warehouse_ids)
+        self.names = [w.name for w in network.warehouses]
+        self.handling = network.handling_paise.tolist()
+        self.fixed = network.fixed_paise.tolist()
+        self.capacity = [c if c >= 0 else 1 << 40 for c in network.capacity.tolist()]
+        self.order_w = range(len(self.ids))
+
+    def applies(self, order: Order) -> bool:
+        """Whether :meth:`plan` may answer ``order`` (else: the router)."""
+        if len(order.lines) != 1 or order.allow_substitutes:
+            return False
+        return order.lines[0].qty == 1 or not self.network.splits_for(order)
+
+    def plan(self, order: Order, row: Sequence[int], today: date) -> dict[str, Any] | None:
+        """The plan JSON of an order :meth:`applies` to, with ``row`` the line's available
+        units per network warehouse; ``None`` when no warehouse can ship the line (the
+        router explains the shortfall). Unknown destination or SKU raise as the router's."""
+        t0 = time.perf_counter()
+        site = _site(self.network, self.network.destination_index(order.destination))
+        line = order.lines[0]
+        sku, qty = line.sku, line.qty
+        weight = self.catalog.sku(sku).unit_weight_g * qty
+        net = self.network
+        promise = order.promise_days
+        on_time_only = order.hard_promise
+        slab = -(-weight // net.slab_g)
+        thr, health_paise = net.stock_health_threshold, net.stock_health_paise
+        late_paise = net.lateness_paise_per_day
+        best: tuple[int, int] | None = None      # (total, w), cheapest first
+        second: tuple[int, int] | None = None
+        for w in self.order_w:
+            if row[w] < qty or self.capacity[w] < qty:
+                continue
+            eta = site.eta[w]
+            late = 0 if promise is None else max(0, eta - promise)
+            if on_time_only and late:
+                continue
+            ship = site.first[w] + (slab - 1) * site.additional[w]
+            total = (ship + rto(ship, site.rto_ppm) + self.fixed[w] + late * late_paise
+                     + qty * self.handling[w]
+                     + max(0, qty - max(0, row[w] - thr)) * health_paise)
+            if best is None or total < best[0]:
+                best, second = (total, w), best
+            elif second is None or total < second[0]:
+                second = (total, w)
+        if best is None:
+            return None
+        b, s = best[1], None if second is None else second[1]
+        if s is not None and second[0] == best[0] and site.eta[s] < site.eta[b]:  # type: ignore[index]
+            b, s = s, b          # routing.plan.tie_key between the two: earlier ETA
+        chosen = self._cost(b, qty, row, slab, site, promise)
+        shipment = self._shipment(b, sku, qty, weight, slab, site, promise, today, chosen)
+        runner = None if s is None else self._runner_up(b, s, sku, qty, row, slab, site,
+                                                       promise, chosen)
+        cost = chosen.to_dict()
+        return {
+            "status": "planned",
+            "order": order.to_dict(),
+            "destination": dict(zip(("pincode", "city", "state", "rto_rate"),
+                                    site.destination)),
+            "solver": "fastpath",
+            "solver_status": "optimal",
+            "currency": "INR",
+            "shipments": [shipment],
+            "cost": cost,
+            "eta_days": shipment["eta_days"],
+            "eta_date": shipment["eta_date"],
+            "runner_up": runner,
+            "substitutions": [],
+            "split_lines": net.splits_for(order),
+            "splits": [],
+            "shortfall": None,
+            "bound": cost["total"],
+            "gap": 0.0,
+            "elapsed_ms": round((time.perf_counter() - t0) * 1e3, 3),
+        }
+
+    def _cost(self, w: int, qty: int, row: Sequence[int], slab: int, site: _Site,
+              promise: int | None) -> CostBreakdown:
+        """One parcel of the line from warehouse ``w``, by component."""
+        ship = site.first[w] + (slab - 1) * site.additional[w]
+        net = self.network
+        late = 0 if promise is None else max(0, site.eta[w] - promise)
+        return CostBreakdown(
+            handling=qty * self.handling[w], shipping=ship, fixed=self.fixed[w],
+            rto=rto(ship, site.rto_ppm), lateness=late * net.lateness_paise_per_day,
+            stock_health=max(0, qty - max(0, row[w] - net.stock_health_threshold))
+            * net.stock_health_paise)
+
+    def _shipment(self, w: int, sku: str, qty: int, weight: int, slab: int, site: _Site,
+                  promise: int | None, today: date, cost: CostBreakdown) -> dict[str, Any]:
+        eta = site.eta[w]
+        return {
+            "warehouse": self.ids[w], "warehouse_name": self.names[w],
+            "lines": [{"sku": sku, "qty": qty}],
+            "units": qty, "weight_g": weight, "slabs": slab,
+            "zone": site.zone[w], "distance_km": round(site.distance_km[w], 1),
+            "eta_days": eta, "eta_date": _eta_date(today, eta),
+            "late_days": 0 if promise is None else max(0, eta - promise),
+            "cost": cost.to_dict(),
+        }
+
+    def _runner_up(self, b: int, s: int, sku: str, qty: int, row: Sequence[int], slab: int,
+                   site: _Site, promise: int | None, chosen: CostBreakdown) -> dict[str, Any]:
+        cost = self._cost(s, qty, row, slab, site, promise)
+        extra = cost - chosen
+        changes = [{"sku": sku, "from": {self.ids[b]: qty}, "to": {self.ids[s]: qty}}]
+        return {
+            "shipments": [{"warehouse": self.ids[s], "lines": [{"sku": sku, "qty": qty}],
+                           "eta_days": site.eta[s]}],
+            "cost": cost.to_dict(),
+            "extra_cost": inr(extra.total),
+            "extra_by_component": extra.rupees(),
+            "changes": changes,
+            "why": runner_up_why(extra, [self.ids[s]], changes, 1),
+        }
+
+
+@lru_cache(maxsize=4096)
+def _site(network: Network, dest: int) -> _Site:
+    """Per-destination lists (built on first use, shared)."""
+    d = network.destinations[dest]
+    names = [z.name for z in network.zones]
+    return _Site(network.first_paise[dest].tolist(), network.additional_paise[dest].tolist(),
+                 network.transit_days[dest].tolist(),
+                 [names[z] for z in network.zone[dest].tolist()],
+                 network.distance_km[dest].tolist(), int(network.rto_ppm[dest]),
+                 (d.pincode, d.city, d.state, d.rto_rate))
+
+
+@lru_cache(maxsize=64)
+def _eta_date(today: date, eta_days: int) -> str:
+    return (today + timedelta(days=eta_days)).isoformat()
