@@ -21,12 +21,12 @@ from __future__ import annotations
 import time
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from allocator.catalog import Catalog
 from routing.cost import CostBreakdown, inr, rto
 from routing.network import Network
-from routing.order import Order
+from routing.order import Order, OrderLine
 from routing.plan import runner_up_why
 
 
@@ -61,18 +61,31 @@ class OneLinePlanner:
             return False
         return order.lines[0].qty == 1 or not self.network.splits_for(order)
 
-    def plan(self, order: Order, row: Sequence[int], today: date) -> dict[str, Any] | None:
-        """The plan JSON of an order :meth:`applies` to, with ``row`` the line's available
-        units per network warehouse; ``None`` when no warehouse can ship the line (the
-        router explains the shortfall). Unknown destination or SKU raise as the router's."""
+    def plan(self, order: Order, row_of: Callable[[str], list[int]], today: date
+             ) -> dict[str, Any] | None:
+        """The plan JSON of an order :meth:`applies` to; ``row_of(sku)`` is a SKU's
+        available units per network warehouse (the line's, and its substitutes' for a
+        shortfall). ``None`` for availability below zero (the router's to explain).
+        Unknown destination or SKU raise as the router's."""
         t0 = time.perf_counter()
         site = _site(self.network, self.network.destination_index(order.destination))
         line = order.lines[0]
-        sku, qty = line.sku, line.qty
-        weight = self.catalog.sku(sku).unit_weight_g * qty
+        weight = self.catalog.sku(line.sku).unit_weight_g * line.qty
+        row = row_of(line.sku)
+        if min(row) < 0:
+            return None
+        out = self._filled(order, row, weight, site, today)
+        if out is None:
+            out = self._unfillable(order, row, row_of, site, today)
+        out["elapsed_ms"] = round((time.perf_counter() - t0) * 1e3, 3)
+        return out
+
+    def _filled(self, order: Order, row: list[int], weight: int, site: _Site, today: date
+                ) -> dict[str, Any] | None:
+        """The cheapest warehouse's plan with the runner-up; None if none can ship."""
         net = self.network
+        sku, qty = order.lines[0].sku, order.lines[0].qty
         promise = order.promise_days
-        on_time_only = order.hard_promise
         slab = -(-weight // net.slab_g)
         thr, health_paise = net.stock_health_threshold, net.stock_health_paise
         late_paise = net.lateness_paise_per_day
@@ -83,7 +96,7 @@ class OneLinePlanner:
                 continue
             eta = site.eta[w]
             late = 0 if promise is None else max(0, eta - promise)
-            if on_time_only and late:
+            if order.hard_promise and late:
                 continue
             ship = site.first[w] + (slab - 1) * site.additional[w]
             total = (ship + rto(ship, site.rto_ppm) + self.fixed[w] + late * late_paise
@@ -103,26 +116,93 @@ class OneLinePlanner:
         runner = None if s is None else self._runner_up(b, s, sku, qty, row, slab, site,
                                                        promise, chosen)
         cost = chosen.to_dict()
+        return self._render(order, site, "optimal", [shipment], cost, runner, None,
+                            shipment["eta_days"], shipment["eta_date"], cost["total"], 0.0)
+
+    def _unfillable(self, order: Order, row: list[int], row_of: Callable[[str], list[int]],
+                    site: _Site, today: date) -> dict[str, Any]:
+        """The line is short: why, its substitutes, and what could ship now (the router's
+        ``short_lines`` shortfall, :mod:`routing.shortfall`)."""
+        sku, qty = order.lines[0].sku, order.lines[0].qty
+        promise = order.promise_days
+        split = self.network.splits_for(order)     # here only with one unit
+        late = [order.hard_promise and e > promise for e in site.eta]  # type: ignore[operator]
+        usable = [0 if lt else min(a, c) for a, c, lt in zip(row, self.capacity, late)]
+        earliest = None
+        if max(row) < qty:
+            reason = "out_of_stock"
+        elif all(lt for a, lt in zip(row, late) if a >= qty):
+            reason = "promise"
+            earliest = min(e for e, a in zip(site.eta, row) if a >= qty)
+        else:
+            reason = "capacity"
+        most = max(usable)
+        short: dict[str, Any] = {
+            "sku": sku, "qty": qty, "reason": reason,
+            "best_warehouse": self.ids[usable.index(most)] if most > 0 else None,
+            "best_available": most, "total_available": sum(row),
+            "split_would_fill": not split and sum(usable) >= qty,
+            "substitutes": self._substitutes(sku, qty, row_of, late)}
+        if earliest is not None:
+            short["earliest_eta_days"] = earliest
+        now = max(0, most) if any(row) else 0      # whole from one warehouse: < qty
+        ship_now = None
+        if now:
+            ship_now = self._filled(order.with_lines((OrderLine(sku, now),)), row,
+                                    self.catalog.sku(sku).unit_weight_g * now, site, today)
+            if ship_now is not None:
+                ship_now["elapsed_ms"] = 0.0       # a part of this plan, as the router's
+        shortfall = {
+            "reason": "short_lines", "message": f"no warehouse can ship {sku} ({reason})",
+            "short_lines": [short],
+            "backorder_option": {"ship_now": ship_now,
+                                 "backorder": [{"sku": sku, "qty": qty - now}]}}
+        return self._render(order, site, "infeasible", [], None, None, shortfall,
+                            None, None, None, None)
+
+    def _substitutes(self, sku: str, qty: int, row_of: Callable[[str], list[int]],
+                     late: list[bool]) -> list[dict[str, Any]]:
+        """Catalog substitutes one warehouse can ship whole, with the one holding most."""
+        out = []
+        for sub in self.catalog.sku(sku).substitutes:
+            if sub == sku:
+                continue
+            row = row_of(sub)
+            shown = [a if a >= qty and c >= qty and not lt else -1
+                     for a, c, lt in zip(row, self.capacity, late)]
+            most = max(shown)
+            if most >= 0:
+                out.append({"sku": sub, "name": self.catalog.sku(sub).name,
+                            "best_warehouse": self.ids[shown.index(most)],
+                            "best_available": most})
+        return out
+
+    def _render(self, order: Order, site: _Site, solver_status: str,
+                shipments: list[dict[str, Any]], cost: dict[str, Any] | None,
+                runner: dict[str, Any] | None, shortfall: dict[str, Any] | None,
+                eta_days: int | None, eta_date: str | None, bound: float | None,
+                gap: float | None) -> dict[str, Any]:
+        """:meth:`routing.plan.Plan.to_dict`'s shape."""
         return {
-            "status": "planned",
+            "status": "planned" if shortfall is None else "unfillable",
             "order": order.to_dict(),
             "destination": dict(zip(("pincode", "city", "state", "rto_rate"),
                                     site.destination)),
             "solver": "fastpath",
-            "solver_status": "optimal",
+            "solver_status": solver_status,
             "currency": "INR",
-            "shipments": [shipment],
+            "shipments": shipments,
             "cost": cost,
-            "eta_days": shipment["eta_days"],
-            "eta_date": shipment["eta_date"],
+            "eta_days": eta_days,
+            "eta_date": eta_date,
             "runner_up": runner,
             "substitutions": [],
-            "split_lines": net.splits_for(order),
+            "split_lines": self.network.splits_for(order),
             "splits": [],
-            "shortfall": None,
-            "bound": cost["total"],
-            "gap": 0.0,
-            "elapsed_ms": round((time.perf_counter() - t0) * 1e3, 3),
+            "shortfall": shortfall,
+            "bound": bound,
+            "gap": gap,
+            "elapsed_ms": 0.0,
         }
 
     def _cost(self, w: int, qty: int, row: Sequence[int], slab: int, site: _Site,

@@ -20,6 +20,7 @@ from allocator.catalog import Catalog
 from allocator.errors import CatalogError, InsufficientStock
 from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
+from routing.plan import Shortfall
 from routing.oneline import OneLinePlanner
 
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
@@ -137,24 +138,30 @@ class RoutedPlanner:
         if hit is not None:
             return hit
         self.stats["misses"] += 1
-        if self.one_line is not None and self.one_line.applies(order):
-            sku, qty = order.lines[0].sku, order.lines[0].qty
-            quick = self.one_line.plan(order, self._row(rows, sku), today)
-            if quick is not None:   # else unfillable: the router explains the shortfall
-                chosen = Choice([(sku, quick["shipments"][0]["warehouse"], qty)], quick,
-                                msgpack.packb(quick, use_bin_type=True))
-                self._remember(capped, chosen)
-                return chosen
+        if self._quick(order):
+            quick = self.one_line.plan(order, lambda sku: self._row(rows, sku), today)  # type: ignore[union-attr]
+            if quick is not None:
+                return self._answer(quick, capped, raw)
         plan = self.plan(order, rows, today)
-        as_dict = plan.to_dict()
-        if plan.filled:
-            chosen = Choice(self.lines_of(plan), as_dict, msgpack.packb(as_dict, use_bin_type=True))
+        return self._answer(plan.to_dict(), capped, raw, plan.shortfall)
+
+    def _quick(self, order: Order) -> bool:
+        """Whether :class:`OneLinePlanner` answers ``order`` (as the router would): one
+        line, and a routing budget it cannot exhaust."""
+        return (self.one_line is not None and self.budget_s >= 0.001
+                and self.one_line.applies(order))
+
+    def _answer(self, plan: dict[str, Any], capped: tuple[Any, ...], raw: tuple[Any, ...],
+                short: Shortfall | None = None) -> Choice | Unfillable:
+        """A plan JSON as a Choice or a refusal, memoised (a filled plan under the capped
+        key, a refusal about the stock under the raw one)."""
+        if plan["status"] == "planned":
+            chosen = Choice(self.lines_of(plan), plan, msgpack.packb(plan, use_bin_type=True))
             self._remember(capped, chosen)
             return chosen
-        short = plan.shortfall
-        assert short is not None
-        refused = Unfillable(as_dict, as_dict["shortfall"], short.message, short.reason)
-        if short.about_stock:  # not when the routing budget ran out: the next try may fill it
+        shortfall = plan["shortfall"]
+        refused = Unfillable(plan, shortfall, shortfall["message"], shortfall["reason"])
+        if short is None or short.about_stock:  # not when the routing budget ran out
             self._remember(raw, refused)
         return refused
 
@@ -187,6 +194,7 @@ class RoutedPlanner:
                       for s, r in rows.items()))
 
     @staticmethod
-    def lines_of(plan: Plan) -> list[Line]:
-        """What to hold for a filled plan."""
-        return [(line.sku, s.warehouse, line.qty) for s in plan.shipments for line in s.lines]
+    def lines_of(plan: dict[str, Any]) -> list[Line]:
+        """What to hold for a filled plan (its JSON)."""
+        return [(line["sku"], s["warehouse"], line["qty"]) for s in plan["shipments"]
+                for line in s["lines"]]

@@ -26,7 +26,8 @@ from routing.planner import Router
 
 TODAY = date(2026, 12, 2)
 ZONES = ("near", "mid", "far", "remote")
-SKUS = [Sku("S0", "light", 300), Sku("S1", "heavy", 1700)]
+SKUS = [Sku("S0", "light", 300, substitutes=("S1", "S2")), Sku("S1", "heavy", 1700),
+        Sku("S2", "other", 300, substitutes=("S0",))]
 CATALOG = Catalog(SKUS, [Warehouse("W0", "W0", 0.0, 0.0)])
 FREE = {"handling_per_unit": 0.0, "fixed_per_shipment": 0.0}
 
@@ -78,18 +79,23 @@ def networks(draw: st.DrawFn) -> Network:
     return Network.from_dict(raw, source="ties")
 
 
+Case = tuple[Network, Order, dict[str, list[int]]]
+
+
 @st.composite
-def cases(draw: st.DrawFn) -> tuple[Network, Order, list[int]]:
+def cases(draw: st.DrawFn) -> Case:
     network = draw(networks())
     promise = draw(st.none() | st.integers(0, 4))
-    order = Order((OrderLine(draw(st.sampled_from(["S0", "S1"])), draw(st.integers(1, 4))),),
+    order = Order((OrderLine(draw(st.sampled_from(["S0", "S1", "S2"])), draw(st.integers(1, 4))),),
                   draw(st.sampled_from(["560001", "560002"])), promise_days=promise,
                   hard_promise=promise is not None and draw(st.booleans()),
                   max_shipments=draw(st.none() | st.integers(1, 2)),
                   split_lines=draw(st.none() | st.booleans()))
-    row = draw(st.lists(st.integers(0, 6), min_size=network.n_warehouses,
-                        max_size=network.n_warehouses))
-    return network, order, row
+    row = st.lists(st.integers(0, 6), min_size=network.n_warehouses,
+                   max_size=network.n_warehouses)
+    stock = {s: draw(row) for s in ("S0", "S1", "S2") if draw(st.booleans())}
+    stock[order.lines[0].sku] = draw(row)
+    return network, order, stock
 
 
 def as_json(plan: dict) -> str:
@@ -98,23 +104,33 @@ def as_json(plan: dict) -> str:
                       ensure_ascii=False)
 
 
-@settings(max_examples=600, deadline=None)
+def row_of(stock: dict[str, list[int]], n: int):
+    return lambda sku: stock.get(sku, [0] * n)
+
+
+def routed(network: Network, order: Order, stock: dict[str, list[int]]) -> dict:
+    rows = {s: np.array(r) for s, r in stock.items()}
+    return Router(network, CATALOG).plan(order, StockMap(rows, network.n_warehouses),
+                                         today=TODAY).to_dict()
+
+
+@settings(max_examples=800, deadline=None)
 @given(cases())
-def test_one_line_plans_are_the_routers_plans(case: tuple[Network, Order, list[int]]) -> None:
-    network, order, row = case
+def test_one_line_plans_are_the_routers_plans(case: Case) -> None:
+    """Filled or not (shortfall, substitutes, what ships now), the same JSON."""
+    network, order, stock = case
     planner = OneLinePlanner(network, CATALOG)
-    routed = Router(network, CATALOG).plan(
-        order, StockMap({order.lines[0].sku: np.array(row)}, network.n_warehouses),
-        today=TODAY)
     if not planner.applies(order):
         assert order.lines[0].qty > 1 and network.splits_for(order)
         return
-    fast = planner.plan(order, row, TODAY)
-    if not routed.filled:
-        assert fast is None
-        return
+    fast = planner.plan(order, row_of(stock, network.n_warehouses), TODAY)
     assert fast is not None
-    assert as_json(fast) == as_json(routed.to_dict())
+    assert as_json(fast) == as_json(routed(network, order, stock))
+
+
+def test_availability_below_zero_is_left_to_the_router() -> None:
+    planner = OneLinePlanner(one_warehouse(), CATALOG)
+    assert planner.plan(Order((OrderLine("S0", 1),), "560001"), lambda s: [-1], TODAY) is None
 
 
 def test_the_tie_break_prefers_the_earlier_eta() -> None:
@@ -130,19 +146,18 @@ def test_the_tie_break_prefers_the_earlier_eta() -> None:
            "destinations": [{"pincode": "560001", "lat": 12.97, "lon": 77.59}]}
     network = Network.from_dict(raw, source="tie")
     order = Order((OrderLine("S0", 1),), "560001")
-    plan = OneLinePlanner(network, CATALOG).plan(order, [5, 5], TODAY)
+    plan = OneLinePlanner(network, CATALOG).plan(order, lambda sku: [5, 5], TODAY)
     assert plan is not None
     assert plan["shipments"][0]["warehouse"] == "NEAR"
     assert plan["runner_up"]["shipments"][0]["warehouse"] == "FAR"
     assert "wins the tie-break" in plan["runner_up"]["why"]
-    routed = Router(network, CATALOG).plan(order, StockMap({"S0": np.array([5, 5])}, 2),
-                                           today=TODAY)
-    assert as_json(plan) == as_json(routed.to_dict())
+    assert as_json(plan) == as_json(routed(network, order, {"S0": [5, 5]}))
 
 
 def one_warehouse(split_lines: bool = False) -> Network:
     return Network.from_dict({
-        "name": "one", "policy": {"split_lines": split_lines}, "zones": [{"name": "z", "max_km": None}],
+        "name": "one", "policy": {"split_lines": split_lines},
+        "zones": [{"name": "z", "max_km": None}],
         "rate_card": {"z": {"first_500g": 40.0, "each_additional_500g": 0.0}},
         "transit_days": [{"max_km": None, "days": 2}],
         "warehouses": [{"id": "W0", "lat": 12.9, "lon": 77.6, **FREE}],
@@ -157,7 +172,6 @@ def test_orders_it_does_not_answer() -> None:
     assert not any(planner.applies(o) for o in (two, subs, split))
     assert planner.applies(Order((OrderLine("S0", 1),), "560001"))
     assert planner.applies(Order((OrderLine("S0", 2),), "560001", split_lines=False))
-    assert planner.plan(Order((OrderLine("S0", 1),), "560001"), [0], TODAY) is None
 
 
 def test_unknown_destination_and_sku_raise_as_the_router() -> None:
@@ -165,7 +179,7 @@ def test_unknown_destination_and_sku_raise_as_the_router() -> None:
     planner, router = OneLinePlanner(network, CATALOG), Router(network, CATALOG)
     for order in (Order((OrderLine("S0", 1),), "999999"), Order((OrderLine("NOPE", 1),), "560001")):
         with pytest.raises(InvalidRequest) as ours:
-            planner.plan(order, [3], TODAY)
+            planner.plan(order, lambda sku: [3], TODAY)
         with pytest.raises(InvalidRequest) as theirs:
             router.plan(order, StockMap({order.lines[0].sku: np.array([3])}, 1), today=TODAY)
         assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
