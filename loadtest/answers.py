@@ -3,8 +3,9 @@ back-off, a failure), its JSON body, its problem code."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 
 def retry_after(resp: Any) -> float | None:
@@ -32,7 +33,7 @@ def classify(resp: Any, expected: set[int]) -> tuple[str, float | None]:
 def parsed(resp: Any) -> Any:
     """The JSON body, parsed from the bytes (Locust's ``resp.json()`` would decode
     through ``resp.text`` and its charset detection)."""
-    return json.loads(resp.content)
+    return orjson.loads(resp.content)
 
 
 def problem_code(resp: Any) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 
 class Recorder:
@@ -34,9 +35,10 @@ class Recorder:
         if self.pid != os.getpid():
             self.pid = os.getpid()
             self.directory.mkdir(parents=True, exist_ok=True)
-            self.fh = open(self.directory / f"events-{self.pid}.jsonl", "a", buffering=1)
+            self.fh = open(self.directory / f"events-{self.pid}.jsonl", "a", buffering=1,
+                           encoding="utf-8")
         event["ts"] = round(time.time(), 3)
-        self.fh.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self.fh.write(orjson.dumps(event).decode() + "\n")
 
     def close(self) -> None:
         if self.fh is not None and self.pid == os.getpid():

@@ -79,7 +79,7 @@ def snapshot(client: httpx.Client, skus: list[str]) -> dict[tuple[str, str], dic
 def read_events(directory: Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted(directory.glob("events-*.jsonl")):
-        for line in path.read_text().splitlines():
+        for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 try:
                     out.append(json.loads(line))

@@ -28,7 +28,6 @@ counted separately; anything else is a Locust failure.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import random
@@ -37,6 +36,7 @@ import uuid
 from bisect import bisect
 from typing import Any
 
+import orjson
 from locust import FastHttpUser, between, constant, events, task
 from locust.exception import CatchResponseError
 
@@ -50,7 +50,6 @@ P = Params.load()
 METER = Meter()  # this process's seconds (see loadtest.locustfile for its shipping)
 _key_counter = itertools.count()
 _GOLDEN = (math.sqrt(5) - 1) / 2
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 REC = Recorder(P.record_dir, forward=P.forward_events)
@@ -117,7 +116,7 @@ class _Base(FastHttpUser):
             head.update(headers)
         body = None
         if json is not None:
-            body = _dumps(json).encode()
+            body = orjson.dumps(json)
             head["Content-Type"] = "application/json"
         start = time.time()
         t0 = time.perf_counter()
