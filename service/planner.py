@@ -26,10 +26,22 @@ from routing.oneline import OneLinePlanner
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
 
 
-class Choice(NamedTuple):
-    lines: list[Line]
-    plan: dict[str, Any]
-    packed: bytes  # the plan, msgpack
+class Choice:
+    """A filled plan: the lines to hold and the plan JSON; ``packed``, the plan as
+    msgpack (reservation records store it), is packed on first use — a route never
+    needs it."""
+
+    __slots__ = ("lines", "plan", "_packed")
+
+    def __init__(self, lines: list[Line], plan: dict[str, Any]) -> None:
+        self.lines, self.plan = lines, plan
+        self._packed: bytes | None = None
+
+    @property
+    def packed(self) -> bytes:
+        if self._packed is None:
+            self._packed = msgpack.packb(self.plan, use_bin_type=True)
+        return self._packed
 
 
 class Unfillable(NamedTuple):
@@ -105,7 +117,7 @@ class RoutedPlanner:
         does not mean fillable); never True for an order that may take substitutes."""
         if order.allow_substitutes:
             return False
-        return any(int(rows[line.sku].sum()) < line.qty for line in order.lines)
+        return any(sum(rows[line.sku].tolist()) < line.qty for line in order.lines)
 
     def is_quick(self, order: Order) -> bool:
         """Whether planning ``order`` takes well under a millisecond (so it may run on
@@ -156,7 +168,7 @@ class RoutedPlanner:
         """A plan JSON as a Choice or a refusal, memoised (a filled plan under the capped
         key, a refusal about the stock under the raw one)."""
         if plan["status"] == "planned":
-            chosen = Choice(self.lines_of(plan), plan, msgpack.packb(plan, use_bin_type=True))
+            chosen = Choice(self.lines_of(plan), plan)
             self._remember(capped, chosen)
             return chosen
         shortfall = plan["shortfall"]

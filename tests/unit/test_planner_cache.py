@@ -33,9 +33,11 @@ def test_memoised_plans_equal_fresh_ones_and_are_reused(planner):
     n = len(planner.catalog.warehouse_ids)
     plenty, more = rows(planner, sku, [500] * n), rows(planner, sku, [9000] * n)
     before = dict(planner.stats)
-    lines, plan, _ = planner.choose(order(sku), plenty)
+    first = planner.choose(order(sku), plenty)
+    lines, plan = first.lines, first.plan
     assert plan == planner.plan(order(sku), plenty).to_dict() | {"elapsed_ms": plan["elapsed_ms"]}
-    assert planner.choose(order(sku), more)[:2] == (lines, plan)  # beyond what matters
+    again = planner.choose(order(sku), more)  # beyond what matters
+    assert (again.lines, again.plan) == (lines, plan)
     assert planner.stats["hits"] == before["hits"] + 1
     # near the stock-health threshold the cost differs: planned again
     low = rows(planner, sku, [1] * n)
@@ -43,7 +45,7 @@ def test_memoised_plans_equal_fresh_ones_and_are_reused(planner):
     assert plan_low["cost"] != plan["cost"]
     assert planner.stats["misses"] == before["misses"] + 2
     # another destination, another plan
-    assert planner.choose(order(sku, dest="560001"), plenty)[1] != plan
+    assert planner.choose(order(sku, dest="560001"), plenty).plan != plan
 
 
 def test_unfillable_orders_are_memoised_by_their_raw_availability(planner):
@@ -71,8 +73,8 @@ def test_unfillable_orders_are_memoised_by_their_raw_availability(planner):
         planner.choose(order(sku, qty=2), one)
     assert planner.stats["misses"] == before["misses"] + 1
     assert short.value.details != first.value.details
-    assert planner.choose(order(sku), one)[0][0][0] == sku  # a 1-unit order fills
-    assert planner.choose(order(sku, qty=2), rows(planner, sku, [3] * n))[0][0][0] == sku
+    assert planner.choose(order(sku), one).lines[0][0] == sku  # a 1-unit order fills
+    assert planner.choose(order(sku, qty=2), rows(planner, sku, [3] * n)).lines[0][0] == sku
 
 
 def test_a_refusal_for_lack_of_routing_time_is_not_memoised():
