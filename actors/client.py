@@ -126,10 +126,14 @@ class ShardClient(AvailabilityViews, Connections):
         self._owner = np.array([names.index(n) for n in owner_of], np.int64)
         self._row = np.array([rows[n][s] for n, s in zip(owner_of, self.sku_ids)], np.int64)
         self.layout, self._rows, self.names = layout, rows, names
+        self._owners = dict(zip(self.sku_ids, owner_of))
         self.metrics.hot_skus.set(len(layout.hot))
 
     def owner(self, sku: str) -> str:
-        return self.layout.owner(sku)
+        """The shard taking ``sku``'s holds under the installed layout (looked up: the
+        hot path asks several times a request)."""
+        owner = self._owners.get(sku)
+        return owner if owner is not None else self.layout.owner(sku)
 
     def check(self, sku: str, warehouse: str | None = None) -> int:
         """The SKU's index in :attr:`sku_ids`; UnknownSku / UnknownWarehouse if either
