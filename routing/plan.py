@@ -148,7 +148,7 @@ class Shortfall:
     message: str
     short_lines: list[ShortLine] = field(default_factory=list)
     min_shipments_needed: int | None = None
-    ship_now: "Plan | None" = None
+    ship_now: "Plan | dict[str, Any] | None" = None   # a plan, or its JSON already
     backorder: list[OrderLine] = field(default_factory=list)
 
     @property
@@ -164,7 +164,8 @@ class Shortfall:
             out["min_shipments_needed"] = self.min_shipments_needed
         if self.short_lines:
             out["backorder_option"] = {
-                "ship_now": None if self.ship_now is None else self.ship_now.to_dict(),
+                "ship_now": (self.ship_now.to_dict() if isinstance(self.ship_now, Plan)
+                             else self.ship_now),
                 "backorder": [{"sku": l.sku, "qty": l.qty} for l in self.backorder],
             }
         return out

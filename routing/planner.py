@@ -17,6 +17,7 @@ from routing.cpsat import DEFAULT_TIME_LIMIT_S, solve_cpsat
 from routing.fastpath import MAX_LINES, solve_fast
 from routing.large import solve_large
 from routing.network import Network
+from routing.oneline import OneLinePlanner
 from routing.order import Order, OrderLine
 from routing.plan import NO_PLAN_FOUND, Plan, ShortLine, Shortfall, build_plan
 from routing.problem import PlanningProblem, Solution, build_problem
@@ -47,6 +48,7 @@ class Router:
         self.fast_max_lines = fast_max_lines
         self.time_limit_s = time_limit_s
         self._budget = threading.local()
+        self._one_line = OneLinePlanner(network, catalog) if fast_max_lines else None
         warm_lattices()   # once per process: the split DP's tables for common shapes
 
     # -- public --------------------------------------------------------------
@@ -165,8 +167,8 @@ class Router:
                 backorder.append(OrderLine(line.sku, line.qty - now))
             shortfall.backorder = backorder
             if ship_now and self._left_s() > 0:
-                partial = again(order.with_lines(tuple(ship_now)))
-                shortfall.ship_now = partial if partial.filled else None
+                shortfall.ship_now = self._ship_now(order.with_lines(tuple(ship_now)), avail,
+                                                    capacity_left, today, solver)
             return self._unfillable(problem, sol, shortfall)
         if sol.status == "unknown":
             return self._unfillable(problem, sol, Shortfall(
@@ -186,6 +188,20 @@ class Router:
         return self._unfillable(problem, sol, Shortfall(
             "capacity", "every line is in stock somewhere, but warehouse capacity left today "
                         "cannot take the order"))
+
+    def _ship_now(self, order: Order, avail: Availability, capacity_left: np.ndarray | None,
+                  today: date, solver: str) -> Plan | dict[str, Any] | None:
+        """The plan of what could ship now (``order``: the lines in stock), None if none
+        is found. One line on the network's own capacity goes to the one-line planner,
+        whose JSON is this router's (:mod:`routing.oneline`)."""
+        if (capacity_left is None and solver in ("auto", "fastpath")
+                and self._one_line is not None and self._one_line.applies(order)):
+            plan = self._one_line.plan(order, lambda sku: avail.rows([sku])[0].tolist(), today)
+            if plan is not None:
+                plan["elapsed_ms"] = 0.0            # a part of the refused plan
+                return plan if plan["status"] == "planned" else None
+        partial = self._plan(order, avail, capacity_left, today, solver, explore=False)
+        return partial if partial.filled else None
 
     def _substitute(self, order: Order, short: list[ShortLine],
                     again: Callable[[Order], Plan]) -> Plan | None:

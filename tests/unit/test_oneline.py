@@ -183,3 +183,23 @@ def test_unknown_destination_and_sku_raise_as_the_router() -> None:
         with pytest.raises(InvalidRequest) as theirs:
             router.plan(order, StockMap({order.lines[0].sku: np.array([3])}, 1), today=TODAY)
         assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(networks(), st.data())
+def test_what_ships_now_of_a_refused_order_is_the_routers(network: Network,
+                                                          data: st.DataObject) -> None:
+    """A two-line order with a short line: the router plans what could ship now with the
+    one-line planner; the JSON is the one it makes without it."""
+    lines = tuple(OrderLine(s, data.draw(st.integers(1, 3))) for s in ("S0", "S2"))
+    promise = data.draw(st.none() | st.integers(0, 4))
+    order = Order(lines, "560001", promise_days=promise,
+                  hard_promise=promise is not None and data.draw(st.booleans()))
+    row = st.lists(st.integers(0, 4), min_size=network.n_warehouses,
+                   max_size=network.n_warehouses)
+    stock = StockMap({"S0": np.array(data.draw(row)), "S1": np.array(data.draw(row)),
+                      "S2": np.array(data.draw(row))}, network.n_warehouses)
+    quick, plain = Router(network, CATALOG), Router(network, CATALOG)
+    plain._one_line = None
+    assert (as_json(quick.plan(order, stock, today=TODAY).to_dict())
+            == as_json(plain.plan(order, stock, today=TODAY).to_dict()))
