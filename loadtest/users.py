@@ -216,17 +216,26 @@ class FlashSaleUser(_Base):
                       lines=lines)
 
     def _amend(self, rid: str, lines: list[list[Any]]) -> list[list[Any]]:
-        """One more or one fewer unit of the first line (PATCH); the lines after it."""
+        """One more or one fewer unit of the first line (PATCH); the lines after it. An
+        unclear answer (lost in transport, 5xx, shed) is asked again with the same key,
+        whose replay says what happened: the buyer pays for the lines it really holds."""
         first = lines[0]
         qty = first[2] + 1 if first[2] == 1 else first[2] - 1
         body = {"lines": [{"sku": s, "warehouse": w, "qty": qty if i == 0 else q}
                           for i, (s, w, q) in enumerate(lines)]}
-        kind, resp = self._call("PATCH", f"/v1/reservations/{rid}", "amend", self.key,
-                                json=body, expected={409, 410}, skus=[first[0]], paced=True,
-                                headers={"Idempotency-Key": self.idem("am")})
-        if kind != "ok":
-            return lines  # refused (no stock, expired): the reservation is as it was
-        return [[x["sku"], x["warehouse"], x["qty"]] for x in parsed(resp)["lines"] if x["qty"]]
+        idem = {"Idempotency-Key": self.idem("am")}
+        for _ in range(3):
+            kind, resp = self._call("PATCH", f"/v1/reservations/{rid}", "amend", self.key,
+                                    json=body, expected={409, 410}, skus=[first[0]],
+                                    paced=True, headers=idem)
+            if kind == "ok":
+                return [[x["sku"], x["warehouse"], x["qty"]] for x in parsed(resp)["lines"]
+                        if x["qty"]]
+            if kind == "expected" or (kind == "fail" and 400 <= resp.status_code < 500):
+                return lines  # refused (no stock, expired): the reservation is as it was
+            # the retry waits for the buyer's next slot
+        REC.write(e="unclear", action="amend", id=rid, lines=lines)
+        return lines
 
     def _cancel_unit(self, rid: str, lines: list[list[Any]]) -> None:
         """Cancel one unit of the last line of a committed order."""
