@@ -82,17 +82,28 @@ class CostBreakdown:
 
     def rupees(self) -> dict[str, float]:
         """Rupees (2 decimals) per component, in :data:`COMPONENTS` order."""
-        return {"handling": inr(self.handling), "shipping": inr(self.shipping),
-                "fixed": inr(self.fixed), "rto": inr(self.rto),
-                "lateness": inr(self.lateness), "stock_health": inr(self.stock_health)}
+        return rupees(self.as_tuple())
 
     def to_dict(self) -> dict[str, Any]:
         """:meth:`rupees`, then the total in rupees and the exact ``total_paise``."""
-        out: dict[str, Any] = self.rupees()
-        total = self.total
-        out["total"] = inr(total)
-        out["total_paise"] = total
-        return out
+        return cost_json(self.as_tuple())
+
+
+def rupees(parts: tuple[int, ...]) -> dict[str, float]:
+    """Paise per component (:data:`COMPONENTS` order) as rupees, keyed by component."""
+    h, s, f, r, la, sh = map(int, parts)
+    return {"handling": h / 100, "shipping": s / 100, "fixed": f / 100, "rto": r / 100,
+            "lateness": la / 100, "stock_health": sh / 100}
+
+
+def cost_json(parts: tuple[int, ...]) -> dict[str, Any]:
+    """A cost as the plan JSON shows it: :func:`rupees`, the total in rupees and the
+    exact ``total_paise``."""
+    out: dict[str, Any] = rupees(parts)
+    total = sum(parts)
+    out["total"] = inr(total)
+    out["total_paise"] = total
+    return out
 
 
 def inr(paise: int) -> float:

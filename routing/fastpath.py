@@ -128,10 +128,10 @@ def solve_fast(problem: PlanningProblem) -> Solution:
         raise ValueError(f"fast path handles at most {MAX_LINES} lines, got {n}")
     if n == 1:
         return _solve_one_line(problem)
+    if problem.eligible.shape[1] == 0 or not problem.eligible.any(axis=1).all():
+        return Solution("fastpath", "infeasible")   # a line no warehouse can ship whole
     t = tables(n)
     nb, m = len(t.masks), n + 1
-    if problem.eligible.shape[1] == 0:
-        return Solution("fastpath", "infeasible")
     cost = problem.block_costs(t.masks)                       # (nb, C)
     ncand = cost.shape[1]
     r = t.block_rows

@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any, Callable, NamedTuple, Sequence
 
 from allocator.catalog import Catalog
-from routing.cost import CostBreakdown, inr, rto
+from routing.cost import cost_json, inr, rto, rupees
 from routing.network import Network
 from routing.order import Order, OrderLine
 from routing.plan import runner_up_why
@@ -112,10 +112,11 @@ class OneLinePlanner:
         if s is not None and second[0] == best[0] and site.eta[s] < site.eta[b]:  # type: ignore[index]
             b, s = s, b          # routing.plan.tie_key between the two: earlier ETA
         chosen = self._cost(b, qty, row, slab, site, promise)
-        shipment = self._shipment(b, sku, qty, weight, slab, site, promise, today, chosen)
+        shipment = self._shipment(b, sku, qty, weight, slab, site, promise, today,
+                                  cost_json(chosen))
         runner = None if s is None else self._runner_up(b, s, sku, qty, row, slab, site,
                                                        promise, chosen)
-        cost = chosen.to_dict()
+        cost = cost_json(chosen)
         return self._render(order, site, "optimal", [shipment], cost, runner, None,
                             shipment["eta_days"], shipment["eta_date"], cost["total"], 0.0)
 
@@ -206,19 +207,19 @@ class OneLinePlanner:
         }
 
     def _cost(self, w: int, qty: int, row: Sequence[int], slab: int, site: _Site,
-              promise: int | None) -> CostBreakdown:
-        """One parcel of the line from warehouse ``w``, by component."""
+              promise: int | None) -> tuple[int, ...]:
+        """One parcel of the line from warehouse ``w``: paise per component, in
+        :data:`~routing.cost.COMPONENTS` order."""
         ship = site.first[w] + (slab - 1) * site.additional[w]
         net = self.network
         late = 0 if promise is None else max(0, site.eta[w] - promise)
-        return CostBreakdown(
-            handling=qty * self.handling[w], shipping=ship, fixed=self.fixed[w],
-            rto=rto(ship, site.rto_ppm), lateness=late * net.lateness_paise_per_day,
-            stock_health=max(0, qty - max(0, row[w] - net.stock_health_threshold))
-            * net.stock_health_paise)
+        return (qty * self.handling[w], ship, self.fixed[w], rto(ship, site.rto_ppm),
+                late * net.lateness_paise_per_day,
+                max(0, qty - max(0, row[w] - net.stock_health_threshold))
+                * net.stock_health_paise)
 
     def _shipment(self, w: int, sku: str, qty: int, weight: int, slab: int, site: _Site,
-                  promise: int | None, today: date, cost: CostBreakdown) -> dict[str, Any]:
+                  promise: int | None, today: date, cost: dict[str, Any]) -> dict[str, Any]:
         eta = site.eta[w]
         return {
             "warehouse": self.ids[w], "warehouse_name": self.names[w],
@@ -227,20 +228,21 @@ class OneLinePlanner:
             "zone": site.zone[w], "distance_km": round(site.distance_km[w], 1),
             "eta_days": eta, "eta_date": _eta_date(today, eta),
             "late_days": 0 if promise is None else max(0, eta - promise),
-            "cost": cost.to_dict(),
+            "cost": cost,
         }
 
     def _runner_up(self, b: int, s: int, sku: str, qty: int, row: Sequence[int], slab: int,
-                   site: _Site, promise: int | None, chosen: CostBreakdown) -> dict[str, Any]:
+                   site: _Site, promise: int | None, chosen: tuple[int, ...]
+                   ) -> dict[str, Any]:
         cost = self._cost(s, qty, row, slab, site, promise)
-        extra = cost - chosen
+        extra = tuple(x - y for x, y in zip(cost, chosen))
         changes = [{"sku": sku, "from": {self.ids[b]: qty}, "to": {self.ids[s]: qty}}]
         return {
             "shipments": [{"warehouse": self.ids[s], "lines": [{"sku": sku, "qty": qty}],
                            "eta_days": site.eta[s]}],
-            "cost": cost.to_dict(),
-            "extra_cost": inr(extra.total),
-            "extra_by_component": extra.rupees(),
+            "cost": cost_json(cost),
+            "extra_cost": inr(sum(extra)),
+            "extra_by_component": rupees(extra),
             "changes": changes,
             "why": runner_up_why(extra, [self.ids[s]], changes, 1),
         }

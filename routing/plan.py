@@ -62,8 +62,8 @@ class RunnerUp:
     chosen_parcels: int = 0
 
     def why(self) -> str:
-        return runner_up_why(self.extra, [s.warehouse for s in self.shipments], self.changes,
-                             self.chosen_parcels)
+        return runner_up_why(self.extra.as_tuple(), [s.warehouse for s in self.shipments],
+                             self.changes, self.chosen_parcels)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,12 +78,13 @@ class RunnerUp:
         }
 
 
-def runner_up_why(extra: CostBreakdown, warehouses: Sequence[str],
+def runner_up_why(extra: tuple[int, ...], warehouses: Sequence[str],
                   changes: Sequence[dict[str, Any]], chosen_parcels: int) -> str:
     """The runner-up's ``why``: what it ships differently (``changes``, from its parcels
-    at ``warehouses``) and what that costs more (``extra``, per component)."""
-    total = extra.total
-    deltas = [(name, d) for name, d in zip(COMPONENTS, extra.as_tuple()) if d]
+    at ``warehouses``) and what that costs more (``extra``: paise per component, in
+    :data:`~routing.cost.COMPONENTS` order)."""
+    total = sum(extra)
+    deltas = [(name, d) for name, d in zip(COMPONENTS, extra) if d]
     deltas.sort(key=lambda t: -abs(t[1]))
     parts = ", ".join(f"{name} {'+' if d > 0 else '−'}₹{abs(d) / 100:.2f}"
                       for name, d in deltas)
