@@ -20,7 +20,6 @@ from allocator.catalog import Catalog
 from allocator.errors import CatalogError, InsufficientStock
 from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
-from routing.plan import Shortfall
 from routing.oneline import OneLinePlanner
 
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
@@ -150,30 +149,28 @@ class RoutedPlanner:
         if hit is not None:
             return hit
         self.stats["misses"] += 1
-        if self._quick(order):
-            quick = self.one_line.plan(order, lambda sku: self._row(rows, sku), today)  # type: ignore[union-attr]
+        # one line, and a routing budget the one-line planner cannot exhaust
+        if self.one_line is not None and self.budget_s >= 0.001 \
+                and self.one_line.applies(order):
+            quick = self.one_line.plan(order, lambda sku: self._row(rows, sku), today)
             if quick is not None:
                 return self._answer(quick, capped, raw)
         plan = self.plan(order, rows, today)
-        return self._answer(plan.to_dict(), capped, raw, plan.shortfall)
-
-    def _quick(self, order: Order) -> bool:
-        """Whether :class:`OneLinePlanner` answers ``order`` (as the router would): one
-        line, and a routing budget it cannot exhaust."""
-        return (self.one_line is not None and self.budget_s >= 0.001
-                and self.one_line.applies(order))
+        return self._answer(plan.to_dict(), capped, raw,
+                            about_stock=plan.shortfall is None or plan.shortfall.about_stock)
 
     def _answer(self, plan: dict[str, Any], capped: tuple[Any, ...], raw: tuple[Any, ...],
-                short: Shortfall | None = None) -> Choice | Unfillable:
-        """A plan JSON as a Choice or a refusal, memoised (a filled plan under the capped
-        key, a refusal about the stock under the raw one)."""
+                about_stock: bool = True) -> Choice | Unfillable:
+        """A plan JSON as a Choice or a refusal, memoised: a filled plan under the capped
+        key, a refusal under the raw one unless the routing budget ran out
+        (``about_stock`` false: the next try may fill it)."""
         if plan["status"] == "planned":
             chosen = Choice(self.lines_of(plan), plan)
             self._remember(capped, chosen)
             return chosen
         shortfall = plan["shortfall"]
         refused = Unfillable(plan, shortfall, shortfall["message"], shortfall["reason"])
-        if short is None or short.about_stock:  # not when the routing budget ran out
+        if about_stock:
             self._remember(raw, refused)
         return refused
 
