@@ -113,7 +113,9 @@ class Http1:
     def _exchange(self, wire: bytes, method: str) -> Answer:
         if self.sock is None:
             self.sock, self.buf = self._connect(), b""
-        self.sock.sendall(wire)
+        sent = self.sock.send(wire)  # a request fits the socket's buffer: one call
+        if sent < len(wire):         # (gevent's sendall asks the buffer size each time)
+            self.sock.sendall(wire[sent:])
         head = self._read_head()
         status, headers = parse_head(head)
         if headers.get("transfer-encoding", "").lower() == "chunked":
