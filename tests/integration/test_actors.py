@@ -211,6 +211,16 @@ def test_await_actors_waits_for_a_restart_and_fails_fast_on_a_dead_actor(cluster
     dead = _Pinged.remote()
     ray.get(dead.ping.remote())
     ray.kill(dead, no_restart=True)
+    deadline = time.monotonic() + 30
+    while True:  # ray.kill is asynchronous: a ping just after it may still be answered
+        try:
+            ray.get(dead.ping.remote())
+        except ray.exceptions.ActorDiedError:
+            break
+        except ray.exceptions.ActorUnavailableError:
+            pass
+        assert time.monotonic() < deadline, "the actor was not killed"
+        time.sleep(0.05)
     t0 = time.monotonic()
     with pytest.raises(ray.exceptions.RayActorError):
         await_actors([dead], timeout_s=60)
