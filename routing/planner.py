@@ -48,7 +48,8 @@ class Router:
         self.fast_max_lines = fast_max_lines
         self.time_limit_s = time_limit_s
         self._budget = threading.local()
-        self._one_line = OneLinePlanner(network, catalog) if fast_max_lines else None
+        # one-line orders straight to JSON (None when the fast path is off)
+        self.one_line = OneLinePlanner(network, catalog) if fast_max_lines else None
         warm_lattices()   # once per process: the split DP's tables for common shapes
 
     # -- public --------------------------------------------------------------
@@ -195,8 +196,8 @@ class Router:
         is found. One line on the network's own capacity goes to the one-line planner,
         whose JSON is this router's (:mod:`routing.oneline`)."""
         if (capacity_left is None and solver in ("auto", "fastpath")
-                and self._one_line is not None and self._one_line.applies(order)):
-            plan = self._one_line.plan(order, lambda sku: avail.rows([sku])[0].tolist(), today)
+                and self.one_line is not None and self.one_line.applies(order)):
+            plan = self.one_line.plan(order, lambda sku: avail.rows([sku])[0].tolist(), today)
             if plan is not None:
                 plan["elapsed_ms"] = 0.0            # a part of the refused plan
                 return plan if plan["status"] == "planned" else None

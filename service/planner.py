@@ -20,7 +20,6 @@ from allocator.catalog import Catalog
 from allocator.errors import CatalogError, InsufficientStock
 from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
-from routing.oneline import OneLinePlanner
 
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
 
@@ -77,8 +76,7 @@ class RoutedPlanner:
         self.network = network
         self.catalog = catalog
         self.router = router or Router(network, catalog)
-        # one-line orders straight to JSON, when the router would take its fast path
-        self.one_line = OneLinePlanner(network, catalog) if self.router.fast_max_lines else None
+        self.one_line = self.router.one_line  # the router's: one per network
         col = {w: j for j, w in enumerate(warehouses)}
         self._take = np.array([col[w] for w in network.warehouse_ids], np.int64)
         # rows already in network order (the usual layout) are used as they are

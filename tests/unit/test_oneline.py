@@ -200,6 +200,6 @@ def test_what_ships_now_of_a_refused_order_is_the_routers(network: Network,
     stock = StockMap({"S0": np.array(data.draw(row)), "S1": np.array(data.draw(row)),
                       "S2": np.array(data.draw(row))}, network.n_warehouses)
     quick, plain = Router(network, CATALOG), Router(network, CATALOG)
-    plain._one_line = None
+    plain.one_line = None
     assert (as_json(quick.plan(order, stock, today=TODAY).to_dict())
             == as_json(plain.plan(order, stock, today=TODAY).to_dict()))
