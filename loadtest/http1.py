@@ -9,6 +9,11 @@ JSON body. This client writes the request in one ``sendall`` and parses the answ
 with ``bytes`` operations (status line, the headers it is asked for, the body), on
 gevent's cooperative sockets (Locust patches ``socket``).
 
+The answer's deadline (``timeout``) is kept by one watchdog per process, not by the
+socket: under gevent a socket timeout arms a timer on every wait for data — about a
+tenth of the generator's CPU. The watchdog shuts down a connection whose answer is
+overdue; the waiting request then fails as on any broken connection.
+
 A request sent on a reused connection that failed (the server closed it after its
 keep-alive timeout, or died) is sent once more on a fresh one when not a byte of the
 answer came back;
@@ -20,10 +25,14 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
+import time
+import weakref
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024
+WATCH_S = 0.5  # how often the watchdog looks for overdue answers
 
 
 class HttpError(Exception):
@@ -69,6 +78,9 @@ class Http1:
         self.sock: socket.socket | None = None
         self.buf = b""
         self.got_bytes = False  # of the current request's answer
+        self.deadline = 0.0     # monotonic time the current answer is due by (0: idle)
+        self.expired = False    # the watchdog ended the current request's connection
+        _watch(self)
 
     def close(self) -> None:
         if self.sock is not None:
@@ -82,7 +94,7 @@ class Http1:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls:
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-        sock.settimeout(self.timeout)
+        sock.settimeout(None)  # the watchdog keeps the deadline (see the module's doc)
         return sock
 
     def request(self, method: str, path: str, body: bytes | None = None,
@@ -97,11 +109,15 @@ class Http1:
         wire = "".join(lines).encode("latin-1") + b"\r\n" + (body or b"")
         for attempt in (1, 2):
             reused = self.sock is not None
-            self.got_bytes = False
+            self.got_bytes = self.expired = False
             try:
                 return self._exchange(wire, method)
-            except (_Stale, ConnectionResetError, BrokenPipeError) as exc:
+            except (_Stale, ConnectionResetError, BrokenPipeError, HttpError) as exc:
                 self.close()
+                if self.expired:
+                    raise HttpError(f"no answer within {self.timeout:g} s") from None
+                if isinstance(exc, HttpError):
+                    raise
                 if not reused or self.got_bytes or attempt == 2:
                     raise HttpError(f"the connection failed: {exc!r}") from None
                 # the server had closed the idle connection: once more on a new one
@@ -113,6 +129,18 @@ class Http1:
     def _exchange(self, wire: bytes, method: str) -> Answer:
         if self.sock is None:
             self.sock, self.buf = self._connect(), b""
+        self.deadline = time.monotonic() + self.timeout
+        try:
+            return self._send_and_read(wire, method)
+        finally:
+            self.deadline = 0.0
+
+    def overdue(self, now: float) -> bool:
+        """Whether the answer being read is past its deadline."""
+        return 0.0 < self.deadline < now
+
+    def _send_and_read(self, wire: bytes, method: str) -> Answer:
+        assert self.sock is not None
         sent = self.sock.send(wire)  # a request fits the socket's buffer: one call
         if sent < len(wire):         # (gevent's sendall asks the buffer size each time)
             self.sock.sendall(wire[sent:])
@@ -180,6 +208,36 @@ class Http1:
                 return b"".join(parts)
             parts.append(self._read_exact(size))
             self._read_line()
+
+
+_OPEN: "weakref.WeakSet[Http1]" = weakref.WeakSet()
+_WATCHDOG: list[threading.Thread] = []
+
+
+def _watch(conn: Http1) -> None:
+    """Put ``conn`` under the watchdog (started with the first connection; a greenlet
+    when Locust has patched ``threading``)."""
+    _OPEN.add(conn)
+    if not _WATCHDOG:
+        t = threading.Thread(target=_watchdog, name="http1-watchdog", daemon=True)
+        _WATCHDOG.append(t)
+        t.start()
+
+
+def _watchdog() -> None:
+    """Shut down every connection whose answer is overdue: its reader sees the
+    connection end and fails (``HttpError``)."""
+    while True:
+        time.sleep(WATCH_S)
+        now = time.monotonic()
+        for conn in list(_OPEN):
+            sock = conn.sock
+            if sock is not None and conn.overdue(now):
+                conn.expired = True
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 class _Stale(Exception):

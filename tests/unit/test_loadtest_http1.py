@@ -1,12 +1,14 @@
 """The buyers' HTTP/1.1 client against a real socket server that answers as scripted:
 keep-alive, Content-Length and chunked bodies, a body that runs to the close, a
 stale keep-alive connection (sent again once), a connection lost mid-answer (an
-error, not sent again), a reply that is not HTTP."""
+error, not sent again), an answer overdue (an error, not sent again), a reply that is
+not HTTP."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -94,6 +96,11 @@ def half_then_close(conn: socket.socket, req: bytes) -> bool:
     return False
 
 
+def hang(conn: socket.socket, req: bytes) -> bool:
+    time.sleep(1.5)  # answers nothing; closes after the client has given up
+    return False
+
+
 @pytest.fixture
 def serve():
     servers: list[Server] = []
@@ -171,3 +178,16 @@ def test_not_http_and_bad_urls():
     assert Http1("https://api.example.com").port == 443
     v6 = Http1("http://u:p@[::1]:8080/")
     assert (v6.host, v6.port, v6.host_header) == ("::1", 8080, "[::1]:8080")
+
+
+def test_an_overdue_answer_is_an_error_not_sent_again(serve):
+    srv = serve(answer(), hang, answer(200, b"later"))
+    c = Http1(srv.url, timeout=0.3)
+    c.request("GET", "/a")  # the connection is reused: a stale one would be sent again
+    t0 = time.monotonic()
+    with pytest.raises(HttpError, match="no answer within 0.3 s"):
+        c.request("POST", "/b", b"{}")
+    assert time.monotonic() - t0 < 1.4  # the watchdog's deadline, not the server's close
+    assert [r.split(b" ")[1] for r in srv.requests] == [b"/a", b"/b"]
+    c.timeout = 5.0  # this server accepts once the hanging script is over
+    assert c.request("GET", "/c").content == b"later"  # a new connection serves the next
