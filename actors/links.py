@@ -5,6 +5,7 @@ was in flight resent (same op ids)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import ray
@@ -40,8 +41,8 @@ class Connections:
     async def _connect(self, link: Link) -> None:
         while not self._closed:
             try:
-                host, port = await self.actor(link.name).endpoint.remote()
-                reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
+                host, port, unix_path = await self.actor(link.name).endpoint.remote()
+                reader, writer = await open_wire(host, port, unix_path)
                 writer.write(frame({"op": "hello", "id": 0, "token": self.token}))
                 hello = await read_frame(reader)
                 if hello is None or not hello.get("ok"):
@@ -107,6 +108,24 @@ class Connections:
                 self._retry(link, fr, backoff=True)
             if not self._closed:
                 self._ensure_connected(link)
+
+
+async def open_wire(host: str, port: int, unix_path: str | None
+                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to a shard's data plane: its unix socket when the shard runs on
+    this machine (cheaper), else — or if that fails — TCP."""
+    if unix_path and host in local_addresses():
+        try:
+            return await asyncio.open_unix_connection(unix_path, limit=1 << 22)
+        except OSError:
+            pass  # another network namespace (a container): TCP reaches it
+    return await asyncio.open_connection(host, port, limit=1 << 22)
+
+
+@functools.lru_cache(maxsize=1)
+def local_addresses() -> frozenset[str]:
+    """This machine's addresses as Ray sees them (the node IP) and loopback."""
+    return frozenset({"127.0.0.1", "localhost", ray.util.get_node_ip_address()})
 
 
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:

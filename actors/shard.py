@@ -61,9 +61,10 @@ class ShardActor:
             except Exception:  # noqa: BLE001 - Redis down: retried next tick
                 pass
 
-    def endpoint(self) -> tuple[str, int]:
-        """Where this shard's data plane listens (see :mod:`actors.wire`)."""
-        return self.wire.address
+    def endpoint(self) -> tuple[str, int, str | None]:
+        """Where this shard's data plane listens (see :mod:`actors.wire`): host, port,
+        and the unix socket that clients on the same machine may use instead."""
+        return (*self.wire.address, self.wire.unix_path)
 
     def _wire_apply(self, req: dict[str, Any]) -> dict[str, Any]:
         return self.apply(req["cols"], int(req["epoch"]))

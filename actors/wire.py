@@ -1,4 +1,6 @@
-"""The shards' data plane: length-prefixed msgpack frames over TCP.
+"""The shards' data plane: length-prefixed msgpack frames over TCP (and, for clients on
+the same machine, a unix socket: a round trip costs both ends about a quarter less
+CPU than over loopback TCP).
 
 A Ray actor call costs its caller ~0.6–0.8 ms of CPU on a 2-core machine, however
 little it carries; a frame on an open socket costs ~50 µs. So each shard actor also
@@ -24,8 +26,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
+import secrets
 import socket
 import struct
+import sys
 import threading
 from typing import Any, Callable
 
@@ -48,7 +53,9 @@ def frame(obj: dict[str, Any]) -> bytes:
 
 
 class WireServer:
-    """Serves frames for one shard: an accept thread and a thread per connection.
+    """Serves frames for one shard: an accept thread per listening socket (TCP on
+    ``host``, and on Linux an abstract unix socket, ``unix_path``) and a thread per
+    connection.
 
     ``handlers`` maps an ``op`` to a function of the request returning the answer;
     an :class:`AllocatorError` becomes an ``error`` answer.
@@ -64,23 +71,36 @@ class WireServer:
         self.sock.bind((host, 0))
         self.sock.listen(128)
         self.address = (host, self.sock.getsockname()[1])
+        self.unix_path: str | None = None
+        self._sockets = [self.sock]
+        if sys.platform.startswith("linux"):  # abstract: no file to clean up
+            path = f"\0allocator-wire-{os.getpid()}-{name}-{secrets.token_hex(4)}"
+            usock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            usock.bind(path)
+            usock.listen(128)
+            self.unix_path = path
+            self._sockets.append(usock)
         self._closed = False
-        threading.Thread(target=self._accept, name=f"{name}-wire", daemon=True).start()
+        for sock in self._sockets:
+            threading.Thread(target=self._accept, args=(sock,), name=f"{name}-wire",
+                             daemon=True).start()
 
     def close(self) -> None:
         self._closed = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        for sock in self._sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
-    def _accept(self) -> None:
+    def _accept(self, sock: socket.socket) -> None:
         while not self._closed:
             try:
-                conn, _ = self.sock.accept()
+                conn, _ = sock.accept()
             except OSError:
                 return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if conn.family != socket.AF_UNIX:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._serve, args=(conn,), name=f"{self.name}-conn",
                              daemon=True).start()
 

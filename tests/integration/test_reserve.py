@@ -240,3 +240,15 @@ def test_an_amend_replayed_from_another_process_answers_first_even_after_release
     assert late.replayed and late.value.lines == first.value.lines
     with pytest.raises(UnknownHold):  # no answer, no reservation: unknown
         svc.run(checkout.amend(res.id + "0", Caller("k1"), change, "amend-2", "fp-b"))
+
+
+def test_the_service_reaches_its_shards_by_unix_socket(routed):
+    """The shards run on this machine: the links are unix sockets (cheaper than TCP)."""
+    import socket
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("abstract unix sockets are Linux's")
+    links = [link for link in routed.checkout.client._links.values() if link.writer]
+    assert links, "the service has opened no link yet"
+    assert {link.writer.get_extra_info("socket").family for link in links} == {socket.AF_UNIX}
