@@ -21,7 +21,7 @@ from api.models import (BatchIn, BatchOut, BulkIn, BulkOut, OrderIn, PlanOut, Re
 from api.render import batch_json, json_response, outcome_response, reservation_json
 from api.spec import body as body_spec
 from api.spec import problems_for
-from routing import Order
+from routing import Order, OrderLine
 from service.orders import HoldRequest
 
 router = APIRouter(prefix="/v1", tags=["checkout"])
@@ -32,12 +32,11 @@ def order_of(o: OrderIn) -> Order:
     """The routing order for a request body (validated again by :class:`Order`)."""
     if o.destination is None:
         raise InvalidRequest("destination: a pincode is needed to route the order")
-    return Order.from_dict({
-        "lines": [{"sku": l.sku, "qty": l.qty} for l in o.lines],
-        "destination": o.destination, "promise_days": o.promise_days,
-        "hard_promise": o.hard_promise, "max_shipments": o.max_shipments,
-        "allow_substitutes": o.allow_substitutes, "split_lines": o.split_lines,
-        "id": o.id or ""})
+    return Order(lines=tuple(OrderLine(l.sku, l.qty) for l in o.lines),
+                 destination=o.destination, promise_days=o.promise_days,
+                 hard_promise=o.hard_promise, max_shipments=o.max_shipments,
+                 allow_substitutes=o.allow_substitutes, id=o.id or "",
+                 split_lines=o.split_lines)
 
 
 def hold_request(o: ReserveIn, ttl_s: float | None = None) -> HoldRequest:
