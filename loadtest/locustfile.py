@@ -20,6 +20,7 @@ import gevent
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
+from allocator.gctune import freeze_long_lived
 from loadtest.params import Params
 from loadtest.shape import build_stages, buyers_for, may_end, settle_s, stage_at, stop_timeout_s
 from loadtest.users import METER, REC, FlashSaleUser  # noqa: F401
@@ -40,8 +41,14 @@ def _write_meter() -> None:
         METER.write(_p.meter_path)
 
 
+@events.spawning_complete.add_listener
+def _on_spawned(**_: Any) -> None:
+    freeze_long_lived()  # the users just spawned live until the stage ends
+
+
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
+    freeze_long_lived()  # a full collection would stall every buyer (allocator.gctune)
     runner = environment.runner
     role = ("worker" if isinstance(runner, WorkerRunner)
             else "master" if isinstance(runner, MasterRunner) else "local")
