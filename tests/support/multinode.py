@@ -53,13 +53,17 @@ class ApiDriver:
         return len(self.acked)
 
     def burst(self, tag: str, skus: list[str], wh: str, n: int, wave: int,
-              deadline_s: float) -> dict[str, Any]:
-        """``n`` one-unit holds in waves; an op that found its shard unavailable is
-        resent with the same op id (as a client retries with its Idempotency-Key)."""
+              deadline_s: float, pause_s: float = 0.05) -> dict[str, Any]:
+        """``n`` one-unit holds in waves ``pause_s`` apart (so that the burst outlasts
+        the poll that removes a node mid-way: unpaced, it could end before it); an op
+        that found its shard unavailable is resent with the same op id (as a client
+        retries with its Idempotency-Key)."""
         todo = [(op_key(f"{tag}:{i}"), skus[i % len(skus)]) for i in range(n)]
         refused = resent = 0
         deadline = time.time() + deadline_s
         while todo and time.time() < deadline:
+            if refused or self.acked:
+                time.sleep(pause_s)
             batch, todo = todo[:wave], todo[wave:]
             futs = [(oid, sku, self.client.submit(OpKind.HOLD, oid, [(sku, wh, 1)],
                                                   ttl_ms=600_000)) for oid, sku in batch]
