@@ -61,9 +61,11 @@ class ApiDriver:
         todo = [(op_key(f"{tag}:{i}"), skus[i % len(skus)]) for i in range(n)]
         refused = resent = 0
         deadline = time.time() + deadline_s
+        waves = 0
         while todo and time.time() < deadline:
-            if refused or self.acked:
+            if waves:  # every wave but the first
                 time.sleep(pause_s)
+            waves += 1
             batch, todo = todo[:wave], todo[wave:]
             futs = [(oid, sku, self.client.submit(OpKind.HOLD, oid, [(sku, wh, 1)],
                                                   ttl_ms=600_000)) for oid, sku in batch]
