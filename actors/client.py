@@ -62,7 +62,8 @@ class ShardClient(AvailabilityViews, Connections):
         self.max_attempts = max_attempts
         self.view_refresh_s = view_refresh_s
         self.queued = 0
-        self.stats = {"frames": 0, "ops": 0, "reconnects": 0, "resends": 0, "view_reads": 0}
+        self.stats = {"frames": 0, "ops": 0, "reconnects": 0, "resends": 0, "view_reads": 0,
+                      "row_reads": 0}
         self._links: dict[str, Link] = {}
         self._actors: dict[str, Any] = {}
         self._view: dict[str, np.ndarray] = {}

@@ -116,7 +116,8 @@ class Link:
     inflight: deque = field(default_factory=deque)  # Frame, in send order
     connecting: asyncio.Task | None = None
     view_read: asyncio.Future | None = None
-    rows_read: tuple[set, asyncio.Future] | None = None  # rows asked this loop turn
+    rows_read: tuple[set, asyncio.Future] | None = None  # rows asked, not yet sent
+    rows_reading: bool = False  # a row read is in flight (the next one waits for it)
     reads_waiting: list = field(default_factory=list)  # view reads before connecting
     kick_pending: bool = False
     failures: int = 0

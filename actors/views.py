@@ -48,15 +48,19 @@ class AvailabilityViews:
         self._view_at[link.name] = time.monotonic()
 
     async def fresh(self, skus: Sequence[str]) -> dict[str, np.ndarray]:
-        """Read these SKUs' rows from their shards now (requests in one turn of the loop
-        share one read per shard) and return them, as :meth:`availability` would."""
+        """Read these SKUs' rows from their shards now and return them, as
+        :meth:`availability` would. Every row read is sent after the requests it
+        answers arrived; one is in flight per shard at a time, and the requests
+        arriving meanwhile share the next one (sent as soon as it returns), so the
+        reads per shard stay under one per round trip however many refusals queue."""
         waits = []
         for sku in skus:
             shard = self.owner(sku)
             link = self._link(shard)
             if link.rows_read is None:
                 link.rows_read = (set(), asyncio.get_running_loop().create_future())
-                asyncio.get_running_loop().call_soon(self._read_rows, link)
+                if not link.rows_reading:
+                    asyncio.get_running_loop().call_soon(self._read_rows, link)
             link.rows_read[0].add(self._rows[shard][sku])
             waits.append(link.rows_read[1])
         await asyncio.gather(*{id(w): w for w in waits}.values())
@@ -65,9 +69,12 @@ class AvailabilityViews:
         return out
 
     def _read_rows(self, link: Link) -> None:
-        assert link.rows_read is not None
+        if link.rows_read is None or link.rows_reading:
+            return
         rows, fut = link.rows_read
         link.rows_read = None
+        link.rows_reading = True
+        self.stats["row_reads"] += 1
 
         async def go() -> None:
             try:
@@ -80,6 +87,10 @@ class AvailabilityViews:
                 fut.set_result(None)
             except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
                 fut.set_exception(exc)
+            finally:
+                link.rows_reading = False
+                if not self._closed:
+                    self._read_rows(link)  # the requests that arrived meanwhile
 
         spawn(go())
 

@@ -50,6 +50,38 @@ def test_reserve_holds_the_cheapest_plan(cluster, client, routed, skus):
     assert_audit_clean(cluster)
 
 
+def test_fresh_rows_are_read_after_the_request_and_shared_while_one_is_in_flight(
+        client, routed, skus):
+    """A fresh read answers only requests that arrived before it was sent: one arriving
+    while a read is in flight waits for the next (and sees what changed meanwhile);
+    the many that arrive during one read share a single next read."""
+    import asyncio
+
+    (sku,) = skus.take()
+    views = routed.checkout.client
+    wh = list(views.layout.warehouses).index("WH-DEL")
+
+    async def scenario():
+        first = asyncio.ensure_future(views.fresh([sku]))
+        for _ in range(3):  # the read goes out on the next loop turn
+            await asyncio.sleep(0)
+        link = views._link(views.owner(sku))
+        assert link.rows_reading, "the first read should be in flight"
+        before = views.stats["row_reads"]
+        restock(client, sku, "WH-DEL", 7)  # lands after the in-flight read was sent
+        later = []
+        for _ in range(20):  # arrivals on separate loop turns, all during that read
+            later.append(asyncio.ensure_future(views.fresh([sku])))
+            await asyncio.sleep(0)
+        await first
+        rows = await asyncio.gather(*later)
+        return views.stats["row_reads"] - before, [int(r[sku][wh]) for r in rows]
+
+    reads, seen = routed.run(scenario())
+    assert seen == [7] * 20  # every later request saw the restock
+    assert reads <= 3  # not one per arrival: one or two shared reads (3: a slow loop)
+
+
 def test_reserve_splits_across_shards_when_no_warehouse_has_both(cluster, client, routed,
                                                                  skus):
     layout = client.refresh()
