@@ -112,7 +112,8 @@ def add_rehearse_command(sub: Any) -> None:
     p.add_argument("--api-workers", type=pos_i, default=None,
                    help="uvicorn workers of the local stack (default: one per core, at most 4)")
     p.add_argument("--shards", type=pos_i, default=None,
-                   help="shard actors of the local stack (default 2)")
+                   help="shard actors of the local stack (default: one per two cores, at "
+                        "most 4)")
     p.add_argument("--checkout-key", action="append", default=[],
                    help="--host: a checkout key (repeat for several)")
     p.add_argument("--ops-key", default="", help="--host: an ops+read key")
@@ -134,7 +135,7 @@ def _shortest_hold(duration_s: float, multiple: float) -> float:
 
 def options_from_args(args: argparse.Namespace) -> Any:
     """RehearsalOptions from the parsed flags (ValueError on a bad combination)."""
-    from loadtest.options import RehearsalOptions, default_api_workers
+    from loadtest.options import RehearsalOptions, default_api_workers, default_shards
 
     if args.capacity_factor <= 1:
         raise ValueError("--capacity-factor must be > 1")
@@ -178,7 +179,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
         step_s=args.step_duration, warmup_s=args.capacity_warmup, ttl_s=args.ttl,
         skus=args.skus, hot=args.hot,
         kill_switch=not args.no_kill_switch,
-        shards=args.shards or RehearsalOptions.shards,
+        shards=args.shards or default_shards(),
         api_workers=args.api_workers or default_api_workers(),
         checkout_keys=args.checkout_key, ops_key=args.ops_key, admin_key=args.admin_key,
         throttled_key=args.throttled_key,

@@ -18,6 +18,13 @@ def default_api_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def default_shards() -> int:
+    """Shard actors of the local stack: one per two cores, at most 4. On two cores
+    one shard batches twice the ops per frame of two and leaves the CPU of a process
+    to the API (docs/REHEARSAL.md: 2026-12-02, same-hour pairs)."""
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
+
+
 @dataclass
 class RehearsalOptions:
     multiple: float = 8.0
@@ -44,7 +51,7 @@ class RehearsalOptions:
     ttl_s: float = 10.0
     kill_switch: bool = True
     throttled: bool = True
-    shards: int = 2
+    shards: int = field(default_factory=default_shards)
     api_workers: int = field(default_factory=default_api_workers)
     # --host mode: the keys to use (none generated there)
     checkout_keys: list[str] = field(default_factory=list)

@@ -126,7 +126,8 @@ def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
         stock = {s: [opts.hot_stock if s in sale.hot else opts.stock] * len(sale.warehouses)
                  for s in sale.sale}
         stock.update({s: [opts.stock] * len(sale.warehouses) for s in sale.ops_skus})
-        log(f"starting Ray, Redis, {opts.shards} shards and the API …")
+        log(f"starting Ray, Redis, {opts.shards} shard{'s' * (opts.shards != 1)} and the "
+            f"API …")
         stack = start_local_stack(opts, stock, LOCAL_KEYS)
         host = stack.url
     else:
@@ -308,6 +309,7 @@ def _run(opts: RehearsalOptions, out: Path, events_dir: Path, host: str,
         "peak_users": opts.peak_users, "max_users": totals["max_users"],
         "host": host, "started_stack": stack is not None,
         "api_workers": opts.api_workers if stack is not None else None,
+        "shards": opts.shards if stack is not None else None,
         "locust_processes": opts.processes,
         "locust_workers": opts.expect_workers,
         "rps": totals["rps"], "peak_rps": totals["peak_rps"],

@@ -65,6 +65,7 @@ def test_short_rehearsal_is_clean_and_reports(tmp_path):
     assert 0 < summary["generator_cpu_cores"] < 4
     assert summary["mode"] == "stages" and "capacity_rps" not in summary
     assert summary["api_workers"] == max(1, min(4, os.cpu_count() or 1))  # one per core
+    assert summary["shards"] == max(1, min(4, (os.cpu_count() or 1) // 2))  # per two
     assert [r["label"] for r in summary["stage_results"]] == ["0.2x", "1x", "2x"]
     assert all(r["held"] and not r["reasons"] for r in summary["stage_results"])
 

@@ -222,7 +222,8 @@ def test_cli_sizes_the_buyers_from_the_peak_and_the_slo():
     opts = options_from_args(_args("--find-capacity", "--peak-rps", "100", "--multiple", "4"))
     plan = opts.plan()
     assert (plan.start_rps, plan.max_rps) == (100.0, 1200.0) and opts.find_capacity
-    assert opts.shards == 2 and options_from_args(_args("--shards", "1")).shards == 1
+    assert opts.shards == max(1, min(4, (os.cpu_count() or 1) // 2))
+    assert options_from_args(_args("--shards", "3")).shards == 3
 
 
 @pytest.mark.parametrize("argv, message", [
