@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from allocator.errors import InsufficientStock, UnknownHold, UnknownSku
@@ -55,8 +57,6 @@ def test_fresh_rows_are_read_after_the_request_and_shared_while_one_is_in_flight
     """A fresh read answers only requests that arrived before it was sent: one arriving
     while a read is in flight waits for the next (and sees what changed meanwhile);
     the many that arrive during one read share a single next read."""
-    import asyncio
-
     (sku,) = skus.take()
     views = routed.checkout.client
     wh = list(views.layout.warehouses).index("WH-DEL")
