@@ -126,8 +126,8 @@ def rehearse(opts: RehearsalOptions) -> dict[str, Any]:
         stock = {s: [opts.hot_stock if s in sale.hot else opts.stock] * len(sale.warehouses)
                  for s in sale.sale}
         stock.update({s: [opts.stock] * len(sale.warehouses) for s in sale.ops_skus})
-        log(f"starting Ray, Redis, {opts.shards} shard{'s' * (opts.shards != 1)} and the "
-            f"API …")
+        shards = "1 shard" if opts.shards == 1 else f"{opts.shards} shards"
+        log(f"starting Ray, Redis, {shards} and the API …")
         stack = start_local_stack(opts, stock, LOCAL_KEYS)
         host = stack.url
     else:
