@@ -266,7 +266,7 @@ class Batches:
                 await self.checkout.give_back(t.reservation, None)
             return await self._replay_orders(first, fingerprint)
         for t in taken_all:
-            self.checkout.records.remember(t.reservation.id, t.record)
+            self.checkout.records.remember(t.reservation.id, t.packed)
             if t.reservation.review:
                 await self.checkout.reviews.publish("review_opened", t.reservation.id,
                                                     reasons=t.reservation.review)

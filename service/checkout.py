@@ -75,7 +75,7 @@ class Checkout(Lifecycle, Fencing, Transitions):
         self.bundles = bundles or BundleStore(records.redis, records.keys, client)
         self.fences = Fences(records.redis, records.keys, self.settings.fence_ttl_ms,
                              records.record_ttl_s)
-        self._answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._answers: OrderedDict[str, bytes] = OrderedDict()  # first answers, packed
         self.waits = Waits()  # where requests wait on shards and Redis (/metrics)
         self._routing = ThreadPoolExecutor(self.settings.routing_threads,
                                            thread_name_prefix="routing")
@@ -174,7 +174,7 @@ class Checkout(Lifecycle, Fencing, Transitions):
             self._keep(caller.name, key, answer)
             if taken is None:
                 return self.outcome_of(answer)
-            self.records.remember(rid, taken.record)
+            self.records.remember(rid, taken.packed)
             if taken.reservation.review:
                 await self.reviews.publish("review_opened", rid,
                                            reasons=taken.reservation.review)
@@ -186,10 +186,12 @@ class Checkout(Lifecycle, Fencing, Transitions):
 
     def cached_answer(self, owner: str, key: str) -> dict[str, Any] | None:
         """The first answer to (owner, key) if this process gave or saw it."""
-        return self._answers.get((owner, key))
+        hit = self._answers.get(f"{owner}\0{key}")
+        return None if hit is None else unpack(hit)
 
     def _keep(self, owner: str, key: str, answer: dict[str, Any]) -> None:
-        self._answers[(owner, key)] = answer
+        # packed under a str key: nothing here for the cyclic collector to scan
+        self._answers[f"{owner}\0{key}"] = pack(answer)
         if len(self._answers) > self.settings.answer_cache:
             self._answers.popitem(last=False)
 

@@ -10,6 +10,7 @@ plan's shortfall (short lines, substitutes, backorder option).
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import fields
 from datetime import date
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -22,6 +23,8 @@ from allocator.ops import Line
 from routing import Network, Order, Plan, Router, StockMap
 
 Rows = Mapping[str, np.ndarray]  # sku -> available units per warehouse (layout order)
+#: An order's fields besides its lines, as they key the plan memo.
+_ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.name != "lines")
 
 
 class Choice:
@@ -84,7 +87,7 @@ class RoutedPlanner:
         self.cache_size = cache_size
         self.budget_s = budget_s  # routing work per order, at most
         self.stats = {"hits": 0, "misses": 0, "unfillable_hits": 0}
-        self._cache: OrderedDict[Any, Choice | Unfillable] = OrderedDict()
+        self._cache: OrderedDict[bytes, bytes] = OrderedDict()  # key -> packed plan
 
     def skus_to_read(self, order: Order) -> list[str]:
         """The order's SKUs and their substitutes (UnknownSku for a bad id)."""
@@ -157,7 +160,7 @@ class RoutedPlanner:
         return self._answer(plan.to_dict(), capped, raw,
                             about_stock=plan.shortfall is None or plan.shortfall.about_stock)
 
-    def _answer(self, plan: dict[str, Any], capped: tuple[Any, ...], raw: tuple[Any, ...],
+    def _answer(self, plan: dict[str, Any], capped: bytes, raw: bytes,
                 about_stock: bool = True) -> Choice | Unfillable:
         """A plan JSON as a Choice or a refusal, memoised: a filled plan under the capped
         key, a refusal under the raw one unless the routing budget ran out
@@ -179,26 +182,39 @@ class RoutedPlanner:
             return [0] * len(self._take)
         return (row if self._same_order else row[self._take]).tolist()
 
-    def _recall(self, key: tuple[Any, ...], stat: str) -> Choice | Unfillable | None:
+    def _recall(self, key: bytes, stat: str) -> Choice | Unfillable | None:
         hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            self.stats[stat] += 1
-        return hit
+        if hit is None:
+            return None
+        self._cache.move_to_end(key)
+        self.stats[stat] += 1
+        plan = msgpack.unpackb(hit, raw=False)
+        if plan["status"] == "planned":
+            choice = Choice(self.lines_of(plan), plan)
+            choice._packed = hit
+            return choice
+        shortfall = plan["shortfall"]
+        return Unfillable(plan, shortfall, shortfall["message"], shortfall["reason"])
 
-    def _remember(self, key: tuple[Any, ...], answer: Choice | Unfillable) -> None:
-        self._cache[key] = answer
+    def _remember(self, key: bytes, answer: Choice | Unfillable) -> None:
+        """Memoise an answer as its packed plan (what :meth:`_recall` rebuilds it from):
+        keys and values are bytes, which the cyclic collector never scans — tens of
+        thousands of plans as dicts made every young collection of the API long."""
+        self._cache[key] = answer.packed if isinstance(answer, Choice) else \
+            msgpack.packb(answer.plan, use_bin_type=True)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    def _key(self, order: Order, rows: Rows, today: date, capped: bool) -> tuple[Any, ...]:
+    def _key(self, order: Order, rows: Rows, today: date, capped: bool) -> bytes:
         """Plans are keyed by the rows capped at what the cost model can tell apart,
         refusals by the raw rows; the first element keeps the two kinds apart."""
         cap = (max(line.qty for line in order.lines) + self.network.stock_health_threshold
                if capped else None)
-        return (capped, order, today.toordinal(),
-                tuple((s, (r if cap is None else np.minimum(r, cap)).tobytes())
-                      for s, r in rows.items()))
+        return msgpack.packb(
+            (capped, [(line.sku, line.qty) for line in order.lines],
+             [getattr(order, name) for name in _ORDER_FIELDS], today.toordinal(),
+             [(s, (r if cap is None else np.minimum(r, cap)).tobytes())
+              for s, r in rows.items()]), use_bin_type=True)
 
     @staticmethod
     def lines_of(plan: dict[str, Any]) -> list[Line]:

@@ -66,7 +66,9 @@ class Records:
         self.answer_ttl_s = int(answer_ttl_s)
         self.record_ttl_s = int(record_ttl_s)
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # records kept packed: bytes are invisible to the cyclic collector, whose young
+        # collections would otherwise scan every record cached since the last one
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
 
     def record_key(self, rid: str) -> str:
         return self.keys.reservation(rid)
@@ -90,26 +92,27 @@ class Records:
         raw = await self.redis.run("GET", self.answer_key(owner, key))
         return None if raw is None else unpack(raw)
 
-    def remember(self, rid: str, record: dict[str, Any]) -> None:
+    def remember(self, rid: str, record: dict[str, Any] | bytes) -> None:
+        """Keep a record (or the same :func:`pack`-ed) in this process's cache."""
         cache = self._cache
-        cache[rid] = record
+        cache[rid] = record if isinstance(record, bytes) else pack(record)
         if len(cache) > self.cache_size:
             cache.popitem(last=False)
 
     def cached(self, rid: str) -> dict[str, Any] | None:
-        return self._cache.get(rid)
+        """A record from this process's cache (a new dict each time), or None."""
+        hit = self._cache.get(rid)
+        return None if hit is None else unpack(hit)
 
     async def get(self, rid: str) -> dict[str, Any] | None:
         """A reservation record, from this process's cache or Redis."""
         hit = self._cache.get(rid)
-        if hit is not None:
-            return hit
-        raw = await self.redis.run("GET", self.record_key(rid))
-        if raw is None:
-            return None
-        record = unpack(raw)
-        self.remember(rid, record)
-        return record
+        if hit is None:
+            hit = await self.redis.run("GET", self.record_key(rid))
+            if hit is None:
+                return None
+            self.remember(rid, hit)
+        return unpack(hit)
 
     def bulk_records(self, token: str, rows: np.ndarray, meta: dict[str, Any]
                      ) -> list[tuple[str, bytes]]:

@@ -284,3 +284,35 @@ def test_the_service_reaches_its_shards_by_unix_socket(routed):
     links = [link for link in routed.checkout.client._links.values() if link.writer]
     assert links, "the service has opened no link yet"
     assert {link.writer.get_extra_info("socket").family for link in links} == {socket.AF_UNIX}
+
+
+def test_what_the_service_caches_is_invisible_to_the_cyclic_collector(client, routed, skus):
+    """First answers, reservation records and memoised plans outlive their request; kept
+    as dicts they filled every young collection of a busy API worker with tens of
+    thousands of objects (20-100 ms pauses, longer the longer the sale ran). Kept as
+    bytes under str/bytes keys, the collector never sees them — and a caller changing
+    what it was given changes nothing cached."""
+    import gc
+
+    (sku,) = skus.take()
+    restock(client, sku, "WH-DEL", 3)
+    routed.run(routed.checkout.client.fresh([sku]))
+    res = routed.reserve(order((sku, 2)), key="gc-filled", owner="gc")
+    with pytest.raises(InsufficientStock):
+        routed.reserve(order((sku, 5)), key="gc-refused", owner="gc")
+    with pytest.raises(InsufficientStock):  # the refusal, replayed from the cache
+        routed.reserve(order((sku, 5)), key="gc-refused", owner="gc")
+    checkout = routed.checkout
+    caches = {"answers": checkout._answers, "records": checkout.records._cache,
+              "plans": checkout.planner._cache}
+    for name, cache in caches.items():
+        assert cache, name
+        tracked = [k for k, v in cache.items() if gc.is_tracked(k) or gc.is_tracked(v)]
+        assert not tracked, (name, tracked[:3])
+    record = checkout.records.cached(res.id)
+    record["lines"].clear()
+    assert checkout.records.cached(res.id)["lines"] == [[sku, "WH-DEL", 2]]
+    answer = checkout.cached_answer("gc", "gc-filled")
+    answer["fp"] = "twisted"
+    assert checkout.cached_answer("gc", "gc-filled")["fp"] != "twisted"
+    assert routed.commit(res.id, owner="gc").state.value == "committed"
