@@ -8,7 +8,9 @@ the rehearsal's Locust process at 8×, which every request in flight then shows 
 latency. :func:`freeze_long_lived` moves what is alive now (what startup, or spawning
 the users, built) out of the collector's sight, and makes young collections rarer:
 each request allocates hundreds of objects, nearly all freed at once by reference
-counting.
+counting. What must outlive a request (the API's first answers, records and memoised
+plans) is kept as bytes, which the collector never scans: kept as dicts, they were
+what every young collection scanned (20–100 ms each; docs/REHEARSAL.md).
 """
 
 from __future__ import annotations
