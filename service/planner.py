@@ -34,9 +34,10 @@ class Choice:
 
     __slots__ = ("lines", "plan", "_packed")
 
-    def __init__(self, lines: list[Line], plan: dict[str, Any]) -> None:
+    def __init__(self, lines: list[Line], plan: dict[str, Any],
+                 packed: bytes | None = None) -> None:
         self.lines, self.plan = lines, plan
-        self._packed: bytes | None = None
+        self._packed = packed
 
     @property
     def packed(self) -> bytes:
@@ -52,6 +53,12 @@ class Unfillable(NamedTuple):
     shortfall: dict[str, Any]
     message: str
     reason: str
+
+    @classmethod
+    def of(cls, plan: dict[str, Any]) -> Unfillable:
+        """The refusal an unfilled plan JSON carries."""
+        shortfall = plan["shortfall"]
+        return cls(plan, shortfall, shortfall["message"], shortfall["reason"])
 
     def refusal(self) -> InsufficientStock:
         return InsufficientStock(self.message, reason=self.reason, shortfall=self.shortfall)
@@ -169,8 +176,7 @@ class RoutedPlanner:
             chosen = Choice(self.lines_of(plan), plan)
             self._remember(capped, chosen)
             return chosen
-        shortfall = plan["shortfall"]
-        refused = Unfillable(plan, shortfall, shortfall["message"], shortfall["reason"])
+        refused = Unfillable.of(plan)
         if about_stock:
             self._remember(raw, refused)
         return refused
@@ -190,11 +196,8 @@ class RoutedPlanner:
         self.stats[stat] += 1
         plan = msgpack.unpackb(hit, raw=False)
         if plan["status"] == "planned":
-            choice = Choice(self.lines_of(plan), plan)
-            choice._packed = hit
-            return choice
-        shortfall = plan["shortfall"]
-        return Unfillable(plan, shortfall, shortfall["message"], shortfall["reason"])
+            return Choice(self.lines_of(plan), plan, hit)
+        return Unfillable.of(plan)
 
     def _remember(self, key: bytes, answer: Choice | Unfillable) -> None:
         """Memoise an answer as its packed plan (what :meth:`_recall` rebuilds it from):
