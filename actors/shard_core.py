@@ -42,7 +42,7 @@ def now_ms() -> int:
 @dataclass
 class ShardConfig:
     low_stock_threshold: int = 5
-    snapshot_every_records: int = 500  # at least this many records between snapshots
+    snapshot_every_records: int = 2000  # at least this many records between snapshots
     # ... and at least this much replay work (the time batches took to apply since the
     # last snapshot) per second the last snapshot took: a big shard snapshots less often
     snapshot_work_ratio: float = 1.0
