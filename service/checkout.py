@@ -131,7 +131,7 @@ class Checkout(Lifecycle, Fencing, Transitions):
         finally:
             self.waits.observe(FRESH_ROWS, time.perf_counter() - t0)
 
-    async def settle(self, owner: str, key: str, answer: dict[str, Any],
+    async def settle(self, owner: str, key: str, answer: dict[str, Any] | bytes,
                      records: Sequence[tuple[str, bytes]] = ()) -> dict[str, Any] | None:
         """:meth:`Records.settle <storage.records.Records.settle>`, timed: store
         ``answer`` as the first to (owner, key) unless there is one (returned)."""
@@ -164,14 +164,15 @@ class Checkout(Lifecycle, Fencing, Transitions):
                 raise
             answer = {"fp": fingerprint, "error": [exc.code, exc.message, exc.details]}
             records = []
+        packed = pack(answer)  # once: stored in Redis and kept here
         try:
-            first = await self.settle(caller.name, key, answer, records)
+            first = await self.settle(caller.name, key, packed, records)
         except AllocatorError:
             if taken is not None:  # not durable: give the units back, answer 503
                 await self.undo(taken.reservation, "unsettled")
             raise
         if first is None:
-            self._keep(caller.name, key, answer)
+            self._keep(caller.name, key, packed)
             if taken is None:
                 return self.outcome_of(answer)
             self.records.remember(rid, taken.packed)
@@ -186,12 +187,14 @@ class Checkout(Lifecycle, Fencing, Transitions):
 
     def cached_answer(self, owner: str, key: str) -> dict[str, Any] | None:
         """The first answer to (owner, key) if this process gave or saw it."""
-        hit = self._answers.get(f"{owner}\0{key}")
+        hit = self._answers.get(_answer_key(owner, key))
         return None if hit is None else unpack(hit)
 
-    def _keep(self, owner: str, key: str, answer: dict[str, Any]) -> None:
-        # packed under a str key: nothing here for the cyclic collector to scan
-        self._answers[f"{owner}\0{key}"] = pack(answer)
+    def _keep(self, owner: str, key: str, answer: dict[str, Any] | bytes) -> None:
+        """Keep a first answer (or the same packed); packed under a str key, nothing
+        here is for the cyclic collector to scan."""
+        self._answers[_answer_key(owner, key)] = \
+            answer if isinstance(answer, bytes) else pack(answer)
         if len(self._answers) > self.settings.answer_cache:
             self._answers.popitem(last=False)
 
@@ -374,3 +377,8 @@ class Checkout(Lifecycle, Fencing, Transitions):
 def _nonzero_id(*parts: Any) -> int:
     """A ledger id for a customer or key (0 means none there)."""
     return op_id(*parts) or 1
+
+
+def _answer_key(owner: str, key: str) -> str:
+    """The in-process key of (owner, key)'s first answer (owners are configured names)."""
+    return f"{owner}\0{key}"

@@ -113,9 +113,9 @@ class Lifecycle:
     async def _settled(self, owner: str, key: str, fingerprint: str, res: Reservation
                        ) -> Outcome:
         """Store ``res`` as the first answer to (owner, key), or give the one stored."""
-        answer = {"fp": fingerprint, "record": res.answer()}
-        first = await self.settle(owner, key, answer)
-        self._keep(owner, key, first or answer)
+        packed = pack({"fp": fingerprint, "record": res.answer()})  # once: Redis and here
+        first = await self.settle(owner, key, packed)
+        self._keep(owner, key, first or packed)
         return self.replay(first, fingerprint) if first else Outcome(res)
 
     async def _amend(self, res: Reservation, caller: Caller, change: Amendment, key: str,

@@ -79,12 +79,14 @@ class Records:
     def answer_key(self, owner: str, key: str) -> str:
         return self.keys.answer(owner, key)
 
-    async def settle(self, owner: str, key: str, answer: dict[str, Any],
+    async def settle(self, owner: str, key: str, answer: dict[str, Any] | bytes,
                      records: Sequence[tuple[str, bytes]] = ()) -> dict[str, Any] | None:
-        """Store ``answer`` (and ``records``: (key, bytes)) unless a first answer to
-        (owner, key) exists; returns that first answer, or None if ours is first."""
+        """Store ``answer`` (or the same :func:`pack`-ed; and ``records``: (key, bytes))
+        unless a first answer to (owner, key) exists; returns that first answer, or None
+        if ours is first."""
         keys = [self.answer_key(owner, key)] + [k for k, _ in records]
-        args = [pack(answer), self.answer_ttl_s, self.record_ttl_s] + [v for _, v in records]
+        packed = answer if isinstance(answer, bytes) else pack(answer)
+        args = [packed, self.answer_ttl_s, self.record_ttl_s] + [v for _, v in records]
         first = await self.redis.script(SETTLE, keys, args)
         return None if first is None else unpack(first)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -292,8 +293,6 @@ def test_what_the_service_caches_is_invisible_to_the_cyclic_collector(client, ro
     thousands of objects (20-100 ms pauses, longer the longer the sale ran). Kept as
     bytes under str/bytes keys, the collector never sees them — and a caller changing
     what it was given changes nothing cached."""
-    import gc
-
     (sku,) = skus.take()
     restock(client, sku, "WH-DEL", 3)
     routed.run(routed.checkout.client.fresh([sku]))
